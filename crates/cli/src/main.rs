@@ -1,0 +1,38 @@
+//! `iris`: the command line of the iris engine.
+
+mod bench;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "iris", version, about = "A multimodal LLM engine: kernels, tensors, vision-language models")]
+struct Cli {
+    /// Worker threads for the CPU kernels (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Time a kernel (or, with no op, the standard suite) and print GFLOP/s or GB/s.
+    Bench(bench::BenchArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
+            eprintln!("iris: cannot start {n} threads: {e}");
+            std::process::exit(2);
+        }
+    }
+    let result = match cli.command {
+        Command::Bench(args) => bench::run(&args),
+    };
+    if let Err(e) = result {
+        eprintln!("iris: {e}");
+        std::process::exit(1);
+    }
+}

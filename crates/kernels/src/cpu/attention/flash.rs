@@ -1,0 +1,193 @@
+//! Flash-style attention on the CPU: one rayon task per (b, h, block of BQ
+//! query rows); keys in blocks of BK with an online softmax, so no Tq×Tk
+//! matrix exists. Per key block, with m the running max and l the running sum:
+//!   s_j = scale·q·k_j + mask_j
+//!   m' = max(m, max_j s_j);  c = e^(m − m');  p_j = e^(s_j − m')
+//!   l' = c·l + Σ p_j;        acc' = c·acc + Σ p_j·v_j
+//! and out = acc / l at the end. A key block is transposed once into
+//! KT [D, BK] so that scores are axpys over BK lanes (no horizontal sums);
+//! with fewer than 4 rows (decode) the scores are plain dot products.
+
+use rayon::prelude::*;
+
+use crate::cpu::isa::{dispatch_isa, SendPtr};
+use crate::cpu::math::exp;
+use crate::{Attention, Element, Mask, Result};
+
+const BQ: usize = 16;
+const BK: usize = 64;
+
+pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()> {
+    p.check(q.len(), k.len(), v.len(), o.len(), &mask)?;
+    let blocks = p.tq.div_ceil(BQ);
+    let out = SendPtr(o.as_mut_ptr());
+    (0..p.b * p.h * blocks).into_par_iter().for_each(|task| {
+        let (bh, qb) = (task / blocks, task % blocks);
+        let (b, h) = (bh / p.h, bh % p.h);
+        let q0 = qb * BQ;
+        let rows = BQ.min(p.tq - q0);
+        let mut acc = vec![0f32; rows * p.d];
+        query_block(p, q, k, v, mask, b, h, q0, &mut acc);
+        for r in 0..rows {
+            let or = p.o.row(b, h, q0 + r);
+            for (d, x) in acc[r * p.d..(r + 1) * p.d].iter().enumerate() {
+                // SAFETY: Attention::check bounded O; tasks own disjoint rows.
+                unsafe { *out.get().add(or + d) = T::from_f32(*x) };
+            }
+        }
+    });
+    Ok(())
+}
+
+dispatch_isa!(fn query_block<T: Element>(
+    p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, b: usize, h: usize, q0: usize, out: &mut [f32]
+) = query_block_body);
+
+/// Attention for query rows [q0, q0 + rows) of head (b, h) into `out` [rows, D].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn query_block_body<T: Element>(
+    p: &Attention,
+    q: &[T],
+    k: &[T],
+    v: &[T],
+    mask: Mask,
+    b: usize,
+    h: usize,
+    q0: usize,
+    out: &mut [f32],
+) {
+    let d = p.d;
+    let rows = out.len() / d;
+    let kh = h / (p.h / p.hkv);
+    let shift = p.tk as isize - p.tq as isize;
+    // Keys past the last row's causal limit are never seen by this block.
+    let kend = if p.causal { (q0 as isize + rows as isize + shift).clamp(0, p.tk as isize) as usize } else { p.tk };
+    let mut qs = vec![0f32; rows * d];
+    for r in 0..rows {
+        let qr = p.q.row(b, h, q0 + r);
+        for (x, y) in qs[r * d..(r + 1) * d].iter_mut().zip(&q[qr..qr + d]) {
+            *x = y.to_f32() * p.scale;
+        }
+    }
+    let transpose = rows >= 4;
+    let mut kb = vec![0f32; d * BK]; // KT [D, BK] or K [BK, D]
+    let mut vb = vec![0f32; BK * d];
+    let mut m = vec![f32::NEG_INFINITY; rows];
+    let mut l = vec![0f32; rows];
+    out.fill(0.0);
+    for k0 in (0..kend).step_by(BK) {
+        let bk = BK.min(kend - k0);
+        for j in 0..bk {
+            let kr = p.k.row(b, kh, k0 + j);
+            let vr = p.v.row(b, kh, k0 + j);
+            for dd in 0..d {
+                let x = k[kr + dd].to_f32();
+                if transpose {
+                    kb[dd * BK + j] = x;
+                } else {
+                    kb[j * d + dd] = x;
+                }
+                vb[j * d + dd] = v[vr + dd].to_f32();
+            }
+        }
+        for r in 0..rows {
+            let i = q0 + r;
+            let qr = &qs[r * d..(r + 1) * d];
+            let mut s = [0f32; BK];
+            if transpose {
+                for (dd, &qd) in qr.iter().enumerate() {
+                    let kt: &[f32; BK] = kb[dd * BK..(dd + 1) * BK].try_into().unwrap();
+                    for j in 0..BK {
+                        s[j] += qd * kt[j];
+                    }
+                }
+            } else {
+                for (j, sj) in s.iter_mut().enumerate().take(bk) {
+                    *sj = dot(qr, &kb[j * d..(j + 1) * d]);
+                }
+            }
+            let limit =
+                if p.causal { (i as isize + shift + 1 - k0 as isize).clamp(0, bk as isize) as usize } else { bk };
+            s[limit..].fill(f32::NEG_INFINITY);
+            match mask {
+                Mask::None => {}
+                Mask::Additive(mm, ml) => {
+                    let row = &mm[ml.row(b, h, i) + k0..][..limit];
+                    for (x, a) in s.iter_mut().zip(row) {
+                        *x += a;
+                    }
+                }
+                Mask::Keep(mm, ml) => {
+                    let row = &mm[ml.row(b, h, i) + k0..][..limit];
+                    for (x, &keep) in s.iter_mut().zip(row) {
+                        if keep == 0 {
+                            *x = f32::NEG_INFINITY;
+                        }
+                    }
+                }
+            }
+            let mb = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            if mb == f32::NEG_INFINITY {
+                continue;
+            }
+            let m_new = m[r].max(mb);
+            let corr = exp(m[r] - m_new);
+            let mut sum = 0f32;
+            for x in s.iter_mut() {
+                *x = exp(*x - m_new);
+                sum += *x;
+            }
+            l[r] = l[r] * corr + sum;
+            m[r] = m_new;
+            let acc = &mut out[r * d..(r + 1) * d];
+            if corr != 1.0 {
+                acc.iter_mut().for_each(|x| *x *= corr);
+            }
+            accumulate(acc, &s[..bk], &vb, d);
+        }
+    }
+    for r in 0..rows {
+        let inv = if l[r] > 0.0 { 1.0 / l[r] } else { 0.0 };
+        out[r * d..(r + 1) * d].iter_mut().for_each(|x| *x *= inv);
+    }
+}
+
+/// acc[0..D] += Σ_j p_j · vb[j, 0..D], 64 columns at a time held in registers.
+#[inline(always)]
+fn accumulate(acc: &mut [f32], p: &[f32], vb: &[f32], d: usize) {
+    const W: usize = 64;
+    let mut d0 = 0;
+    while d0 + W <= d {
+        let mut a: [f32; W] = acc[d0..d0 + W].try_into().unwrap();
+        for (j, &pj) in p.iter().enumerate() {
+            let vr: &[f32; W] = vb[j * d + d0..j * d + d0 + W].try_into().unwrap();
+            for c in 0..W {
+                a[c] += pj * vr[c];
+            }
+        }
+        acc[d0..d0 + W].copy_from_slice(&a);
+        d0 += W;
+    }
+    if d0 < d {
+        for (j, &pj) in p.iter().enumerate() {
+            for (x, y) in acc[d0..].iter_mut().zip(&vb[j * d + d0..(j + 1) * d]) {
+                *x += pj * y;
+            }
+        }
+    }
+}
+
+/// Σ a·b with 16 independent lanes, so it vectorises.
+#[inline(always)]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const L: usize = 16;
+    let n = a.len() / L * L;
+    let mut acc = [0f32; L];
+    for (x, y) in a[..n].chunks_exact(L).zip(b[..n].chunks_exact(L)) {
+        for i in 0..L {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + a[n..].iter().zip(&b[n..]).map(|(x, y)| x * y).sum::<f32>()
+}

@@ -1,0 +1,159 @@
+//! Element-wise ops: unary functions on a dense buffer, and binary ops over
+//! N-d strided operands (zero strides broadcast) into a dense output.
+
+use rayon::prelude::*;
+
+use crate::cpu::math::exp;
+use crate::{Binary, Element, Error, Result, Strided, Unary};
+
+/// Elements per rayon task.
+const CHUNK: usize = 1 << 14;
+
+#[inline(always)]
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+#[inline(always)]
+fn unary_f32(op: Unary, x: f32) -> f32 {
+    match op {
+        Unary::Gelu => 0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2)),
+        Unary::GeluTanh => 0.5 * x * (1.0 + (0.797_884_6 * (x + 0.044_715 * x * x * x)).tanh()),
+        Unary::QuickGelu => x * sigmoid(1.702 * x),
+        Unary::Silu => x * sigmoid(x),
+        Unary::Tanh => x.tanh(),
+        Unary::Scale(s) => x * s,
+    }
+}
+
+fn check_len(op: &'static str, x: usize, out: usize) -> Result<()> {
+    if x != out {
+        return Err(Error::Shape { op, msg: format!("input holds {x} elements, output {out}") });
+    }
+    Ok(())
+}
+
+pub fn unary<T: Element>(op: Unary, x: &[T], out: &mut [T]) -> Result<()> {
+    check_len("unary", x.len(), out.len())?;
+    out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, x)| {
+        for (o, x) in o.iter_mut().zip(x) {
+            *o = T::from_f32(unary_f32(op, x.to_f32()));
+        }
+    });
+    Ok(())
+}
+
+pub(crate) fn check_binary(l: &Strided, ll: usize, r: &Strided, rl: usize, out: usize) -> Result<()> {
+    l.check("binary", "lhs", ll)?;
+    r.check("binary", "rhs", rl)?;
+    if l.shape != r.shape || out != l.len() {
+        return Err(Error::Shape {
+            op: "binary",
+            msg: format!("lhs {:?}, rhs {:?} and an output of {out} elements differ", l.shape, r.shape),
+        });
+    }
+    Ok(())
+}
+
+/// out[i] = lhs[i] op rhs[i] over the common shape; rows of the last
+/// dimension go to rayon tasks, unit and zero inner strides take fast paths.
+pub fn binary<T: Element>(op: Binary, lhs: &[T], l: Strided, rhs: &[T], r: Strided, out: &mut [T]) -> Result<()> {
+    check_binary(&l, lhs.len(), &r, rhs.len(), out.len())?;
+    if out.is_empty() {
+        return Ok(());
+    }
+    let rank = l.shape.len();
+    let n = if rank == 0 { 1 } else { l.shape[rank - 1] };
+    let (ls, rs) = if rank == 0 { (1, 1) } else { (l.strides[rank - 1], r.strides[rank - 1]) };
+    let rows_per_task = (CHUNK / n).max(1);
+    out.par_chunks_mut(n * rows_per_task).enumerate().for_each(|(t, o)| {
+        for (ri, orow) in o.chunks_exact_mut(n).enumerate() {
+            let row = t * rows_per_task + ri;
+            let (lo, ro) = (row_offset(&l, row), row_offset(&r, row));
+            match (ls, rs) {
+                (1, 1) => {
+                    for ((o, a), b) in orow.iter_mut().zip(&lhs[lo..lo + n]).zip(&rhs[ro..ro + n]) {
+                        *o = T::from_f32(op.apply(a.to_f32(), b.to_f32()));
+                    }
+                }
+                (1, 0) => {
+                    let b = rhs[ro].to_f32();
+                    for (o, a) in orow.iter_mut().zip(&lhs[lo..lo + n]) {
+                        *o = T::from_f32(op.apply(a.to_f32(), b));
+                    }
+                }
+                _ => {
+                    for (j, o) in orow.iter_mut().enumerate() {
+                        *o = T::from_f32(op.apply(lhs[lo + j * ls].to_f32(), rhs[ro + j * rs].to_f32()));
+                    }
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Offset of row `row` (an index over all dimensions but the last).
+#[inline]
+pub(crate) fn row_offset(s: &Strided, mut row: usize) -> usize {
+    let mut off = s.offset;
+    let rank = s.shape.len();
+    for d in (0..rank.saturating_sub(1)).rev() {
+        off += (row % s.shape[d]) * s.strides[d];
+        row /= s.shape[d];
+    }
+    off
+}
+
+pub(crate) mod reference {
+    use super::{check_binary, check_len};
+    use crate::{Binary, Element, Result, Strided, Unary};
+
+    fn sigmoid(x: f64) -> f64 {
+        1.0 / (1.0 + (-x).exp())
+    }
+
+    pub fn unary<T: Element>(op: Unary, x: &[T], out: &mut [T]) -> Result<()> {
+        check_len("unary", x.len(), out.len())?;
+        for (o, x) in out.iter_mut().zip(x) {
+            let x = x.to_f32() as f64;
+            let y = match op {
+                Unary::Gelu => 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)),
+                Unary::GeluTanh => {
+                    0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
+                }
+                Unary::QuickGelu => x * sigmoid(1.702 * x),
+                Unary::Silu => x * sigmoid(x),
+                Unary::Tanh => x.tanh(),
+                Unary::Scale(s) => x * s as f64,
+            };
+            *o = T::from_f32(y as f32);
+        }
+        Ok(())
+    }
+
+    pub fn binary<T: Element>(op: Binary, lhs: &[T], l: Strided, rhs: &[T], r: Strided, out: &mut [T]) -> Result<()> {
+        check_binary(&l, lhs.len(), &r, rhs.len(), out.len())?;
+        for (i, o) in out.iter_mut().enumerate() {
+            let (a, b) = (lhs[offset(&l, i)].to_f32() as f64, rhs[offset(&r, i)].to_f32() as f64);
+            let y = match op {
+                Binary::Add => a + b,
+                Binary::Sub => a - b,
+                Binary::Mul => a * b,
+                Binary::Div => a / b,
+            };
+            *o = T::from_f32(y as f32);
+        }
+        Ok(())
+    }
+
+    /// Offset of the i-th element in row-major order of `s.shape`.
+    pub(crate) fn offset(s: &Strided, mut i: usize) -> usize {
+        let mut off = s.offset;
+        for d in (0..s.shape.len()).rev() {
+            off += (i % s.shape[d]) * s.strides[d];
+            i /= s.shape[d];
+        }
+        off
+    }
+}

@@ -1,0 +1,116 @@
+//! Run-time choice of instruction set. Kernels are written once as
+//! `#[inline(always)]` bodies and compiled three times by `dispatch_isa!`:
+//! for AVX-512, for AVX2+FMA and portably; the CPU picks at run time.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    Avx512,
+    Avx2,
+    Scalar,
+}
+
+static CAP: AtomicU8 = AtomicU8::new(u8::MAX);
+
+/// The instruction set kernels use: the best this CPU has, capped by
+/// `IRIS_ISA=avx2|scalar` or `set_cap` (to test and measure the fallbacks).
+pub fn isa() -> Isa {
+    static DETECTED: OnceLock<Isa> = OnceLock::new();
+    let best = *DETECTED.get_or_init(|| {
+        let detected = detect();
+        match std::env::var("IRIS_ISA").as_deref() {
+            Ok("scalar") => Isa::Scalar,
+            Ok("avx2") if detected == Isa::Avx512 => Isa::Avx2,
+            _ => detected,
+        }
+    });
+    match CAP.load(Ordering::Relaxed) {
+        0 => Isa::Scalar,
+        1 if best == Isa::Avx512 => Isa::Avx2,
+        _ => best,
+    }
+}
+
+/// Every instruction set this CPU can run, best first.
+pub fn available() -> Vec<Isa> {
+    let best = detect();
+    [Isa::Avx512, Isa::Avx2, Isa::Scalar].into_iter().filter(|&i| rank(i) <= rank(best)).collect()
+}
+
+fn rank(i: Isa) -> u8 {
+    match i {
+        Isa::Scalar => 0,
+        Isa::Avx2 => 1,
+        Isa::Avx512 => 2,
+    }
+}
+
+/// Caps the instruction set for the whole process (`None` lifts the cap).
+pub fn set_cap(cap: Option<Isa>) {
+    CAP.store(cap.map_or(u8::MAX, rank), Ordering::Relaxed);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect() -> Isa {
+    if is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("fma")
+    {
+        Isa::Avx512
+    } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        Isa::Avx2
+    } else {
+        Isa::Scalar
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect() -> Isa {
+    Isa::Scalar
+}
+
+/// `dispatch_isa!(pub fn name<T: Bound>(args) -> R = body);` defines `name`,
+/// which calls the `#[inline(always)]` function `body` compiled for the
+/// instruction set `isa()` picked.
+macro_rules! dispatch_isa {
+    ($vis:vis fn $name:ident<$($g:ident: $bound:path),*>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:path) => {
+        $vis fn $name<$($g: $bound),*>($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+                unsafe fn avx512<$($g: $bound),*>($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2<$($g: $bound),*>($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                // SAFETY: isa() only reports features the CPU has.
+                match $crate::cpu::isa::isa() {
+                    $crate::cpu::isa::Isa::Avx512 => return unsafe { avx512($($arg),*) },
+                    $crate::cpu::isa::Isa::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::cpu::isa::Isa::Scalar => {}
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+pub(crate) use dispatch_isa;
+
+/// A raw pointer that rayon tasks may share: each task writes a disjoint part.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr<T>(pub *mut T);
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// Through a method, so closures capture the whole (Send) wrapper.
+    #[inline(always)]
+    pub(crate) fn get(self) -> *mut T {
+        self.0
+    }
+}

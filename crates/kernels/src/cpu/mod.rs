@@ -1,0 +1,47 @@
+//! CPU kernels. `reference` holds the spec, `fast` what the engine runs; the
+//! two modules export the same functions with the same signatures.
+
+mod attention;
+mod copy;
+mod elementwise;
+mod gemm;
+mod im2col;
+pub mod isa;
+mod math;
+mod norm;
+mod rope;
+
+/// Plain loops, f64 accumulation where order matters; never optimised.
+pub mod reference {
+    use crate::{Attention, Element, MaskLayout, Result};
+
+    pub use super::attention::reference::attention;
+    pub use super::copy::reference::{concat, copy, embedding};
+    pub use super::elementwise::reference::{binary, unary};
+    pub use super::gemm::reference::gemm;
+    pub use super::im2col::reference::im2col;
+    pub use super::norm::reference::{layer_norm, rms_norm, softmax};
+    pub use super::rope::reference::rope;
+
+    pub fn cross_attention<T: Element>(
+        p: &Attention,
+        q: &[T],
+        k: &[T],
+        v: &[T],
+        key_mask: Option<(&[u8], MaskLayout)>,
+        o: &mut [T],
+    ) -> Result<()> {
+        super::attention::cross_with(attention, p, q, k, v, key_mask, o)
+    }
+}
+
+/// Packed, blocked, SIMD (chosen at run time) and parallel over rayon.
+pub mod fast {
+    pub use super::attention::{attention, cross_attention};
+    pub use super::copy::{concat, copy, embedding};
+    pub use super::elementwise::{binary, unary};
+    pub use super::gemm::gemm;
+    pub use super::im2col::im2col;
+    pub use super::norm::{layer_norm, rms_norm, softmax};
+    pub use super::rope::rope;
+}

@@ -1,0 +1,16 @@
+//! iris-kernels: raw compute on buffers, with no tensor type.
+//!
+//! Every op has a *reference* kernel (`cpu::reference`: plain loops, f64
+//! accumulation where order matters; it is the spec) and a *fast* kernel
+//! (`cpu::fast`: packed, blocked, SIMD, rayon) with the same signature. The
+//! parity tests and `iris check` hold each fast kernel to its reference.
+
+pub mod cpu;
+mod element;
+mod error;
+mod params;
+pub mod testing;
+
+pub use element::{DType, Element};
+pub use error::{Error, Result};
+pub use params::*;

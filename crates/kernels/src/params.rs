@@ -1,0 +1,320 @@
+//! Shapes and layouts of the kernels' operands. All offsets and strides are
+//! in elements, never bytes. Shape letters: B batch, H query heads, Hkv key/value
+//! heads, Tq query length, Tk key length, D head dimension.
+
+use crate::error::{check_extent, Error, Result};
+
+/// A batch of matrices in a buffer: element (b, i, j) sits at
+/// `offset + b·batch_stride + i·row_stride + j·col_stride`. A transposed view
+/// is the same buffer with the two strides swapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatLayout {
+    pub offset: usize,
+    pub batch_stride: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl MatLayout {
+    /// A dense row-major `rows × cols` matrix per batch entry.
+    pub fn row_major(rows: usize, cols: usize) -> Self {
+        MatLayout { offset: 0, batch_stride: rows * cols, row_stride: cols, col_stride: 1 }
+    }
+
+    /// The transposed view of the same elements.
+    pub fn t(self) -> Self {
+        MatLayout { row_stride: self.col_stride, col_stride: self.row_stride, ..self }
+    }
+
+    #[inline(always)]
+    pub(crate) fn at(&self, b: usize, i: usize, j: usize) -> usize {
+        self.offset + b * self.batch_stride + i * self.row_stride + j * self.col_stride
+    }
+}
+
+/// `C[b] = alpha · A[b] · B[b] + beta · C[b]` with A m×k, B k×n, C m×n.
+/// With `beta == 0` C is only written, never read (it may hold NaN).
+#[derive(Clone, Copy, Debug)]
+pub struct Gemm {
+    pub batch: usize,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub alpha: f32,
+    pub beta: f32,
+    pub a: MatLayout,
+    pub b: MatLayout,
+    pub c: MatLayout,
+}
+
+impl Gemm {
+    pub fn check(&self, a_len: usize, b_len: usize, c_len: usize) -> Result<()> {
+        let ext = |l: &MatLayout, r, c| [(self.batch, l.batch_stride), (r, l.row_stride), (c, l.col_stride)];
+        check_extent("gemm", "a", a_len, self.a.offset, &ext(&self.a, self.m, self.k))?;
+        check_extent("gemm", "b", b_len, self.b.offset, &ext(&self.b, self.k, self.n))?;
+        check_extent("gemm", "c", c_len, self.c.offset, &ext(&self.c, self.m, self.n))?;
+        if !non_overlapping(&[
+            (self.batch, self.c.batch_stride),
+            (self.m, self.c.row_stride),
+            (self.n, self.c.col_stride),
+        ]) {
+            return Err(Error::Shape { op: "gemm", msg: format!("output C layout {:?} makes outputs alias", self.c) });
+        }
+        Ok(())
+    }
+}
+
+/// True when no two indices of the (dim, stride) layout share an element:
+/// sorted by stride, each stride passes the extent of all smaller ones.
+pub(crate) fn non_overlapping(dims_strides: &[(usize, usize)]) -> bool {
+    let mut ds: Vec<_> = dims_strides.iter().copied().filter(|&(d, _)| d > 1).collect();
+    ds.sort_by_key(|&(_, s)| s);
+    let mut extent = 1;
+    for (d, s) in ds {
+        if s < extent {
+            return false;
+        }
+        extent = s * (d - 1) + extent;
+    }
+    true
+}
+
+/// A [B, heads, T, D] operand whose last dimension is contiguous: element
+/// (b, h, t, d) sits at `offset + b·b_stride + h·h_stride + t·t_stride + d`.
+/// A [B, T, H, D] buffer is the same thing with `h_stride = D, t_stride = H·D`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heads {
+    pub offset: usize,
+    pub b_stride: usize,
+    pub h_stride: usize,
+    pub t_stride: usize,
+}
+
+impl Heads {
+    /// A dense [B, heads, T, D] buffer.
+    pub fn bhtd(heads: usize, t: usize, d: usize) -> Self {
+        Heads { offset: 0, b_stride: heads * t * d, h_stride: t * d, t_stride: d }
+    }
+
+    /// A dense [B, T, heads, D] buffer, read as [B, heads, T, D].
+    pub fn bthd(heads: usize, t: usize, d: usize) -> Self {
+        Heads { offset: 0, b_stride: heads * t * d, h_stride: d, t_stride: heads * d }
+    }
+
+    #[inline(always)]
+    pub(crate) fn row(&self, b: usize, h: usize, t: usize) -> usize {
+        self.offset + b * self.b_stride + h * self.h_stride + t * self.t_stride
+    }
+}
+
+/// A per-(batch, head) [Tq, Tk] mask, keys contiguous; zero strides broadcast.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaskLayout {
+    pub offset: usize,
+    pub b_stride: usize,
+    pub h_stride: usize,
+    pub q_stride: usize,
+}
+
+impl MaskLayout {
+    /// One [Tq, Tk] mask shared by every batch entry and head.
+    pub fn shared(tk: usize) -> Self {
+        MaskLayout { offset: 0, b_stride: 0, h_stride: 0, q_stride: tk }
+    }
+
+    #[inline(always)]
+    pub(crate) fn row(&self, b: usize, h: usize, q: usize) -> usize {
+        self.offset + b * self.b_stride + h * self.h_stride + q * self.q_stride
+    }
+}
+
+/// What masks the scores before the softmax.
+#[derive(Clone, Copy, Debug)]
+pub enum Mask<'a> {
+    None,
+    /// Added to the scaled scores (−inf hides a key).
+    Additive(&'a [f32], MaskLayout),
+    /// Per query row, which keys may be seen (non-zero = keep).
+    Keep(&'a [u8], MaskLayout),
+}
+
+/// `O = softmax(Q·Kᵀ·scale + mask)·V` over Q [B, H, Tq, D], K/V [B, Hkv, Tk, D],
+/// O [B, H, Tq, D]; query head h reads key/value head `h / (H / Hkv)`.
+/// Causal: query i sees keys j ≤ i + (Tk − Tq), so a decode step (Tq = 1)
+/// sees the whole cache. A row that sees no key at all yields zeros.
+#[derive(Clone, Copy, Debug)]
+pub struct Attention {
+    pub b: usize,
+    pub h: usize,
+    pub hkv: usize,
+    pub tq: usize,
+    pub tk: usize,
+    pub d: usize,
+    pub scale: f32,
+    pub causal: bool,
+    pub q: Heads,
+    pub k: Heads,
+    pub v: Heads,
+    pub o: Heads,
+}
+
+impl Attention {
+    pub fn check(&self, q: usize, k: usize, v: usize, o: usize, mask: &Mask) -> Result<()> {
+        let op = "attention";
+        if self.hkv == 0 || self.h % self.hkv != 0 {
+            return Err(Error::Shape { op, msg: format!("H = {} is not a multiple of Hkv = {}", self.h, self.hkv) });
+        }
+        let ext = |l: &Heads, h, t| [(self.b, l.b_stride), (h, l.h_stride), (t, l.t_stride), (self.d, 1)];
+        check_extent(op, "q", q, self.q.offset, &ext(&self.q, self.h, self.tq))?;
+        check_extent(op, "k", k, self.k.offset, &ext(&self.k, self.hkv, self.tk))?;
+        check_extent(op, "v", v, self.v.offset, &ext(&self.v, self.hkv, self.tk))?;
+        check_extent(op, "o", o, self.o.offset, &ext(&self.o, self.h, self.tq))?;
+        let mext = |l: &MaskLayout| [(self.b, l.b_stride), (self.h, l.h_stride), (self.tq, l.q_stride), (self.tk, 1)];
+        match mask {
+            Mask::None => Ok(()),
+            Mask::Additive(m, l) => check_extent(op, "mask", m.len(), l.offset, &mext(l)),
+            Mask::Keep(m, l) => check_extent(op, "key_mask", m.len(), l.offset, &mext(l)),
+        }
+    }
+}
+
+/// im2col over a dense [N, C, H, W] image: out [N, OH·OW, C·KH·KW], patch
+/// columns ordered (c, ky, kx) like a conv weight [O, C, KH, KW] flattened,
+/// zeros where the window reaches into the padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Im2col {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl Im2col {
+    /// A ViT patch embedding: kernel = stride = p, no padding.
+    pub fn patches(n: usize, c: usize, h: usize, w: usize, p: usize) -> Self {
+        Im2col { n, c, h, w, kh: p, kw: p, stride: p, pad: 0 }
+    }
+    pub fn out_hw(&self) -> (usize, usize) {
+        let oh = (self.h + 2 * self.pad).saturating_sub(self.kh) / self.stride.max(1) + 1;
+        let ow = (self.w + 2 * self.pad).saturating_sub(self.kw) / self.stride.max(1) + 1;
+        (oh, ow)
+    }
+    pub fn cols(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+    pub fn out_len(&self) -> usize {
+        let (oh, ow) = self.out_hw();
+        self.n * oh * ow * self.cols()
+    }
+    pub fn check(&self, x: usize, out: usize) -> Result<()> {
+        let op = "im2col";
+        if self.stride == 0
+            || self.kh == 0
+            || self.kw == 0
+            || self.kh > self.h + 2 * self.pad
+            || self.kw > self.w + 2 * self.pad
+        {
+            return Err(Error::Shape {
+                op,
+                msg: format!(
+                    "kernel {}x{} stride {} pad {} does not fit image {}x{}",
+                    self.kh, self.kw, self.stride, self.pad, self.h, self.w
+                ),
+            });
+        }
+        if x != self.n * self.c * self.h * self.w || out != self.out_len() {
+            return Err(Error::Shape {
+                op,
+                msg: format!(
+                    "image holds {x} elements and output {out}; [N={}, C={}, H={}, W={}] needs {} and {}",
+                    self.n,
+                    self.c,
+                    self.h,
+                    self.w,
+                    self.n * self.c * self.h * self.w,
+                    self.out_len()
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// An N-d strided view: element at index `i` sits at `offset + Σ i_d·strides_d`.
+/// A zero stride broadcasts.
+#[derive(Clone, Copy, Debug)]
+pub struct Strided<'a> {
+    pub shape: &'a [usize],
+    pub strides: &'a [usize],
+    pub offset: usize,
+}
+
+impl Strided<'_> {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub(crate) fn check(&self, op: &'static str, buffer: &'static str, len: usize) -> Result<()> {
+        if self.shape.len() != self.strides.len() {
+            return Err(Error::Shape {
+                op,
+                msg: format!("{buffer}: shape {:?} and strides {:?} differ in rank", self.shape, self.strides),
+            });
+        }
+        let ds: Vec<_> = self.shape.iter().copied().zip(self.strides.iter().copied()).collect();
+        check_extent(op, buffer, len, self.offset, &ds)
+    }
+}
+
+/// Rotate-half RoPE over a dense [outer, T, inner, D] buffer with cos/sin
+/// tables [T, D/2]: the row at time t rotates its pairs (i, i + D/2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rope {
+    pub outer: usize,
+    pub t: usize,
+    pub inner: usize,
+    pub d: usize,
+}
+
+/// Element-wise functions of one input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Unary {
+    /// x·Φ(x) = 0.5·x·(1 + erf(x/√2))
+    Gelu,
+    /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+    GeluTanh,
+    /// x·σ(1.702·x)
+    QuickGelu,
+    /// x·σ(x)
+    Silu,
+    Tanh,
+    /// x·s
+    Scale(f32),
+}
+
+/// Element-wise functions of two inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl Binary {
+    #[inline(always)]
+    pub fn apply(self, a: f32, b: f32) -> f32 {
+        match self {
+            Binary::Add => a + b,
+            Binary::Sub => a - b,
+            Binary::Mul => a * b,
+            Binary::Div => a / b,
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! What parity checks share: seeded inputs, NaN poison, the error measure.
+
+use crate::Element;
+
+/// ‖out − ref‖ / ‖ref‖ over all elements (f64); any NaN or ±inf mismatch in
+/// `out` gives +inf, so a poisoned element that was never written fails.
+pub fn rel_err<T: Element>(out: &[T], reference: &[T]) -> f64 {
+    assert_eq!(out.len(), reference.len(), "rel_err: lengths differ");
+    let (mut num, mut den) = (0f64, 0f64);
+    for (o, r) in out.iter().zip(reference) {
+        let (o, r) = (o.to_f32() as f64, r.to_f32() as f64);
+        if o.is_nan() || (o.is_infinite() && o != r) {
+            return f64::INFINITY;
+        }
+        if o != r {
+            num += (o - r) * (o - r);
+        }
+        den += r * r;
+    }
+    if num == 0.0 {
+        0.0
+    } else {
+        (num / den.max(f64::MIN_POSITIVE)).sqrt()
+    }
+}
+
+/// The tolerance DESIGN.md sets for a dtype.
+pub fn tolerance(dtype: crate::DType) -> f64 {
+    match dtype {
+        crate::DType::F32 => 1e-5,
+        crate::DType::F16 | crate::DType::BF16 => 1e-2,
+    }
+}
+
+/// A buffer of `n` NaNs, for outputs every element of which a kernel must write.
+pub fn poisoned<T: Element>(n: usize) -> Vec<T> {
+    vec![T::from_f32(f32::NAN); n]
+}
+
+/// `n` standard-normal values from `seed` (xorshift64* + Box–Muller: the
+/// same numbers on every platform and version).
+pub fn randn<T: Element>(seed: u64, n: usize) -> Vec<T> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut uniform = move || {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        ((s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    (0..n)
+        .map(|_| {
+            let (u, v) = (uniform(), uniform());
+            T::from_f32(((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32)
+        })
+        .collect()
+}
