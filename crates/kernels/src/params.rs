@@ -74,7 +74,7 @@ pub(crate) fn non_overlapping(dims_strides: &[(usize, usize)]) -> bool {
         if s < extent {
             return false;
         }
-        extent = s * (d - 1) + extent;
+        extent += s * (d - 1);
     }
     true
 }
@@ -161,7 +161,7 @@ pub struct Attention {
 impl Attention {
     pub fn check(&self, q: usize, k: usize, v: usize, o: usize, mask: &Mask) -> Result<()> {
         let op = "attention";
-        if self.hkv == 0 || self.h % self.hkv != 0 {
+        if self.hkv == 0 || !self.h.is_multiple_of(self.hkv) {
             return Err(Error::Shape { op, msg: format!("H = {} is not a multiple of Hkv = {}", self.h, self.hkv) });
         }
         let ext = |l: &Heads, h, t| [(self.b, l.b_stride), (h, l.h_stride), (t, l.t_stride), (self.d, 1)];

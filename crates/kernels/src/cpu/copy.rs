@@ -77,7 +77,7 @@ pub fn concat<T: Element>(parts: &[(&[T], usize)], outer: usize, out: &mut [T]) 
 }
 
 fn check_embedding(table: usize, dim: usize, ids: &[u32], out: usize) -> Result<()> {
-    if dim == 0 || table % dim != 0 || out != ids.len() * dim {
+    if dim == 0 || !table.is_multiple_of(dim) || out != ids.len() * dim {
         return Err(Error::Shape {
             op: "embedding",
             msg: format!("table of {table} elements, dim {dim}, {} ids, output {out}", ids.len()),

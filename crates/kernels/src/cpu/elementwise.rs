@@ -9,16 +9,25 @@ use crate::{Binary, Element, Error, Result, Strided, Unary};
 /// Elements per rayon task.
 const CHUNK: usize = 1 << 14;
 
+/// σ(x) = 1/(1 + e^−x), from e^−|x| ≤ 1 so neither side overflows.
 #[inline(always)]
 fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp(-x))
+    let e = exp(-x.abs());
+    let s = 1.0 / (1.0 + e);
+    if x < 0.0 {
+        e * s
+    } else {
+        s
+    }
 }
 
 #[inline(always)]
 fn unary_f32(op: Unary, x: f32) -> f32 {
     match op {
-        Unary::Gelu => 0.5 * x * (1.0 + libm::erff(x * std::f32::consts::FRAC_1_SQRT_2)),
-        Unary::GeluTanh => 0.5 * x * (1.0 + (0.797_884_6 * (x + 0.044_715 * x * x * x)).tanh()),
+        // erfc(−y) = 1 + erf(y) without the cancellation for x ≪ 0.
+        Unary::Gelu => 0.5 * x * libm::erfcf(-x * std::f32::consts::FRAC_1_SQRT_2),
+        // 0.5·(1 + tanh u) = σ(2u), without the cancellation for x ≪ 0.
+        Unary::GeluTanh => x * sigmoid(2.0 * 0.797_884_6 * (x + 0.044_715 * x * x * x)),
         Unary::QuickGelu => x * sigmoid(1.702 * x),
         Unary::Silu => x * sigmoid(x),
         Unary::Tanh => x.tanh(),
@@ -118,7 +127,7 @@ pub(crate) mod reference {
         for (o, x) in out.iter_mut().zip(x) {
             let x = x.to_f32() as f64;
             let y = match op {
-                Unary::Gelu => 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)),
+                Unary::Gelu => 0.5 * x * libm::erfc(-x / std::f64::consts::SQRT_2),
                 Unary::GeluTanh => {
                     0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
                 }

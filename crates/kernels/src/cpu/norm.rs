@@ -12,7 +12,7 @@ use crate::{Element, Error, Result};
 const ROWS: usize = 8;
 
 fn check(op: &'static str, x: usize, n: usize, params: &[(&str, usize)], out: usize) -> Result<()> {
-    if n == 0 || x % n != 0 || out != x || params.iter().any(|&(_, l)| l != n) {
+    if n == 0 || !x.is_multiple_of(n) || out != x || params.iter().any(|&(_, l)| l != n) {
         let ps: Vec<String> = params.iter().map(|(name, l)| format!("{name} [{l}]")).collect();
         return Err(Error::Shape {
             op,
@@ -26,7 +26,7 @@ pub fn layer_norm<T: Element>(x: &[T], w: &[T], b: &[T], eps: f32, out: &mut [T]
     let n = w.len();
     check("layer_norm", x.len(), n, &[("weight", n), ("bias", b.len())], out.len())?;
     rows(x, out, n, |xs, o| {
-        let mean = sum(&xs) / n as f32;
+        let mean = sum(xs) / n as f32;
         let var = xs.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32;
         let inv = 1.0 / (var + eps).sqrt();
         for (((o, v), w), b) in o.iter_mut().zip(xs.iter()).zip(w).zip(b) {

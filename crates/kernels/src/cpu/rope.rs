@@ -9,7 +9,7 @@ use crate::{Element, Error, Result, Rope};
 
 fn check(p: &Rope, x: usize, cos: usize, sin: usize, out: usize) -> Result<()> {
     let n = p.outer * p.t * p.inner * p.d;
-    if p.d % 2 != 0 || x != n || out != n || cos != p.t * p.d / 2 || sin != cos {
+    if !p.d.is_multiple_of(2) || x != n || out != n || cos != p.t * p.d / 2 || sin != cos {
         return Err(Error::Shape {
             op: "rope",
             msg: format!(
