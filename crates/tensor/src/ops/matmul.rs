@@ -1,0 +1,127 @@
+//! Matrix products through the GEMM kernel; transposed and batched views go
+//! in as strides, never copies.
+
+use iris_kernels::cpu::fast;
+use iris_kernels::{Gemm, MatLayout};
+
+use crate::error::{shape_err, Result};
+use crate::layout::broadcast_shape;
+use crate::{with_dtype, Tensor};
+
+/// The one stride that steps through the flattened batch dimensions of `t`
+/// (all but the last two), if one exists.
+fn batch_stride(t: &Tensor) -> Option<usize> {
+    let n = t.dims() - 2;
+    let dims: Vec<(usize, usize)> =
+        t.shape()[..n].iter().copied().zip(t.strides()[..n].iter().copied()).filter(|&(d, _)| d != 1).collect();
+    let Some(&(_, inner)) = dims.last() else { return Some(0) };
+    let mut expect = inner;
+    for &(d, s) in dims.iter().rev() {
+        if s != expect {
+            return None;
+        }
+        expect = s * d;
+    }
+    Some(inner)
+}
+
+fn mat(t: &Tensor, batch_stride: usize) -> MatLayout {
+    let (s, n) = (t.strides(), t.dims());
+    MatLayout { offset: t.layout().offset, batch_stride, row_stride: s[n - 2], col_stride: s[n - 1] }
+}
+
+/// `t` and the stride of its flattened batch, copying only when no single stride exists.
+fn with_batch_stride(t: Tensor) -> Result<(Tensor, usize)> {
+    match batch_stride(&t) {
+        Some(s) => Ok((t, s)),
+        None => {
+            let c = t.contiguous()?;
+            let s = batch_stride(&c).expect("dense batch dims flatten");
+            Ok((c, s))
+        }
+    }
+}
+
+impl Tensor {
+    /// [..., m, k] · [..., k, n] → [..., m, n], batch dimensions broadcast.
+    pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.same_dtype("matmul", rhs)?;
+        if self.dims() < 2 || rhs.dims() < 2 {
+            return shape_err("matmul", format!("needs matrices, got {:?} and {:?}", self.shape(), rhs.shape()));
+        }
+        let (a, b) = (self.shape(), rhs.shape());
+        let (m, k, n) = (a[a.len() - 2], a[a.len() - 1], b[b.len() - 1]);
+        if b[b.len() - 2] != k {
+            return shape_err("matmul", format!("inner dimensions differ: {a:?} · {b:?}"));
+        }
+        let batch = broadcast_shape("matmul", &a[..a.len() - 2], &b[..b.len() - 2])?;
+        let full = |r, c| [&batch[..], &[r, c]].concat();
+        let (x, xs) = with_batch_stride(self.broadcast_as(&full(m, k))?)?;
+        let (w, ws) = with_batch_stride(rhs.broadcast_as(&full(k, n))?)?;
+        let p = Gemm {
+            batch: batch.iter().product(),
+            m,
+            n,
+            k,
+            alpha: 1.0,
+            beta: 0.0,
+            a: mat(&x, xs),
+            b: mat(&w, ws),
+            c: MatLayout::row_major(m, n),
+        };
+        with_dtype!(self.dtype(), T => {
+            let (ad, bd) = (x.data::<T>("matmul")?, w.data::<T>("matmul")?);
+            Tensor::build(&full(m, n), |o: &mut [T]| Ok(fast::gemm(&p, ad, bd, o)?))
+        })
+    }
+
+    /// x·Wᵀ + bias with x [..., k], W [n, k] (a Linear weight as stored), bias [n].
+    /// The bias is written first and the product accumulated onto it (beta = 1).
+    pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        self.same_dtype("linear", weight)?;
+        let k = *self.shape().last().unwrap_or(&0);
+        if self.dims() == 0 || weight.dims() != 2 || weight.shape()[1] != k {
+            return shape_err(
+                "linear",
+                format!("x {:?} needs a weight [n, {k}], got {:?}", self.shape(), weight.shape()),
+            );
+        }
+        let n = weight.shape()[0];
+        if let Some(b) = bias {
+            self.same_dtype("linear", b)?;
+            if b.shape() != [n] {
+                return shape_err(
+                    "linear",
+                    format!("weight {:?} needs a bias [{n}], got {:?}", weight.shape(), b.shape()),
+                );
+            }
+        }
+        let x = self.contiguous()?;
+        let m = x.elem_count() / k.max(1);
+        let mut shape = x.shape().to_vec();
+        *shape.last_mut().expect("rank ≥ 1") = n;
+        let ws = weight.strides();
+        let wt = MatLayout { offset: weight.layout().offset, batch_stride: 0, row_stride: ws[1], col_stride: ws[0] };
+        let p = Gemm {
+            batch: 1,
+            m,
+            n,
+            k,
+            alpha: 1.0,
+            beta: if bias.is_some() { 1.0 } else { 0.0 },
+            a: MatLayout { offset: x.layout().offset, ..MatLayout::row_major(m, k) },
+            b: wt,
+            c: MatLayout::row_major(m, n),
+        };
+        let bias = bias.map(|b| b.broadcast_as(&[m, n])).transpose()?;
+        with_dtype!(self.dtype(), T => {
+            let (xd, wd) = (x.data::<T>("linear")?, weight.data::<T>("linear")?);
+            Tensor::build(&shape, |o: &mut [T]| {
+                if let Some(b) = &bias {
+                    fast::copy(b.data::<T>("linear")?, b.strided(), o)?;
+                }
+                Ok(fast::gemm(&p, xd, wd, o)?)
+            })
+        })
+    }
+}

@@ -1,0 +1,108 @@
+//! Row-wise ops over the last dimension, RoPE, and im2col.
+
+use iris_kernels::cpu::fast;
+use iris_kernels::{Im2col, Rope};
+
+use crate::error::{shape_err, Result};
+use crate::{with_dtype, DType, Tensor};
+
+impl Tensor {
+    fn last_dim(&self, op: &'static str) -> Result<usize> {
+        match self.shape().last() {
+            Some(&n) if n > 0 => Ok(n),
+            _ => shape_err(op, format!("needs a non-empty last dimension, shape is {:?}", self.shape())),
+        }
+    }
+
+    /// (x − mean)/√(var + eps)·weight + bias over the last dimension.
+    pub fn layer_norm(&self, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
+        let n = self.last_dim("layer_norm")?;
+        self.same_dtype("layer_norm", weight)?;
+        self.same_dtype("layer_norm", bias)?;
+        if weight.shape() != [n] || bias.shape() != [n] {
+            return shape_err(
+                "layer_norm",
+                format!(
+                    "x {:?} needs weight and bias [{n}], got {:?} and {:?}",
+                    self.shape(),
+                    weight.shape(),
+                    bias.shape()
+                ),
+            );
+        }
+        let (x, w, b) = (self.contiguous()?, weight.contiguous()?, bias.contiguous()?);
+        with_dtype!(x.dtype(), T => {
+            let (xs, ws, bs) = (x.slice::<T>("layer_norm")?, w.slice::<T>("layer_norm")?, b.slice::<T>("layer_norm")?);
+            Tensor::build(x.shape(), |o: &mut [T]| Ok(fast::layer_norm(xs, ws, bs, eps, o)?))
+        })
+    }
+
+    /// x/√(mean(x²) + eps)·weight over the last dimension.
+    pub fn rms_norm(&self, weight: &Tensor, eps: f32) -> Result<Tensor> {
+        let n = self.last_dim("rms_norm")?;
+        self.same_dtype("rms_norm", weight)?;
+        if weight.shape() != [n] {
+            return shape_err("rms_norm", format!("x {:?} needs weight [{n}], got {:?}", self.shape(), weight.shape()));
+        }
+        let (x, w) = (self.contiguous()?, weight.contiguous()?);
+        with_dtype!(x.dtype(), T => {
+            let (xs, ws) = (x.slice::<T>("rms_norm")?, w.slice::<T>("rms_norm")?);
+            Tensor::build(x.shape(), |o: &mut [T]| Ok(fast::rms_norm(xs, ws, eps, o)?))
+        })
+    }
+
+    /// Softmax over the last dimension.
+    pub fn softmax(&self) -> Result<Tensor> {
+        let n = self.last_dim("softmax")?;
+        let x = self.contiguous()?;
+        with_dtype!(x.dtype(), T => {
+            let xs = x.slice::<T>("softmax")?;
+            Tensor::build(x.shape(), |o: &mut [T]| Ok(fast::softmax(xs, n, o)?))
+        })
+    }
+
+    /// Rotate-half RoPE. `t_dim` is the time dimension of x (1 for [B, T, H, D],
+    /// 2 for [B, H, T, D]); cos and sin are f32 [T, D/2].
+    pub fn rope(&self, cos: &Tensor, sin: &Tensor, t_dim: usize) -> Result<Tensor> {
+        let d = self.last_dim("rope")?;
+        if t_dim + 1 >= self.dims() {
+            return shape_err("rope", format!("time dimension {t_dim} must precede the last of {:?}", self.shape()));
+        }
+        let s = self.shape();
+        let p = Rope {
+            outer: s[..t_dim].iter().product(),
+            t: s[t_dim],
+            inner: s[t_dim + 1..s.len() - 1].iter().product(),
+            d,
+        };
+        if cos.shape() != [p.t, d / 2] || sin.shape() != cos.shape() {
+            return shape_err(
+                "rope",
+                format!("x {s:?} needs cos/sin [{}, {}], got {:?} and {:?}", p.t, d / 2, cos.shape(), sin.shape()),
+            );
+        }
+        let (x, c, sn) =
+            (self.contiguous()?, cos.to_dtype(DType::F32)?.contiguous()?, sin.to_dtype(DType::F32)?.contiguous()?);
+        let (cs, ss) = (c.slice::<f32>("rope")?, sn.slice::<f32>("rope")?);
+        with_dtype!(x.dtype(), T => {
+            let xs = x.slice::<T>("rope")?;
+            Tensor::build(x.shape(), |o: &mut [T]| Ok(fast::rope(&p, xs, cs, ss, o)?))
+        })
+    }
+
+    /// im2col of an image batch [N, C, H, W] with a square `kernel`:
+    /// out [N, OH·OW, C·kernel²], columns ordered like a conv weight.
+    pub fn im2col(&self, kernel: usize, stride: usize, pad: usize) -> Result<Tensor> {
+        let &[n, c, h, w] = self.shape() else {
+            return shape_err("im2col", format!("needs [N, C, H, W], got {:?}", self.shape()));
+        };
+        let p = Im2col { n, c, h, w, kh: kernel, kw: kernel, stride, pad };
+        p.check(n * c * h * w, p.out_len())?;
+        let (oh, ow) = p.out_hw();
+        let x = self.contiguous()?;
+        with_dtype!(x.dtype(), T => {
+            let xs = x.slice::<T>("im2col")?;
+            Tensor::build(&[n, oh * ow, p.cols()], |o: &mut [T]| Ok(fast::im2col(&p, xs, o)?))
+        })
+    }
+}

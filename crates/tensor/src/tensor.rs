@@ -1,0 +1,218 @@
+//! The tensor: shared storage + layout + dtype. Cloning and views are cheap
+//! (an Arc and a layout); ops produce new tensors and never write in place.
+
+use std::sync::Arc;
+
+use iris_kernels::testing::randn;
+use iris_kernels::Element;
+
+use crate::error::{shape_err, Error, Result};
+use crate::layout::Layout;
+use crate::storage::{Buffer, Storage};
+use crate::{with_dtype, DType, Elem};
+
+/// Where a tensor's data lives. Only the CPU exists in this build; the others
+/// name the devices the CUDA and wgpu backends will add.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Device {
+    Cpu,
+    Cuda(usize),
+    Wgpu,
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => write!(f, "cpu"),
+            Device::Cuda(n) => write!(f, "cuda:{n}"),
+            Device::Wgpu => write!(f, "wgpu"),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Tensor {
+    storage: Arc<Storage>,
+    layout: Layout,
+    dtype: DType,
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor({:?}, {}, {})", self.layout.shape, self.dtype, self.device())
+    }
+}
+
+impl Tensor {
+    pub(crate) fn from_storage(storage: Storage, shape: &[usize], dtype: DType) -> Tensor {
+        Tensor { storage: Arc::new(storage), layout: Layout::contiguous(shape), dtype }
+    }
+
+    /// A dense tensor whose every element `fill` writes (the pool may hand
+    /// back a buffer with old contents, so `fill` must write them all).
+    pub(crate) fn build<T: Elem>(shape: &[usize], fill: impl FnOnce(&mut [T]) -> Result<()>) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let mut buf = Buffer::uninit(n * std::mem::size_of::<T>());
+        fill(bytemuck::cast_slice_mut(buf.bytes_mut()))?;
+        Ok(Tensor::from_storage(Storage::Cpu(buf), shape, T::DTYPE))
+    }
+
+    pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
+        Tensor { storage: self.storage.clone(), layout, dtype: self.dtype }
+    }
+
+    // ---- constructors
+
+    pub fn from_vec<T: Elem>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
+        Tensor::from_slice(&data, shape)
+    }
+
+    pub fn from_slice<T: Elem>(data: &[T], shape: &[usize]) -> Result<Tensor> {
+        if shape.iter().product::<usize>() != data.len() {
+            return shape_err("from_slice", format!("{} elements do not fill shape {shape:?}", data.len()));
+        }
+        Tensor::build(shape, |o: &mut [T]| {
+            o.copy_from_slice(data);
+            Ok(())
+        })
+    }
+
+    pub fn full(value: f32, shape: &[usize], dtype: DType) -> Tensor {
+        with_dtype!(dtype, T => Tensor::build(shape, |o: &mut [T]| {
+            o.fill(T::from_f32(value));
+            Ok(())
+        }))
+        .expect("fill cannot fail")
+    }
+
+    pub fn zeros(shape: &[usize], dtype: DType) -> Tensor {
+        Tensor::full(0.0, shape, dtype)
+    }
+
+    pub fn ones(shape: &[usize], dtype: DType) -> Tensor {
+        Tensor::full(1.0, shape, dtype)
+    }
+
+    /// Standard-normal values from `seed`, the same on every platform.
+    pub fn randn(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
+        let n = shape.iter().product();
+        with_dtype!(dtype, T => Tensor::from_vec(randn::<T>(seed, n), shape)).expect("sizes agree")
+    }
+
+    /// Uniform values in [0, 1) from `seed`: Φ of the normal sample.
+    pub fn rand(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
+        let n = shape.iter().product();
+        let u: Vec<f32> = randn::<f32>(seed, n)
+            .iter()
+            .map(|&z| (0.5 * libm::erfc(-(z as f64) / std::f64::consts::SQRT_2)) as f32)
+            .map(|u| u.min(1.0 - f32::EPSILON))
+            .collect();
+        Tensor::from_vec(u, shape).and_then(|t| t.to_dtype(dtype)).expect("sizes agree")
+    }
+
+    /// start, start + 1, ... up to (not including) end, as a 1-D tensor.
+    pub fn arange(start: f32, end: f32, dtype: DType) -> Tensor {
+        let n = (end - start).ceil().max(0.0) as usize;
+        let v: Vec<f32> = (0..n).map(|i| start + i as f32).collect();
+        Tensor::from_vec(v, &[n]).and_then(|t| t.to_dtype(dtype)).expect("sizes agree")
+    }
+
+    // ---- properties
+
+    pub fn shape(&self) -> &[usize] {
+        &self.layout.shape
+    }
+    pub fn dims(&self) -> usize {
+        self.layout.shape.len()
+    }
+    pub fn strides(&self) -> &[usize] {
+        &self.layout.strides
+    }
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    pub fn device(&self) -> Device {
+        Device::Cpu
+    }
+    pub fn elem_count(&self) -> usize {
+        self.layout.elem_count()
+    }
+    pub fn is_contiguous(&self) -> bool {
+        self.layout.is_contiguous()
+    }
+    /// True when two tensors share storage (one is a view of the other).
+    pub fn shares_storage(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.storage, &other.storage)
+    }
+    /// True when the bytes are a view into a memory-mapped file (not copied).
+    pub fn is_mapped(&self) -> bool {
+        matches!(*self.storage, Storage::Mapped { .. })
+    }
+
+    /// The whole storage as `T` (the layout says which elements are the tensor's).
+    pub(crate) fn data<T: Elem>(&self, op: &'static str) -> Result<&[T]> {
+        if self.dtype != T::DTYPE {
+            return Err(Error::DType { op, expected: T::DTYPE, found: self.dtype });
+        }
+        bytemuck::try_cast_slice(self.storage.bytes())
+            .map_err(|e| Error::Shape { op, msg: format!("storage not aligned for {}: {e}", self.dtype) })
+    }
+
+    /// The elements in row-major order. `T` must be the tensor's dtype.
+    pub fn to_vec<T: Elem>(&self) -> Result<Vec<T>> {
+        let t = self.contiguous()?;
+        let n = t.elem_count();
+        Ok(t.data::<T>("to_vec")?[t.layout.offset..t.layout.offset + n].to_vec())
+    }
+
+    /// The elements in row-major order, widened to f32 whatever the dtype.
+    pub fn to_vec_f32(&self) -> Result<Vec<f32>> {
+        self.to_dtype(DType::F32)?.to_vec::<f32>()
+    }
+
+    // ---- views (no copy)
+
+    pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
+        match self.layout.reshape(shape) {
+            Ok(l) => Ok(self.with_layout(l)),
+            // Not contiguous: copy first, as torch's reshape does.
+            Err(_) if self.elem_count() == shape.iter().product::<usize>() => {
+                let c = self.contiguous()?;
+                Ok(c.with_layout(c.layout.reshape(shape)?))
+            }
+            Err(e) => Err(e),
+        }
+    }
+    pub fn permute(&self, dims: &[usize]) -> Result<Tensor> {
+        Ok(self.with_layout(self.layout.permute(dims)?))
+    }
+    pub fn transpose(&self, a: usize, b: usize) -> Result<Tensor> {
+        let mut dims: Vec<usize> = (0..self.dims()).collect();
+        self.layout.dim("transpose", a)?;
+        self.layout.dim("transpose", b)?;
+        dims.swap(a, b);
+        self.permute(&dims)
+    }
+    /// The transpose of the last two dimensions.
+    pub fn t(&self) -> Result<Tensor> {
+        if self.dims() < 2 {
+            return shape_err("t", format!("needs two dimensions, has {:?}", self.shape()));
+        }
+        self.transpose(self.dims() - 2, self.dims() - 1)
+    }
+    pub fn narrow(&self, dim: usize, start: usize, len: usize) -> Result<Tensor> {
+        Ok(self.with_layout(self.layout.narrow(dim, start, len)?))
+    }
+    pub fn broadcast_as(&self, shape: &[usize]) -> Result<Tensor> {
+        Ok(self.with_layout(self.layout.broadcast_as(shape)?))
+    }
+    pub fn squeeze(&self, dim: usize) -> Result<Tensor> {
+        Ok(self.with_layout(self.layout.squeeze(dim)?))
+    }
+    pub fn unsqueeze(&self, dim: usize) -> Result<Tensor> {
+        Ok(self.with_layout(self.layout.unsqueeze(dim)?))
+    }
+}
