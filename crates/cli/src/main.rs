@@ -1,6 +1,7 @@
 //! `iris`: the command line of the iris engine.
 
 mod bench;
+mod inspect;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Time a kernel (or, with no op, the standard suite) and print GFLOP/s or GB/s.
     Bench(bench::BenchArgs),
+    /// List the tensors of a safetensors checkpoint (file, directory or index) and the peak RSS.
+    Inspect(inspect::InspectArgs),
 }
 
 fn main() {
@@ -30,6 +33,7 @@ fn main() {
     }
     let result = match cli.command {
         Command::Bench(args) => bench::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
     };
     if let Err(e) = result {
         eprintln!("iris: {e}");
