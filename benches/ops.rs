@@ -13,7 +13,17 @@ fn gemm(c: &mut Criterion) {
     g.sample_size(10);
     for (m, n, k, tb) in [(1024, 1024, 1024, false), (2048, 2048, 2048, false), (1, 11008, 4096, true)] {
         let b = if tb { MatLayout::row_major(n, k).t() } else { MatLayout::row_major(k, n) };
-        let p = Gemm { batch: 1, m, n, k, alpha: 1.0, beta: 0.0, a: MatLayout::row_major(m, k), b, c: MatLayout::row_major(m, n) };
+        let p = Gemm {
+            batch: 1,
+            m,
+            n,
+            k,
+            alpha: 1.0,
+            beta: 0.0,
+            a: MatLayout::row_major(m, k),
+            b,
+            c: MatLayout::row_major(m, n),
+        };
         let (x, w) = (randn::<f32>(1, m * k), randn::<f32>(2, k * n));
         let mut out = poisoned::<f32>(m * n);
         if m == 1 {
@@ -32,9 +42,11 @@ fn attention(c: &mut Criterion) {
     let mut g = c.benchmark_group("attention_f32");
     g.sample_size(10);
     // (h, hkv, tq, tk, d, causal, cross)
-    for (h, hkv, tq, tk, d, causal, cross) in
-        [(16, 16, 1024, 1024, 64, true, false), (32, 8, 1, 4096, 128, false, false), (32, 32, 64, 6404, 128, false, true)]
-    {
+    for (h, hkv, tq, tk, d, causal, cross) in [
+        (16, 16, 1024, 1024, 64, true, false),
+        (32, 8, 1, 4096, 128, false, false),
+        (32, 32, 64, 6404, 128, false, true),
+    ] {
         let p = Attention {
             b: 1,
             h,
@@ -81,7 +93,9 @@ fn rowwise(c: &mut Criterion) {
     g.bench_function("softmax_577x1024", |b| b.iter(|| fast::softmax(&x, cols, &mut o).unwrap()));
     let rope = Rope { outer: 1, t: rows, inner: 8, d: 128 };
     let (cos, sin) = (randn::<f32>(3, rows * 64), randn::<f32>(4, rows * 64));
-    g.bench_function("rope_577x8x128", |b| b.iter(|| fast::rope(&rope, &x[..rows * 1024], &cos, &sin, &mut o).unwrap()));
+    g.bench_function("rope_577x8x128", |b| {
+        b.iter(|| fast::rope(&rope, &x[..rows * 1024], &cos, &sin, &mut o).unwrap())
+    });
     let p = Im2col::patches(1, 3, 336, 336, 14);
     let img = randn::<f32>(5, 3 * 336 * 336);
     let mut cols_out = poisoned::<f32>(p.out_len());
