@@ -9,7 +9,11 @@ pub(crate) fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     let xc = x.clamp(-87.0, 88.0);
-    let n = (xc * LOG2E + 0.5).floor();
+    // Round to nearest by adding and removing 1.5·2^23 (no call to floor,
+    // which plain x86-64 lacks as an instruction).
+    const ROUND: f32 = 12_582_912.0;
+    let t = xc * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let p = 1.987_569_1e-4_f32;
     let p = p * r + 1.398_199_9e-3;
@@ -18,7 +22,9 @@ pub(crate) fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 5e-1;
     let y = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) << 23) as u32);
+    // t's low mantissa bits hold n: 2^n from integer lanes, no float→int
+    // conversion (whose saturating form does not vectorise).
+    let scale = f32::from_bits(t.to_bits().wrapping_sub(0x4B40_0000).wrapping_add(127) << 23);
     if x < -87.0 {
         0.0
     } else {

@@ -4,7 +4,7 @@
 mod attention;
 mod copy;
 mod elementwise;
-mod gemm;
+pub(crate) mod gemm;
 mod im2col;
 pub mod isa;
 mod math;

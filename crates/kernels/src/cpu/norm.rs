@@ -5,6 +5,7 @@
 
 use rayon::prelude::*;
 
+use crate::cpu::isa::dispatch_isa;
 use crate::cpu::math::exp;
 use crate::{Element, Error, Result};
 
@@ -25,64 +26,114 @@ fn check(op: &'static str, x: usize, n: usize, params: &[(&str, usize)], out: us
 pub fn layer_norm<T: Element>(x: &[T], w: &[T], b: &[T], eps: f32, out: &mut [T]) -> Result<()> {
     let n = w.len();
     check("layer_norm", x.len(), n, &[("weight", n), ("bias", b.len())], out.len())?;
-    rows(x, out, n, |xs, o| {
-        let mean = sum(xs) / n as f32;
-        let var = xs.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32;
-        let inv = 1.0 / (var + eps).sqrt();
-        for (((o, v), w), b) in o.iter_mut().zip(xs.iter()).zip(w).zip(b) {
-            *o = T::from_f32((v - mean) * inv * w.to_f32() + b.to_f32());
-        }
-    });
+    out.par_chunks_mut(n * ROWS).zip(x.par_chunks(n * ROWS)).for_each(|(o, x)| layer_norm_rows(x, w, b, eps, o));
     Ok(())
 }
 
 pub fn rms_norm<T: Element>(x: &[T], w: &[T], eps: f32, out: &mut [T]) -> Result<()> {
     let n = w.len();
     check("rms_norm", x.len(), n, &[("weight", n)], out.len())?;
-    rows(x, out, n, |xs, o| {
-        let ms = xs.iter().map(|v| v * v).sum::<f32>() / n as f32;
-        let inv = 1.0 / (ms + eps).sqrt();
-        for ((o, v), w) in o.iter_mut().zip(xs.iter()).zip(w) {
-            *o = T::from_f32(v * inv * w.to_f32());
-        }
-    });
+    out.par_chunks_mut(n * ROWS).zip(x.par_chunks(n * ROWS)).for_each(|(o, x)| rms_norm_rows(x, w, eps, o));
     Ok(())
 }
 
 pub fn softmax<T: Element>(x: &[T], n: usize, out: &mut [T]) -> Result<()> {
     check("softmax", x.len(), n, &[], out.len())?;
-    rows(x, out, n, |e, o| {
-        let max = e.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-        e.iter_mut().for_each(|v| *v = exp(*v - max));
-        let inv = 1.0 / sum(e);
-        for (o, e) in o.iter_mut().zip(e.iter()) {
-            *o = T::from_f32(e * inv);
-        }
-    });
+    out.par_chunks_mut(n * ROWS).zip(x.par_chunks(n * ROWS)).for_each(|(o, x)| softmax_rows(x, n, o));
     Ok(())
 }
 
-/// Runs `f(row as f32, out row)` over every row, ROWS rows per rayon task.
-fn rows<T: Element>(x: &[T], out: &mut [T], n: usize, f: impl Fn(&mut [f32], &mut [T]) + Sync) {
-    out.par_chunks_mut(n * ROWS).zip(x.par_chunks(n * ROWS)).for_each(|(o, x)| {
-        let mut xs = vec![0f32; n];
-        for (o, x) in o.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
-            xs.iter_mut().zip(x).for_each(|(d, s)| *d = s.to_f32());
-            f(&mut xs, o);
+dispatch_isa!(fn layer_norm_rows<T: Element>(x: &[T], w: &[T], b: &[T], eps: f32, out: &mut [T]) = layer_norm_body);
+dispatch_isa!(fn rms_norm_rows<T: Element>(x: &[T], w: &[T], eps: f32, out: &mut [T]) = rms_norm_body);
+dispatch_isa!(fn softmax_rows<T: Element>(x: &[T], n: usize, out: &mut [T]) = softmax_body);
+
+#[inline(always)]
+fn layer_norm_body<T: Element>(x: &[T], w: &[T], b: &[T], eps: f32, out: &mut [T]) {
+    let n = w.len();
+    let mut xs = vec![0f32; n];
+    for (o, xr) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
+        widen(xr, &mut xs);
+        let mean = sum(&xs) / n as f32;
+        let var = sum_sq(&xs, mean) / n as f32;
+        let inv = 1.0 / (var + eps).sqrt();
+        for (((o, v), w), b) in o.iter_mut().zip(&xs).zip(w).zip(b) {
+            *o = T::from_f32((v - mean) * inv * w.to_f32() + b.to_f32());
         }
-    });
+    }
 }
 
-/// Σ x with 8 independent lanes (vectorises; also a tighter error bound).
+#[inline(always)]
+fn rms_norm_body<T: Element>(x: &[T], w: &[T], eps: f32, out: &mut [T]) {
+    let n = w.len();
+    let mut xs = vec![0f32; n];
+    for (o, xr) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
+        widen(xr, &mut xs);
+        let inv = 1.0 / (sum_sq(&xs, 0.0) / n as f32 + eps).sqrt();
+        for ((o, v), w) in o.iter_mut().zip(&xs).zip(w) {
+            *o = T::from_f32(v * inv * w.to_f32());
+        }
+    }
+}
+
+#[inline(always)]
+fn softmax_body<T: Element>(x: &[T], n: usize, out: &mut [T]) {
+    let mut e = vec![0f32; n];
+    for (o, xr) in out.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
+        widen(xr, &mut e);
+        let max = max(&e);
+        e.iter_mut().for_each(|v| *v = exp(*v - max));
+        let inv = 1.0 / sum(&e);
+        for (o, e) in o.iter_mut().zip(&e) {
+            *o = T::from_f32(e * inv);
+        }
+    }
+}
+
+#[inline(always)]
+fn widen<T: Element>(x: &[T], out: &mut [f32]) {
+    for (d, s) in out.iter_mut().zip(x) {
+        *d = s.to_f32();
+    }
+}
+
+/// Σ x with 16 independent lanes (vectorises; also a tighter error bound).
+#[inline(always)]
 fn sum(x: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let n = x.len() / 8 * 8;
-    for c in x[..n].chunks_exact(8) {
-        for i in 0..8 {
+    let mut acc = [0f32; 16];
+    let mut chunks = x.chunks_exact(16);
+    for c in &mut chunks {
+        for i in 0..16 {
             acc[i] += c[i];
         }
     }
-    acc.iter().sum::<f32>() + x[n..].iter().sum::<f32>()
+    acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
+}
+
+/// max x with 16 independent lanes (a single chain of maxss does not vectorise).
+#[inline(always)]
+fn max(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 16];
+    let mut chunks = x.chunks_exact(16);
+    for c in &mut chunks {
+        for i in 0..16 {
+            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
+        }
+    }
+    acc.iter().chain(chunks.remainder()).fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+}
+
+/// Σ (x − mean)² with 16 independent lanes.
+#[inline(always)]
+fn sum_sq(x: &[f32], mean: f32) -> f32 {
+    let mut acc = [0f32; 16];
+    let mut chunks = x.chunks_exact(16);
+    for c in &mut chunks {
+        for i in 0..16 {
+            let d = c[i] - mean;
+            acc[i] += d * d;
+        }
+    }
+    acc.iter().sum::<f32>() + chunks.remainder().iter().map(|v| (v - mean) * (v - mean)).sum::<f32>()
 }
 
 pub(crate) mod reference {

@@ -14,7 +14,9 @@ use crate::cpu::isa::{dispatch_isa, SendPtr};
 use crate::cpu::math::exp;
 use crate::{Attention, Element, Mask, Result};
 
-const BQ: usize = 16;
+/// Query rows per task: four 12-row panels on AVX-512, so each packed key
+/// block serves 48 rows.
+const BQ: usize = 48;
 const BK: usize = 64;
 
 pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()> {
@@ -59,6 +61,9 @@ fn query_block_body<T: Element>(
 ) {
     let d = p.d;
     let rows = out.len() / d;
+    if rows >= 4 {
+        return super::tiled::query_block_tiled(p, q, k, v, mask, b, h, q0, out);
+    }
     let kh = h / (p.h / p.hkv);
     let shift = p.tk as isize - p.tq as isize;
     // Keys past the last row's causal limit are never seen by this block.

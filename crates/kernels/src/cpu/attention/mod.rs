@@ -2,6 +2,7 @@
 
 mod flash;
 pub(crate) mod reference;
+mod tiled;
 
 pub use flash::attention;
 

@@ -10,16 +10,16 @@
 use crate::cpu::isa::{isa, Isa};
 
 /// `kc, a, b, c, rs, cs, alpha, beta`. `beta == 0` does not read C.
-pub(super) type KernelFn = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, usize, f32, f32);
+pub(crate) type KernelFn = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, usize, f32, f32);
 
 #[derive(Clone, Copy)]
-pub(super) struct Kernel {
+pub(crate) struct Kernel {
     pub mr: usize,
     pub nr: usize,
     pub run: KernelFn,
 }
 
-pub(super) fn kernel() -> Kernel {
+pub(crate) fn kernel() -> Kernel {
     match isa() {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => Kernel { mr: 12, nr: 32, run: avx512_12x32 },

@@ -6,7 +6,7 @@
 //! One-row products go to `gemv`, which streams the weights instead.
 
 mod gemv;
-mod microkernel;
+pub(crate) mod microkernel;
 pub(crate) mod reference;
 
 use std::cell::Cell;

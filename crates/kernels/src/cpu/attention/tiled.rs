@@ -1,0 +1,175 @@
+//! The prefill path of flash attention: a block of query rows against key
+//! blocks of BK = 2·NR, with both products on the GEMM micro-kernel:
+//!   S [rows, BK] = (scale·Q) [rows, D] · Kᵀ [D, BK]     (A = Q panels, B = K panels)
+//!   O [rows, D] = c·O + P [rows, BK] · V [BK, D]        (A = P panels, B = V panels)
+//! with the online softmax between them (see flash.rs). Rows are padded to
+//! MR and D to NR with zeros, so every micro-kernel call is a full tile.
+
+use crate::cpu::gemm::microkernel::kernel;
+use crate::cpu::math::exp;
+use crate::{Attention, Element, Mask};
+
+/// Attention for query rows [q0, q0 + rows) of head (b, h) into `out` [rows, D].
+#[inline(always)]
+pub(super) fn query_block_tiled<T: Element>(
+    p: &Attention,
+    q: &[T],
+    k: &[T],
+    v: &[T],
+    mask: Mask,
+    b: usize,
+    h: usize,
+    q0: usize,
+    out: &mut [f32],
+) {
+    let kern = kernel();
+    let (mr, nr) = (kern.mr, kern.nr);
+    let d = p.d;
+    let rows = out.len() / d;
+    let (dp, bk) = (d.div_ceil(nr) * nr, 2 * nr);
+    let (apan, dpan) = (rows.div_ceil(mr), dp / nr);
+    let kh = h / (p.h / p.hkv);
+    let shift = p.tk as isize - p.tq as isize;
+    let kend = if p.causal { (q0 as isize + rows as isize + shift).clamp(0, p.tk as isize) as usize } else { p.tk };
+
+    // Q as A panels over k = D: qp[a][dd·MR + i], pre-scaled.
+    let mut qp = vec![0f32; apan * mr * d];
+    for r in 0..rows {
+        let qr = p.q.row(b, h, q0 + r);
+        let panel = &mut qp[(r / mr) * mr * d..];
+        for dd in 0..d {
+            panel[dd * mr + r % mr] = q[qr + dd].to_f32() * p.scale;
+        }
+    }
+    let mut kp = vec![0f32; 2 * d * nr]; // two B panels [D, NR]
+    let mut vp = vec![0f32; dpan * bk * nr]; // D/NR B panels [BK, NR]
+    let mut s = vec![0f32; apan * mr * bk]; // scores, then weights [rows, BK]
+    let mut pp = vec![0f32; apan * bk * mr]; // weights as A panels over k = BK
+    let mut o = vec![0f32; apan * mr * dp];
+    let mut m = vec![f32::NEG_INFINITY; rows];
+    let mut l = vec![0f32; rows];
+
+    for k0 in (0..kend).step_by(bk) {
+        let kb = bk.min(kend - k0);
+        kp.fill(0.0);
+        vp.fill(0.0);
+        for j in 0..kb {
+            let (kr, vr) = (p.k.row(b, kh, k0 + j), p.v.row(b, kh, k0 + j));
+            // K transposed into its panel: column j % NR, one row per dd.
+            let kpan = &mut kp[(j / nr) * d * nr + j % nr..];
+            for (dd, x) in k[kr..kr + d].iter().enumerate() {
+                kpan[dd * nr] = x.to_f32();
+            }
+            // V row j cut into NR-wide pieces, one per panel.
+            for (c, piece) in v[vr..vr + d].chunks(nr).enumerate() {
+                let dst = &mut vp[c * bk * nr + j * nr..][..piece.len()];
+                for (y, x) in dst.iter_mut().zip(piece) {
+                    *y = x.to_f32();
+                }
+            }
+        }
+        for a in 0..apan {
+            for half in 0..2 {
+                // SAFETY: full panels of D steps; S has room for MR rows of BK.
+                unsafe {
+                    (kern.run)(
+                        d,
+                        qp[a * mr * d..].as_ptr(),
+                        kp[half * d * nr..].as_ptr(),
+                        s[a * mr * bk + half * nr..].as_mut_ptr(),
+                        bk,
+                        1,
+                        1.0,
+                        0.0,
+                    )
+                };
+            }
+        }
+        for r in 0..rows {
+            let i = q0 + r;
+            let sr = &mut s[r * bk..(r + 1) * bk];
+            let limit =
+                if p.causal { (i as isize + shift + 1 - k0 as isize).clamp(0, kb as isize) as usize } else { kb };
+            sr[limit..].fill(f32::NEG_INFINITY);
+            match mask {
+                Mask::None => {}
+                Mask::Additive(mm, ml) => {
+                    for (x, a) in sr.iter_mut().zip(&mm[ml.row(b, h, i) + k0..][..limit]) {
+                        *x += a;
+                    }
+                }
+                Mask::Keep(mm, ml) => {
+                    for (x, &keep) in sr.iter_mut().zip(&mm[ml.row(b, h, i) + k0..][..limit]) {
+                        if keep == 0 {
+                            *x = f32::NEG_INFINITY;
+                        }
+                    }
+                }
+            }
+            let mb = lanes_max(sr);
+            let ppan = &mut pp[(r / mr) * bk * mr..];
+            if mb == f32::NEG_INFINITY {
+                for j in 0..bk {
+                    ppan[j * mr + r % mr] = 0.0;
+                }
+                continue;
+            }
+            let m_new = m[r].max(mb);
+            let corr = exp(m[r] - m_new);
+            sr.iter_mut().for_each(|x| *x = exp(*x - m_new));
+            l[r] = l[r] * corr + lanes_sum(sr);
+            m[r] = m_new;
+            if corr != 1.0 {
+                o[r * dp..(r + 1) * dp].iter_mut().for_each(|x| *x *= corr);
+            }
+            for (j, &pj) in sr.iter().enumerate() {
+                ppan[j * mr + r % mr] = pj;
+            }
+        }
+        for a in 0..apan {
+            for c in 0..dpan {
+                // SAFETY: full panels of BK steps; O has room for MR rows of D_pad.
+                unsafe {
+                    (kern.run)(
+                        bk,
+                        pp[a * bk * mr..].as_ptr(),
+                        vp[c * bk * nr..].as_ptr(),
+                        o[a * mr * dp + c * nr..].as_mut_ptr(),
+                        dp,
+                        1,
+                        1.0,
+                        1.0,
+                    )
+                };
+            }
+        }
+    }
+    for r in 0..rows {
+        let inv = if l[r] > 0.0 { 1.0 / l[r] } else { 0.0 };
+        for (x, y) in out[r * d..(r + 1) * d].iter_mut().zip(&o[r * dp..r * dp + d]) {
+            *x = y * inv;
+        }
+    }
+}
+
+#[inline(always)]
+fn lanes_max(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 16];
+    for c in x.chunks_exact(16) {
+        for i in 0..16 {
+            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
+        }
+    }
+    acc.iter().chain(x.chunks_exact(16).remainder()).fold(f32::NEG_INFINITY, |a, &b| a.max(b))
+}
+
+#[inline(always)]
+fn lanes_sum(x: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    for c in x.chunks_exact(16) {
+        for i in 0..16 {
+            acc[i] += c[i];
+        }
+    }
+    acc.iter().sum::<f32>() + x.chunks_exact(16).remainder().iter().sum::<f32>()
+}
