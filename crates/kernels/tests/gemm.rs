@@ -63,6 +63,9 @@ const SHAPES: &[(usize, usize, usize)] = &[
     (7, 1, 13),
     (1, 300, 517),
     (300, 1, 517),
+    // GEMV with a 16-wide k remainder after the 32-wide steps.
+    (1, 33, 1010),
+    (70, 1, 50),
     (5, 3, 1),
     (12, 32, 256),
     (13, 33, 257),
