@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 
 use crate::cpu::isa::dispatch_isa;
-use crate::cpu::math::exp;
+use crate::cpu::math::{exp, max, sum, sum_sq};
 use crate::{Element, Error, Result};
 
 /// Rows per rayon task.
@@ -94,46 +94,6 @@ fn widen<T: Element>(x: &[T], out: &mut [f32]) {
     for (d, s) in out.iter_mut().zip(x) {
         *d = s.to_f32();
     }
-}
-
-/// Σ x with 16 independent lanes (vectorises; also a tighter error bound).
-#[inline(always)]
-fn sum(x: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    let mut chunks = x.chunks_exact(16);
-    for c in &mut chunks {
-        for i in 0..16 {
-            acc[i] += c[i];
-        }
-    }
-    acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
-}
-
-/// max x with 16 independent lanes (a single chain of maxss does not vectorise).
-#[inline(always)]
-fn max(x: &[f32]) -> f32 {
-    let mut acc = [f32::NEG_INFINITY; 16];
-    let mut chunks = x.chunks_exact(16);
-    for c in &mut chunks {
-        for i in 0..16 {
-            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
-        }
-    }
-    acc.iter().chain(chunks.remainder()).fold(f32::NEG_INFINITY, |m, &v| m.max(v))
-}
-
-/// Σ (x − mean)² with 16 independent lanes.
-#[inline(always)]
-fn sum_sq(x: &[f32], mean: f32) -> f32 {
-    let mut acc = [0f32; 16];
-    let mut chunks = x.chunks_exact(16);
-    for c in &mut chunks {
-        for i in 0..16 {
-            let d = c[i] - mean;
-            acc[i] += d * d;
-        }
-    }
-    acc.iter().sum::<f32>() + chunks.remainder().iter().map(|v| (v - mean) * (v - mean)).sum::<f32>()
 }
 
 pub(crate) mod reference {

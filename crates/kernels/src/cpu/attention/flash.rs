@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use crate::cpu::isa::{dispatch_isa, SendPtr};
-use crate::cpu::math::exp;
+use crate::cpu::math::{dot, exp};
 use crate::{Attention, Element, Mask, Result};
 
 /// Query rows per task: four 12-row panels on AVX-512, so each packed key
@@ -181,18 +181,4 @@ fn accumulate(acc: &mut [f32], p: &[f32], vb: &[f32], d: usize) {
             }
         }
     }
-}
-
-/// Σ a·b with 16 independent lanes, so it vectorises.
-#[inline(always)]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const L: usize = 16;
-    let n = a.len() / L * L;
-    let mut acc = [0f32; L];
-    for (x, y) in a[..n].chunks_exact(L).zip(b[..n].chunks_exact(L)) {
-        for i in 0..L {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + a[n..].iter().zip(&b[n..]).map(|(x, y)| x * y).sum::<f32>()
 }

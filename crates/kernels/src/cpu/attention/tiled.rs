@@ -6,7 +6,7 @@
 //! MR and D to NR with zeros, so every micro-kernel call is a full tile.
 
 use crate::cpu::gemm::microkernel::kernel;
-use crate::cpu::math::exp;
+use crate::cpu::math::{exp, max, sum};
 use crate::{Attention, Element, Mask};
 
 /// Attention for query rows [q0, q0 + rows) of head (b, h) into `out` [rows, D].
@@ -106,7 +106,7 @@ pub(super) fn query_block_tiled<T: Element>(
                     }
                 }
             }
-            let mb = lanes_max(sr);
+            let mb = max(sr);
             let ppan = &mut pp[(r / mr) * bk * mr..];
             if mb == f32::NEG_INFINITY {
                 for j in 0..bk {
@@ -117,7 +117,7 @@ pub(super) fn query_block_tiled<T: Element>(
             let m_new = m[r].max(mb);
             let corr = exp(m[r] - m_new);
             sr.iter_mut().for_each(|x| *x = exp(*x - m_new));
-            l[r] = l[r] * corr + lanes_sum(sr);
+            l[r] = l[r] * corr + sum(sr);
             m[r] = m_new;
             if corr != 1.0 {
                 o[r * dp..(r + 1) * dp].iter_mut().for_each(|x| *x *= corr);
@@ -150,26 +150,4 @@ pub(super) fn query_block_tiled<T: Element>(
             *x = y * inv;
         }
     }
-}
-
-#[inline(always)]
-fn lanes_max(x: &[f32]) -> f32 {
-    let mut acc = [f32::NEG_INFINITY; 16];
-    for c in x.chunks_exact(16) {
-        for i in 0..16 {
-            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
-        }
-    }
-    acc.iter().chain(x.chunks_exact(16).remainder()).fold(f32::NEG_INFINITY, |a, &b| a.max(b))
-}
-
-#[inline(always)]
-fn lanes_sum(x: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    for c in x.chunks_exact(16) {
-        for i in 0..16 {
-            acc[i] += c[i];
-        }
-    }
-    acc.iter().sum::<f32>() + x.chunks_exact(16).remainder().iter().sum::<f32>()
 }
