@@ -6,7 +6,8 @@
 //!   l' = c·l + Σ p_j;        acc' = c·acc + Σ p_j·v_j
 //! and out = acc / l at the end. A key block is transposed once into
 //! KT [D, BK] so that scores are axpys over BK lanes (no horizontal sums);
-//! with fewer than 4 rows (decode) the scores are plain dot products.
+//! with fewer than 4 rows (decode without GQA) the scores are plain dot
+//! products; blocks of 4 rows or more go to tiled.rs.
 
 use rayon::prelude::*;
 
@@ -21,18 +22,29 @@ const BK: usize = 64;
 
 pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()> {
     p.check(q.len(), k.len(), v.len(), o.len(), &mask)?;
-    let blocks = p.tq.div_ceil(BQ);
+    // A task takes one key/value head with all the query heads that read it
+    // (GQA), so each key block is loaded once per group: nq query rows per
+    // head, group·nq rows in all, head-major.
+    let group = p.h / p.hkv;
+    let per_head = (BQ / group).max(1);
+    let blocks = p.tq.div_ceil(per_head);
     let out = SendPtr(o.as_mut_ptr());
-    (0..p.b * p.h * blocks).into_par_iter().for_each(|task| {
-        let (bh, qb) = (task / blocks, task % blocks);
-        let (b, h) = (bh / p.h, bh % p.h);
-        let q0 = qb * BQ;
-        let rows = BQ.min(p.tq - q0);
-        let mut acc = vec![0f32; rows * p.d];
-        query_block(p, q, k, v, mask, b, h, q0, &mut acc);
-        for r in 0..rows {
-            let or = p.o.row(b, h, q0 + r);
-            for (d, x) in acc[r * p.d..(r + 1) * p.d].iter().enumerate() {
+    (0..p.b * p.hkv * blocks).into_par_iter().for_each(|task| {
+        let (bg, qb) = (task / blocks, task % blocks);
+        let (b, kh) = (bg / p.hkv, bg % p.hkv);
+        let q0 = qb * per_head;
+        let nq = per_head.min(p.tq - q0);
+        let mut acc = vec![0f32; group * nq * p.d];
+        if group * nq >= 4 {
+            group_block(p, q, k, v, mask, b, kh, q0, nq, &mut acc);
+        } else {
+            for (g, rows) in acc.chunks_mut(nq * p.d).enumerate() {
+                query_block(p, q, k, v, mask, b, kh * group + g, q0, rows);
+            }
+        }
+        for (r, row) in acc.chunks(p.d).enumerate() {
+            let or = p.o.row(b, kh * group + r / nq, q0 + r % nq);
+            for (d, x) in row.iter().enumerate() {
                 // SAFETY: Attention::check bounded O; tasks own disjoint rows.
                 unsafe { *out.get().add(or + d) = T::from_f32(*x) };
             }
@@ -40,6 +52,10 @@ pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mas
     });
     Ok(())
 }
+
+dispatch_isa!(fn group_block<T: Element>(
+    p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, b: usize, kh: usize, q0: usize, nq: usize, out: &mut [f32]
+) = super::tiled::query_block_tiled);
 
 dispatch_isa!(fn query_block<T: Element>(
     p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, b: usize, h: usize, q0: usize, out: &mut [f32]
@@ -61,9 +77,6 @@ fn query_block_body<T: Element>(
 ) {
     let d = p.d;
     let rows = out.len() / d;
-    if rows >= 4 {
-        return super::tiled::query_block_tiled(p, q, k, v, mask, b, h, q0, out);
-    }
     let kh = h / (p.h / p.hkv);
     let shift = p.tk as isize - p.tq as isize;
     // Keys past the last row's causal limit are never seen by this block.

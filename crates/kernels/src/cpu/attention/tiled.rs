@@ -9,7 +9,9 @@ use crate::cpu::gemm::microkernel::kernel;
 use crate::cpu::math::{exp, max, sum};
 use crate::{Attention, Element, Mask};
 
-/// Attention for query rows [q0, q0 + rows) of head (b, h) into `out` [rows, D].
+/// Attention for query rows [q0, q0 + nq) of every query head that reads
+/// key/value head (b, kh), into `out` [heads·nq, D] (row r: head
+/// kh·group + r / nq, position q0 + r % nq).
 #[inline(always)]
 pub(super) fn query_block_tiled<T: Element>(
     p: &Attention,
@@ -18,24 +20,27 @@ pub(super) fn query_block_tiled<T: Element>(
     v: &[T],
     mask: Mask,
     b: usize,
-    h: usize,
+    kh: usize,
     q0: usize,
+    nq: usize,
     out: &mut [f32],
 ) {
     let kern = kernel();
     let (mr, nr) = (kern.mr, kern.nr);
     let d = p.d;
     let rows = out.len() / d;
+    let group = p.h / p.hkv;
+    let head_pos = |r: usize| (kh * group + r / nq, q0 + r % nq);
     let (dp, bk) = (d.div_ceil(nr) * nr, 2 * nr);
     let (apan, dpan) = (rows.div_ceil(mr), dp / nr);
-    let kh = h / (p.h / p.hkv);
     let shift = p.tk as isize - p.tq as isize;
-    let kend = if p.causal { (q0 as isize + rows as isize + shift).clamp(0, p.tk as isize) as usize } else { p.tk };
+    let kend = if p.causal { (q0 as isize + nq as isize + shift).clamp(0, p.tk as isize) as usize } else { p.tk };
 
     // Q as A panels over k = D: qp[a][dd·MR + i], pre-scaled.
     let mut qp = vec![0f32; apan * mr * d];
     for r in 0..rows {
-        let qr = p.q.row(b, h, q0 + r);
+        let (h, i) = head_pos(r);
+        let qr = p.q.row(b, h, i);
         let panel = &mut qp[(r / mr) * mr * d..];
         for dd in 0..d {
             panel[dd * mr + r % mr] = q[qr + dd].to_f32() * p.scale;
@@ -86,7 +91,7 @@ pub(super) fn query_block_tiled<T: Element>(
             }
         }
         for r in 0..rows {
-            let i = q0 + r;
+            let (h, i) = head_pos(r);
             let sr = &mut s[r * bk..(r + 1) * bk];
             let limit =
                 if p.causal { (i as isize + shift + 1 - k0 as isize).clamp(0, kb as isize) as usize } else { kb };
