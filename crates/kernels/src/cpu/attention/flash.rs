@@ -12,7 +12,7 @@
 use rayon::prelude::*;
 
 use crate::cpu::isa::{dispatch_isa, SendPtr};
-use crate::cpu::math::{dot, exp};
+use crate::cpu::math::{dot, exp, max};
 use crate::{Attention, Element, Mask, Result};
 
 /// Query rows per task: four 12-row panels on AVX-512, so each packed key
@@ -78,9 +78,8 @@ fn query_block_body<T: Element>(
     let d = p.d;
     let rows = out.len() / d;
     let kh = h / (p.h / p.hkv);
-    let shift = p.tk as isize - p.tq as isize;
     // Keys past the last row's causal limit are never seen by this block.
-    let kend = if p.causal { (q0 as isize + rows as isize + shift).clamp(0, p.tk as isize) as usize } else { p.tk };
+    let kend = super::visible(p, q0 + rows - 1, 0, p.tk);
     let mut qs = vec![0f32; rows * d];
     for r in 0..rows {
         let qr = p.q.row(b, h, q0 + r);
@@ -125,27 +124,9 @@ fn query_block_body<T: Element>(
                     *sj = dot(qr, &kb[j * d..(j + 1) * d]);
                 }
             }
-            let limit =
-                if p.causal { (i as isize + shift + 1 - k0 as isize).clamp(0, bk as isize) as usize } else { bk };
-            s[limit..].fill(f32::NEG_INFINITY);
-            match mask {
-                Mask::None => {}
-                Mask::Additive(mm, ml) => {
-                    let row = &mm[ml.row(b, h, i) + k0..][..limit];
-                    for (x, a) in s.iter_mut().zip(row) {
-                        *x += a;
-                    }
-                }
-                Mask::Keep(mm, ml) => {
-                    let row = &mm[ml.row(b, h, i) + k0..][..limit];
-                    for (x, &keep) in s.iter_mut().zip(row) {
-                        if keep == 0 {
-                            *x = f32::NEG_INFINITY;
-                        }
-                    }
-                }
-            }
-            let mb = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let limit = super::visible(p, i, k0, bk);
+            super::mask_row(&mut s, limit, mask, b, h, i, k0);
+            let mb = max(&s);
             if mb == f32::NEG_INFINITY {
                 continue;
             }

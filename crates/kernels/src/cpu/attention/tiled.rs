@@ -33,8 +33,7 @@ pub(super) fn query_block_tiled<T: Element>(
     let head_pos = |r: usize| (kh * group + r / nq, q0 + r % nq);
     let (dp, bk) = (d.div_ceil(nr) * nr, 2 * nr);
     let (apan, dpan) = (rows.div_ceil(mr), dp / nr);
-    let shift = p.tk as isize - p.tq as isize;
-    let kend = if p.causal { (q0 as isize + nq as isize + shift).clamp(0, p.tk as isize) as usize } else { p.tk };
+    let kend = super::visible(p, q0 + nq - 1, 0, p.tk);
 
     // Q as A panels over k = D: qp[a][dd·MR + i], pre-scaled.
     let mut qp = vec![0f32; apan * mr * d];
@@ -93,24 +92,8 @@ pub(super) fn query_block_tiled<T: Element>(
         for r in 0..rows {
             let (h, i) = head_pos(r);
             let sr = &mut s[r * bk..(r + 1) * bk];
-            let limit =
-                if p.causal { (i as isize + shift + 1 - k0 as isize).clamp(0, kb as isize) as usize } else { kb };
-            sr[limit..].fill(f32::NEG_INFINITY);
-            match mask {
-                Mask::None => {}
-                Mask::Additive(mm, ml) => {
-                    for (x, a) in sr.iter_mut().zip(&mm[ml.row(b, h, i) + k0..][..limit]) {
-                        *x += a;
-                    }
-                }
-                Mask::Keep(mm, ml) => {
-                    for (x, &keep) in sr.iter_mut().zip(&mm[ml.row(b, h, i) + k0..][..limit]) {
-                        if keep == 0 {
-                            *x = f32::NEG_INFINITY;
-                        }
-                    }
-                }
-            }
+            let limit = super::visible(p, i, k0, kb);
+            super::mask_row(sr, limit, mask, b, h, i, k0);
             let mb = max(sr);
             let ppan = &mut pp[(r / mr) * bk * mr..];
             if mb == f32::NEG_INFINITY {
