@@ -22,6 +22,9 @@ const BK: usize = 64;
 
 pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()> {
     p.check(q.len(), k.len(), v.len(), o.len(), &mask)?;
+    if p.b * p.h * p.tq * p.d == 0 {
+        return Ok(());
+    }
     // A task takes one key/value head with all the query heads that read it
     // (GQA), so each key block is loaded once per group: nq query rows per
     // head, group·nq rows in all, head-major.
