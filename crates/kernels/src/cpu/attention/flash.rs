@@ -1,13 +1,13 @@
-//! Flash-style attention on the CPU: one rayon task per (b, h, block of BQ
-//! query rows); keys in blocks of BK with an online softmax, so no Tq×Tk
-//! matrix exists. Per key block, with m the running max and l the running sum:
+//! Flash-style attention on the CPU: one rayon task per (b, key/value head,
+//! block of query rows of every head in its group); keys in blocks with an
+//! online softmax, so no Tq×Tk matrix exists. Per key block, with m the
+//! running max and l the running sum:
 //!   s_j = scale·q·k_j + mask_j
 //!   m' = max(m, max_j s_j);  c = e^(m − m');  p_j = e^(s_j − m')
 //!   l' = c·l + Σ p_j;        acc' = c·acc + Σ p_j·v_j
-//! and out = acc / l at the end. A key block is transposed once into
-//! KT [D, BK] so that scores are axpys over BK lanes (no horizontal sums);
-//! with fewer than 4 rows (decode without GQA) the scores are plain dot
-//! products; blocks of 4 rows or more go to tiled.rs.
+//! and out = acc / l at the end. Blocks of 4 rows or more run on the GEMM
+//! micro-kernel (tiled.rs); smaller ones (decode without GQA) stay here,
+//! one dot product per key.
 
 use rayon::prelude::*;
 
@@ -90,8 +90,7 @@ fn query_block_body<T: Element>(
             *x = y.to_f32() * p.scale;
         }
     }
-    let transpose = rows >= 4;
-    let mut kb = vec![0f32; d * BK]; // KT [D, BK] or K [BK, D]
+    let mut kb = vec![0f32; BK * d];
     let mut vb = vec![0f32; BK * d];
     let mut m = vec![f32::NEG_INFINITY; rows];
     let mut l = vec![0f32; rows];
@@ -102,12 +101,7 @@ fn query_block_body<T: Element>(
             let kr = p.k.row(b, kh, k0 + j);
             let vr = p.v.row(b, kh, k0 + j);
             for dd in 0..d {
-                let x = k[kr + dd].to_f32();
-                if transpose {
-                    kb[dd * BK + j] = x;
-                } else {
-                    kb[j * d + dd] = x;
-                }
+                kb[j * d + dd] = k[kr + dd].to_f32();
                 vb[j * d + dd] = v[vr + dd].to_f32();
             }
         }
@@ -115,17 +109,8 @@ fn query_block_body<T: Element>(
             let i = q0 + r;
             let qr = &qs[r * d..(r + 1) * d];
             let mut s = [0f32; BK];
-            if transpose {
-                for (dd, &qd) in qr.iter().enumerate() {
-                    let kt: &[f32; BK] = kb[dd * BK..(dd + 1) * BK].try_into().unwrap();
-                    for j in 0..BK {
-                        s[j] += qd * kt[j];
-                    }
-                }
-            } else {
-                for (j, sj) in s.iter_mut().enumerate().take(bk) {
-                    *sj = dot(qr, &kb[j * d..(j + 1) * d]);
-                }
+            for (j, sj) in s.iter_mut().enumerate().take(bk) {
+                *sj = dot(qr, &kb[j * d..(j + 1) * d]);
             }
             let limit = super::visible(p, i, k0, bk);
             super::mask_row(&mut s, limit, mask, b, h, i, k0);

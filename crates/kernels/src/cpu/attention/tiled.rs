@@ -27,6 +27,12 @@ pub(super) fn query_block_tiled<T: Element>(
 ) {
     let kern = kernel();
     let (mr, nr) = (kern.mr, kern.nr);
+    // c[MR, NR] (row stride ld) = a-panel · b-panel over kc steps + beta·c.
+    let tile = |kc: usize, a: &[f32], b: &[f32], c: &mut [f32], ld: usize, beta: f32| {
+        assert!(a.len() >= kc * mr && b.len() >= kc * nr && c.len() >= (mr - 1) * ld + nr);
+        // SAFETY: the lengths just checked cover every element the kernel touches.
+        unsafe { (kern.run)(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), ld, 1, 1.0, beta) }
+    };
     let d = p.d;
     let rows = out.len() / d;
     let group = p.h / p.hkv;
@@ -74,19 +80,7 @@ pub(super) fn query_block_tiled<T: Element>(
         }
         for a in 0..apan {
             for half in 0..2 {
-                // SAFETY: full panels of D steps; S has room for MR rows of BK.
-                unsafe {
-                    (kern.run)(
-                        d,
-                        qp[a * mr * d..].as_ptr(),
-                        kp[half * d * nr..].as_ptr(),
-                        s[a * mr * bk + half * nr..].as_mut_ptr(),
-                        bk,
-                        1,
-                        1.0,
-                        0.0,
-                    )
-                };
+                tile(d, &qp[a * mr * d..], &kp[half * d * nr..], &mut s[a * mr * bk + half * nr..], bk, 0.0);
             }
         }
         for r in 0..rows {
@@ -116,19 +110,7 @@ pub(super) fn query_block_tiled<T: Element>(
         }
         for a in 0..apan {
             for c in 0..dpan {
-                // SAFETY: full panels of BK steps; O has room for MR rows of D_pad.
-                unsafe {
-                    (kern.run)(
-                        bk,
-                        pp[a * bk * mr..].as_ptr(),
-                        vp[c * bk * nr..].as_ptr(),
-                        o[a * mr * dp + c * nr..].as_mut_ptr(),
-                        dp,
-                        1,
-                        1.0,
-                        1.0,
-                    )
-                };
+                tile(bk, &pp[a * bk * mr..], &vp[c * bk * nr..], &mut o[a * mr * dp + c * nr..], dp, 1.0);
             }
         }
     }
