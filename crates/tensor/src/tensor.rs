@@ -32,7 +32,7 @@ impl std::fmt::Display for Device {
 
 #[derive(Clone)]
 pub struct Tensor {
-    storage: Arc<Storage>,
+    pub(crate) storage: Arc<Storage>,
     layout: Layout,
     dtype: DType,
 }

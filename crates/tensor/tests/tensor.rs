@@ -196,3 +196,26 @@ fn op_outputs_reuse_freed_buffers() {
     // Other tests allocate concurrently, so count only that hits happened.
     assert!(after.hits >= before.hits + 10, "{before:?} -> {after:?}");
 }
+
+#[test]
+fn write_at_appends_rows_and_leaves_earlier_views_alone() {
+    let mut cache = Tensor::zeros(&[2, 4, 3], DType::F32);
+    let a = Tensor::from_vec((1..=6).map(|x| x as f32).collect::<Vec<_>>(), &[2, 1, 3]).unwrap();
+    cache.write_at(1, 0, &a).unwrap();
+    let seen = cache.narrow(1, 0, 1).unwrap();
+    // A permuted source is written by value, not by layout.
+    let b = Tensor::from_vec((7..=24).map(|x| x as f32).collect::<Vec<_>>(), &[2, 3, 3]).unwrap().transpose(1, 2).unwrap();
+    cache.write_at(1, 1, &b).unwrap();
+    let got = cache.to_vec::<f32>().unwrap();
+    let bt = b.to_vec::<f32>().unwrap();
+    let mut want = vec![0.0; 24];
+    for o in 0..2 {
+        want[o * 12..o * 12 + 3].copy_from_slice(&a.to_vec::<f32>().unwrap()[o * 3..o * 3 + 3]);
+        want[o * 12 + 3..o * 12 + 12].copy_from_slice(&bt[o * 9..o * 9 + 9]);
+    }
+    assert_eq!(got, want);
+    assert_eq!(seen.to_vec::<f32>().unwrap(), a.to_vec::<f32>().unwrap());
+    assert!(!seen.shares_storage(&cache), "the view taken before the write keeps its own copy");
+    assert!(cache.write_at(1, 3, &b).is_err(), "past the end");
+    assert!(cache.write_at(0, 0, &b).is_err(), "other dimensions differ");
+}

@@ -22,7 +22,7 @@ impl Tensor {
         self.copy_as(dtype)
     }
 
-    fn copy_as(&self, dtype: DType) -> Result<Tensor> {
+    pub(crate) fn copy_as(&self, dtype: DType) -> Result<Tensor> {
         with_dtype!(self.dtype(), S => with_dtype!(dtype, D => {
             let src = self.data::<S>("copy")?;
             Tensor::build(self.shape(), |o: &mut [D]| Ok(fast::copy(src, self.strided(), o)?))

@@ -8,6 +8,7 @@ mod copy;
 mod elementwise;
 mod matmul;
 mod norm;
+mod write;
 
 pub use attention::AttnMask;
 

@@ -1,0 +1,237 @@
+//! The library API: load a checkpoint folder onto a device and dtype, then
+//! generate from images and a prompt with a callback per piece of text, or
+//! get the logits of every prompt position.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use iris_tensor::{DType, Device, Tensor, Weights};
+use serde_json::Value;
+
+use crate::config::{read_json, LlavaConfig};
+use crate::error::{Error, Result};
+use crate::image::{ClipProcessor, RgbImage};
+use crate::kv_cache::KvCache;
+use crate::llava::Llava;
+use crate::prompt::{expand_image_tokens, Prompter};
+use crate::sampling::{Sampler, SamplingOptions};
+use crate::trace::Trace;
+
+/// Where and in what precision the weights and activations live.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadOptions {
+    pub device: Device,
+    pub dtype: DType,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { device: Device::Cpu, dtype: DType::F32 }
+    }
+}
+
+/// The architectures iris runs, chosen by config.json's `model_type`.
+pub enum Model {
+    Llava(Llava),
+}
+
+/// One generation: the prompt (used as given, or wrapped in the chat
+/// template), its images, and how to pick tokens.
+#[derive(Clone, Debug)]
+pub struct Request<'a> {
+    pub prompt: &'a str,
+    pub images: &'a [RgbImage],
+    pub chat: bool,
+    pub max_new_tokens: usize,
+    pub sampling: SamplingOptions,
+    /// Keep the logits of every prompt position (`Output::prompt_logits`).
+    pub prompt_logits: bool,
+}
+
+/// Where the time went, in seconds.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub encode_s: f64,
+    pub prefill_tokens: usize,
+    pub prefill_s: f64,
+    pub decode_tokens: usize,
+    pub decode_s: f64,
+}
+
+pub struct Output {
+    /// The prompt's token ids after `<image>` expansion.
+    pub prompt_ids: Vec<u32>,
+    /// New tokens, the stop token included when one was produced.
+    pub ids: Vec<u32>,
+    pub text: String,
+    /// f32 [prompt_len, vocab] when the request asked for it.
+    pub prompt_logits: Option<Tensor>,
+    pub stats: Stats,
+}
+
+/// A loaded checkpoint: model, tokenizer, image processor, stop tokens.
+pub struct Pipeline {
+    pub model: Model,
+    pub prompter: Prompter,
+    pub image_processor: ClipProcessor,
+    pub eos_ids: Vec<u32>,
+    pub dir: PathBuf,
+}
+
+fn ids_of(v: Option<&Value>) -> Vec<u32> {
+    match v {
+        Some(Value::Number(n)) => n.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_u64).map(|x| x as u32).collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl Pipeline {
+    /// Loads config.json, the safetensors weights (one file or sharded),
+    /// tokenizer.json, the processor and generation configs from `dir`.
+    pub fn load(dir: impl AsRef<Path>, opts: LoadOptions) -> Result<Pipeline> {
+        let dir = dir.as_ref().to_path_buf();
+        if opts.device != Device::Cpu {
+            return Err(Error::Unsupported(format!("device {} is not available in this build (cpu)", opts.device)));
+        }
+        let cfg_path = dir.join("config.json");
+        if !cfg_path.is_file() {
+            return Err(Error::File { path: cfg_path, msg: "not found: is this a model folder?".into() });
+        }
+        let cfg = read_json(&cfg_path)?;
+        let cfg_err = |msg: String| Error::Config { path: cfg_path.clone(), msg };
+        let model_type = cfg.get("model_type").and_then(Value::as_str).unwrap_or("");
+        let prompter = Prompter::load(&dir)?;
+        let weights = Weights::open(&dir)?;
+        let (model, image_size, text_eos) = match model_type {
+            "llava" => {
+                let c = LlavaConfig::from_value(&cfg).map_err(cfg_err)?;
+                let (size, eos) = (c.vision.image_size, c.text.eos_token_id.clone());
+                (Model::Llava(Llava::load(&weights, c, opts.dtype)?), size, eos)
+            }
+            other => return Err(cfg_err(format!("model_type `{other}` is not supported (llava)"))),
+        };
+        let image_processor = processor_config(&dir, image_size)?;
+        let gen_path = dir.join("generation_config.json");
+        let mut eos_ids = if gen_path.is_file() { ids_of(read_json(&gen_path)?.get("eos_token_id")) } else { vec![] };
+        if eos_ids.is_empty() {
+            eos_ids = text_eos;
+        }
+        Ok(Pipeline { model, prompter, image_processor, eos_ids, dir })
+    }
+
+    pub fn llava(&self) -> &Llava {
+        match &self.model {
+            Model::Llava(m) => m,
+        }
+    }
+
+    /// Prompt token ids after the chat template (if asked) and `<image>`
+    /// expansion; checks the image count against the prompt's image tokens.
+    pub fn prompt_ids(&self, prompt: &str, n_images: usize, chat: bool) -> Result<Vec<u32>> {
+        let m = self.llava();
+        let text = if chat { self.prompter.render_chat(prompt, n_images)? } else { prompt.to_string() };
+        let bos = self.prompter.special("bos_token");
+        let add_special = !(chat && bos.is_some_and(|b| !b.is_empty() && text.starts_with(b)));
+        let ids = self.prompter.encode(&text, add_special)?;
+        let image_id = m.cfg.image_token_index;
+        let slots = ids.iter().filter(|&&i| i == image_id).count();
+        if slots != n_images {
+            let token = "<image>";
+            return Err(Error::Prompt(match (slots, n_images) {
+                (0, _) => format!("the prompt has no {token} token for the {n_images} image(s) given"),
+                _ => format!("the prompt has {slots} {token} token(s) but {n_images} image(s) were given"),
+            }));
+        }
+        let ids = expand_image_tokens(&ids, image_id, m.cfg.image_features());
+        let max = m.text.cfg.max_position_embeddings;
+        if ids.len() > max {
+            return Err(Error::Prompt(format!(
+                "the prompt is {} tokens after image expansion, longer than max_position_embeddings {max}",
+                ids.len()
+            )));
+        }
+        Ok(ids)
+    }
+
+    /// Generates up to `req.max_new_tokens` tokens, calling `on_text` with
+    /// each new piece of text as soon as it decodes to whole characters.
+    pub fn generate(&self, req: &Request, on_text: &mut dyn FnMut(&str)) -> Result<Output> {
+        let m = self.llava();
+        let prompt_ids = self.prompt_ids(req.prompt, req.images.len(), req.chat)?;
+        let mut stats = Stats::default();
+        let t0 = Instant::now();
+        let mut features = Vec::new();
+        for img in req.images {
+            let px = self.image_processor.preprocess(img)?;
+            features.push(m.encode_image(&px, &mut Trace::off())?);
+        }
+        stats.encode_s = t0.elapsed().as_secs_f64();
+
+        let t1 = Instant::now();
+        let max_pos = m.text.cfg.max_position_embeddings;
+        let budget = req.max_new_tokens.min(max_pos.saturating_sub(prompt_ids.len()));
+        let mut cache = KvCache::new(m.text.cfg.num_hidden_layers, prompt_ids.len() + budget);
+        let x = m.embed(&prompt_ids, &features, &mut Trace::off())?;
+        let h = m.forward(&x, &mut cache, &mut Trace::off())?;
+        let t = prompt_ids.len();
+        let (prompt_logits, mut last) = if req.prompt_logits {
+            let all = m.text.logits(&h)?;
+            let last = all.narrow(0, t - 1, 1)?.to_vec::<f32>()?;
+            (Some(all), last)
+        } else {
+            (None, m.text.logits(&h.narrow(0, t - 1, 1)?)?.to_vec::<f32>()?)
+        };
+        stats.prefill_tokens = t;
+        stats.prefill_s = t1.elapsed().as_secs_f64();
+
+        let t2 = Instant::now();
+        let mut sampler = Sampler::new(req.sampling.clone());
+        let mut ids = Vec::new();
+        let mut shown = 0;
+        while ids.len() < budget {
+            let next = sampler.sample(&last);
+            ids.push(next);
+            let text = self.prompter.decode(&ids)?;
+            if text.len() > shown && text.is_char_boundary(shown) && !text.ends_with('\u{FFFD}') {
+                on_text(&text[shown..]);
+                shown = text.len();
+            }
+            if self.eos_ids.contains(&next) || ids.len() == budget {
+                break;
+            }
+            let x = m.text.embed(&[next])?;
+            let h = m.forward(&x, &mut cache, &mut Trace::off())?;
+            last = m.text.logits(&h)?.to_vec::<f32>()?;
+            stats.decode_tokens += 1;
+        }
+        stats.decode_s = t2.elapsed().as_secs_f64();
+        let text = self.prompter.decode(&ids)?;
+        if text.len() > shown && text.is_char_boundary(shown) {
+            on_text(&text[shown..]);
+        }
+        Ok(Output { prompt_ids, ids, text, prompt_logits, stats })
+    }
+}
+
+/// The image processor of the checkpoint: preprocessor_config.json (hub),
+/// the `image_processor` of processor_config.json (transformers 5), or the
+/// class defaults at the tower's size.
+fn processor_config(dir: &Path, image_size: usize) -> Result<ClipProcessor> {
+    for (file, key) in [("preprocessor_config.json", None), ("processor_config.json", Some("image_processor"))] {
+        let path = dir.join(file);
+        if !path.is_file() {
+            continue;
+        }
+        let v = read_json(&path)?;
+        let v = match key {
+            Some(k) => match v.get(k) {
+                Some(x) => x.clone(),
+                None => continue,
+            },
+            None => v,
+        };
+        return ClipProcessor::from_value(&v, image_size).map_err(|msg| Error::Config { path, msg });
+    }
+    Ok(ClipProcessor::for_size(image_size))
+}

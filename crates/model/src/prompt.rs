@@ -1,0 +1,168 @@
+//! Text in and out: tokenizer.json through the `tokenizers` crate, the
+//! checkpoint's chat template through minijinja (configured as transformers
+//! configures Jinja), and `<image>` expansion as the processors do it.
+
+use std::path::Path;
+
+use minijinja::{context, Environment, Value as JValue};
+use serde_json::Value;
+use tokenizers::Tokenizer;
+
+use crate::config::read_json;
+use crate::error::{Error, Result};
+
+pub struct Prompter {
+    tokenizer: Tokenizer,
+    chat_template: Option<String>,
+    /// Special-token strings from tokenizer_config.json (bos_token, eos_token, ...).
+    specials: Vec<(String, String)>,
+}
+
+fn token_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("content").and_then(Value::as_str).map(String::from),
+        _ => None,
+    }
+}
+
+impl Prompter {
+    /// Reads tokenizer.json (required), tokenizer_config.json and the chat
+    /// template (chat_template.jinja, chat_template.json or tokenizer_config.json).
+    pub fn load(dir: &Path) -> Result<Prompter> {
+        let path = dir.join("tokenizer.json");
+        if !path.is_file() {
+            return Err(Error::File { path, msg: "not found: the model folder needs its tokenizer.json".into() });
+        }
+        let tokenizer =
+            Tokenizer::from_file(&path).map_err(|e| Error::Config { path: path.clone(), msg: e.to_string() })?;
+        let tc_path = dir.join("tokenizer_config.json");
+        let tc = if tc_path.is_file() { read_json(&tc_path)? } else { Value::Null };
+        let specials = ["bos_token", "eos_token", "unk_token", "pad_token"]
+            .iter()
+            .filter_map(|k| tc.get(*k).and_then(token_string).map(|s| (k.to_string(), s)))
+            .collect();
+        let mut chat_template = None;
+        let jinja = dir.join("chat_template.jinja");
+        let json = dir.join("chat_template.json");
+        if jinja.is_file() {
+            chat_template = Some(
+                std::fs::read_to_string(&jinja).map_err(|e| Error::File { path: jinja, msg: e.to_string() })?,
+            );
+        } else if json.is_file() {
+            chat_template = read_json(&json)?.get("chat_template").and_then(Value::as_str).map(String::from);
+        } else {
+            chat_template = match tc.get("chat_template") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Array(list)) => list
+                    .iter()
+                    .find(|t| t.get("name").and_then(Value::as_str) == Some("default"))
+                    .and_then(|t| t.get("template").and_then(Value::as_str))
+                    .map(String::from),
+                _ => chat_template,
+            };
+        }
+        Ok(Prompter { tokenizer, chat_template, specials })
+    }
+
+    pub fn special(&self, key: &str) -> Option<&str> {
+        self.specials.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Token ids of `text`, with the tokenizer's post-processor (BOS) when
+    /// `add_special_tokens`.
+    pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
+        let enc = self.tokenizer.encode(text, add_special_tokens).map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Text of `ids` without special tokens.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer.decode(ids, true).map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.tokenizer.token_to_id(token)
+    }
+
+    /// The chat template applied to one user turn of `n_images` images and
+    /// `text`, with the generation prompt.
+    pub fn render_chat(&self, text: &str, n_images: usize) -> Result<String> {
+        let Some(template) = &self.chat_template else {
+            return Err(Error::Prompt("--chat: this checkpoint has no chat template".into()));
+        };
+        let mut env = Environment::new();
+        // transformers renders with trim_blocks and lstrip_blocks, and Python string methods.
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        minijinja_contrib::add_to_environment(&mut env);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function("raise_exception", |msg: String| -> std::result::Result<JValue, minijinja::Error> {
+            Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
+        });
+        env.add_function("strftime_now", |fmt: String| strftime_today(&fmt));
+        let tmpl = env.template_from_str(template).map_err(|e| Error::Prompt(format!("chat template: {e}")))?;
+        let mut content: Vec<JValue> = (0..n_images).map(|_| JValue::from_serialize(serde_json::json!({"type": "image"}))).collect();
+        content.push(JValue::from_serialize(serde_json::json!({"type": "text", "text": text})));
+        let messages = vec![context! { role => "user", content => content }];
+        let sp = |k: &str| self.special(k).unwrap_or("").to_string();
+        tmpl.render(context! {
+            messages => messages,
+            add_generation_prompt => true,
+            bos_token => sp("bos_token"),
+            eos_token => sp("eos_token"),
+            unk_token => sp("unk_token"),
+            pad_token => sp("pad_token"),
+        })
+        .map_err(|e| Error::Prompt(format!("chat template: {e}")))
+    }
+}
+
+/// Replaces each `image_id` in `ids` by `n` copies (the processor's expansion).
+pub fn expand_image_tokens(ids: &[u32], image_id: u32, n: usize) -> Vec<u32> {
+    ids.iter().flat_map(|&id| std::iter::repeat_n(id, if id == image_id { n } else { 1 })).collect()
+}
+
+/// Today's date (UTC) in a strftime format: %d %m %y %Y %b %B %%, for the
+/// `strftime_now` that Llama 3 chat templates call.
+fn strftime_today(fmt: &str) -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    const MONTHS: [&str; 12] = [
+        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+        "December",
+    ];
+    let name = MONTHS[(month - 1) as usize];
+    let mut out = String::new();
+    let mut chars = fmt.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out += &format!("{day:02}"),
+            Some('m') => out += &format!("{month:02}"),
+            Some('y') => out += &format!("{:02}", year % 100),
+            Some('Y') => out += &year.to_string(),
+            Some('b') => out += &name[..3],
+            Some('B') => out += name,
+            Some('%') => out.push('%'),
+            Some(o) => {
+                out.push('%');
+                out.push(o);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}

@@ -1,0 +1,127 @@
+//! LLaVA against transformers, stage by stage, on the committed fixtures
+//! (three configs: GQA; non-square image with resize + crop, two feature
+//! layers and the `full` strategy; the hub's weight names).
+
+mod common;
+
+use common::{assert_stage, fixture, Reference, LLAVA};
+use iris_model::image::RgbImage;
+use iris_model::{KvCache, LoadOptions, Pipeline, Request, SamplingOptions, Trace};
+use iris_tensor::Tensor;
+
+const TOL: f64 = 1e-4;
+
+fn load(name: &str) -> Pipeline {
+    Pipeline::load(fixture(name), LoadOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn preprocessing_matches_clip_image_processor() {
+    for name in LLAVA {
+        let (pipe, r) = (load(name), Reference::open(name));
+        let img = RgbImage::open(&fixture(name).join("image.png")).unwrap();
+        let got = pipe.image_processor.preprocess(&img).unwrap();
+        let want = r.tensor("pixel_values");
+        assert_eq!(got.shape(), want.shape(), "{name}");
+        let (g, w) = (got.to_vec_f32().unwrap(), want.to_vec_f32().unwrap());
+        let plane = g.len() / 3;
+        let mut worst = 0f64;
+        for (i, (a, b)) in g.iter().zip(&w).enumerate() {
+            // One uint8 step in normalised units for this channel.
+            let step = 1.0 / 255.0 / pipe.image_processor.std[i / plane];
+            worst = worst.max((a - b).abs() as f64 / step);
+        }
+        assert!(worst <= 1.0 + 1e-3, "{name}: pixels differ by {worst:.3} uint8 steps");
+        eprintln!("{name}: pixels within {worst:.2e} uint8 steps");
+    }
+}
+
+#[test]
+fn prompt_ids_match_the_processor() {
+    for name in LLAVA {
+        let (pipe, r) = (load(name), Reference::open(name));
+        let ids = pipe.prompt_ids(r.meta_str("prompt"), 1, false).unwrap();
+        assert_eq!(ids, r.ids("input_ids"), "{name}");
+        // --chat renders the checkpoint's template as the processor does.
+        let chat_ids = pipe.prompt_ids(r.meta_str("chat_user_text"), 1, true).unwrap();
+        let want = pipe.prompt_ids(r.meta_str("chat_prompt"), 1, false).unwrap();
+        assert_eq!(chat_ids, want, "{name}: chat template");
+    }
+}
+
+#[test]
+fn every_stage_matches_transformers() {
+    for name in LLAVA {
+        let (pipe, r) = (load(name), Reference::open(name));
+        let m = pipe.llava();
+        let mut trace = Trace::on();
+        // The reference pixels go in, so each stage is checked on its own.
+        let projected = m.encode_image(&r.tensor("pixel_values"), &mut trace).unwrap();
+        let mut checked = 0;
+        for stage in trace.names().map(String::from).collect::<Vec<_>>() {
+            assert_stage(name, &stage, trace.get(&stage).unwrap(), &r.tensor(&stage), TOL);
+            checked += 1;
+        }
+        assert!(checked >= 4, "{name}: only {checked} vision stages recorded");
+        let ids = r.ids("input_ids");
+        let mut trace = Trace::on();
+        let x = m.embed(&ids, &[projected], &mut trace).unwrap();
+        let mut cache = KvCache::new(m.text.cfg.num_hidden_layers, ids.len());
+        let h = m.forward(&x, &mut cache, &mut trace).unwrap();
+        assert_stage(name, "text_embed", trace.get("text_embed").unwrap(), &r.tensor("text_embed"), TOL);
+        for i in 0..m.text.cfg.num_hidden_layers {
+            let s = format!("text_layer.{i}");
+            assert_stage(name, &s, trace.get(&s).unwrap(), &r.tensor(&s), TOL);
+        }
+        assert_stage(name, "logits", &m.text.logits(&h).unwrap(), &r.tensor("logits"), TOL);
+    }
+}
+
+#[test]
+fn greedy_generation_gives_the_reference_tokens_and_text() {
+    for name in LLAVA {
+        let (pipe, r) = (load(name), Reference::open(name));
+        let img = RgbImage::open(&fixture(name).join("image.png")).unwrap();
+        let want = r.ids("greedy_ids");
+        let req = Request {
+            prompt: r.meta_str("prompt"),
+            images: std::slice::from_ref(&img),
+            chat: false,
+            max_new_tokens: want.len(),
+            sampling: SamplingOptions::default(),
+            prompt_logits: true,
+        };
+        let mut streamed = String::new();
+        let out = pipe.generate(&req, &mut |s| streamed.push_str(s)).unwrap();
+        assert_eq!(out.ids, want, "{name}: greedy ids");
+        assert_eq!(out.text, r.meta_str("greedy_text"), "{name}: greedy text");
+        assert_eq!(streamed, out.text, "{name}: the streamed pieces add up to the text");
+        assert_stage(name, "prompt logits", out.prompt_logits.as_ref().unwrap(), &r.tensor("logits"), TOL);
+    }
+}
+
+#[test]
+fn cached_decode_equals_full_recompute() {
+    let name = "llava-gqa";
+    let (pipe, r) = (load(name), Reference::open(name));
+    let m = pipe.llava();
+    let projected = m.encode_image(&r.tensor("pixel_values"), &mut Trace::off()).unwrap();
+    let mut ids = r.ids("input_ids");
+    ids.extend(r.ids("greedy_ids"));
+    let x = m.embed(&ids, &[projected], &mut Trace::off()).unwrap();
+    let full = {
+        let mut cache = KvCache::new(m.text.cfg.num_hidden_layers, ids.len());
+        m.text.logits(&m.forward(&x, &mut cache, &mut Trace::off()).unwrap()).unwrap()
+    };
+    // Prompt in one step, then one token per step, through a cache that starts
+    // too small (so it also grows mid-way).
+    let p = r.ids("input_ids").len();
+    let mut cache = KvCache::new(m.text.cfg.num_hidden_layers, p / 2);
+    let mut rows = vec![m.text.logits(&m.forward(&x.narrow(0, 0, p).unwrap(), &mut cache, &mut Trace::off()).unwrap()).unwrap()];
+    for i in p..ids.len() {
+        let h = m.forward(&x.narrow(0, i, 1).unwrap(), &mut cache, &mut Trace::off()).unwrap();
+        rows.push(m.text.logits(&h).unwrap());
+    }
+    let stepped = Tensor::cat(&rows.iter().collect::<Vec<_>>(), 0).unwrap();
+    assert_stage(name, "cached vs full logits", &stepped, &full, 1e-5);
+}
