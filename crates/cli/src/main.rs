@@ -1,6 +1,7 @@
 //! `iris`: the command line of the iris engine.
 
 mod bench;
+mod generate;
 mod inspect;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Time a kernel (or, with no op, the standard suite) and print GFLOP/s or GB/s.
     Bench(bench::BenchArgs),
+    /// Generate text from a checkpoint folder, images and a prompt (LLaVA).
+    Generate(generate::GenerateArgs),
     /// List the tensors of a safetensors checkpoint (file, directory or index) and the peak RSS.
     Inspect(inspect::InspectArgs),
 }
@@ -33,6 +36,7 @@ fn main() {
     }
     let result = match cli.command {
         Command::Bench(args) => bench::run(&args),
+        Command::Generate(args) => generate::run(&args),
         Command::Inspect(args) => inspect::run(&args),
     };
     if let Err(e) = result {

@@ -72,7 +72,10 @@ impl ClipVision {
             return Err(Error::Unsupported(format!("pixels must be [N, C, H, W], got {:?}", pixels.shape())));
         };
         if (pc, ph, pw) != (c, s, s) {
-            return Err(Error::Unsupported(format!("pixels {:?} do not fit the tower's [N, {c}, {s}, {s}]", pixels.shape())));
+            return Err(Error::Unsupported(format!(
+                "pixels {:?} do not fit the tower's [N, {c}, {s}, {s}]",
+                pixels.shape()
+            )));
         }
         let d = cfg.hidden_size;
         let cols = pixels.to_dtype(self.patch.dtype())?.im2col(cfg.patch_size, cfg.patch_size, 0)?;
@@ -94,7 +97,8 @@ impl ClipVision {
         let (h, d) = (self.cfg.num_attention_heads, self.cfg.hidden_size);
         let (n, t, dh) = (x.shape()[0], x.shape()[1], d / h);
         let y = w.ln1.forward(x)?;
-        let heads = |p: &Linear| -> Result<Tensor> { Ok(p.forward(&y)?.reshape(&[n, t, h, dh])?.permute(&[0, 2, 1, 3])?) };
+        let heads =
+            |p: &Linear| -> Result<Tensor> { Ok(p.forward(&y)?.reshape(&[n, t, h, dh])?.permute(&[0, 2, 1, 3])?) };
         let (q, k, v) = (heads(&w.q)?, heads(&w.k)?, heads(&w.v)?);
         let a = Tensor::attention(&q, &k, &v, AttnMask::None, (dh as f32).powf(-0.5))?;
         let a = a.permute(&[0, 2, 1, 3])?.contiguous()?.reshape(&[n, t, d])?;

@@ -95,9 +95,16 @@ impl ClipVisionConfig {
 pub enum RopeScaling {
     Default,
     /// Frequencies divided by `factor`.
-    Linear { factor: f64 },
+    Linear {
+        factor: f64,
+    },
     /// Llama 3.1's piecewise rescaling of the low frequencies.
-    Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max_position_embeddings: f64 },
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max_position_embeddings: f64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -179,10 +186,8 @@ fn rope(raw: &LlamaRaw) -> std::result::Result<RopeConfig, String> {
     let params = raw.rope_scaling.as_ref().filter(|v| !v.is_null()).or(raw.rope_parameters.as_ref());
     let get = |k: &str| params.and_then(|p| p.get(k)).and_then(Value::as_f64);
     let theta = get("rope_theta").or(raw.rope_theta).unwrap_or(10_000.0);
-    let kind = params
-        .and_then(|p| p.get("rope_type").or_else(|| p.get("type")))
-        .and_then(Value::as_str)
-        .unwrap_or("default");
+    let kind =
+        params.and_then(|p| p.get("rope_type").or_else(|| p.get("type"))).and_then(Value::as_str).unwrap_or("default");
     let need = |k: &str| get(k).ok_or_else(|| format!("rope type `{kind}` needs `{k}`"));
     let scaling = match kind {
         "default" => RopeScaling::Default,
@@ -202,14 +207,16 @@ fn rope(raw: &LlamaRaw) -> std::result::Result<RopeConfig, String> {
 impl LlamaConfig {
     pub fn from_value(v: &Value) -> std::result::Result<LlamaConfig, String> {
         let raw: LlamaRaw = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
-        if raw.num_attention_heads == 0 || raw.hidden_size % raw.num_attention_heads != 0 && raw.head_dim.is_none() {
+        if raw.num_attention_heads == 0
+            || !raw.hidden_size.is_multiple_of(raw.num_attention_heads) && raw.head_dim.is_none()
+        {
             return Err(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 raw.hidden_size, raw.num_attention_heads
             ));
         }
         let kv = raw.num_key_value_heads.unwrap_or(raw.num_attention_heads);
-        if kv == 0 || raw.num_attention_heads % kv != 0 {
+        if kv == 0 || !raw.num_attention_heads.is_multiple_of(kv) {
             return Err(format!(
                 "num_attention_heads {} is not a multiple of num_key_value_heads {kv}",
                 raw.num_attention_heads

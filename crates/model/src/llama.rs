@@ -109,7 +109,15 @@ impl Llama {
         Ok(h.linear(&self.lm_head, None)?.to_dtype(DType::F32)?)
     }
 
-    fn layer(&self, i: usize, w: &Layer, x: &Tensor, cos: &Tensor, sin: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+    fn layer(
+        &self,
+        i: usize,
+        w: &Layer,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
         let c = &self.cfg;
         let (t, eps) = (x.shape()[0], c.rms_norm_eps as f32);
         let (h, hkv, dh) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);

@@ -36,7 +36,10 @@ impl Loader<'_> {
         prefixes.iter().map(|p| format!("{p}{probe}")).position(|n| self.weights.contains(&n)).map_or_else(
             || {
                 let tried: Vec<String> = prefixes.iter().map(|p| format!("`{p}{probe}`")).collect();
-                Err(Error::Weight { name: tried[0].trim_matches('`').into(), msg: format!("not found (looked for {})", tried.join(", ")) })
+                Err(Error::Weight {
+                    name: tried[0].trim_matches('`').into(),
+                    msg: format!("not found (looked for {})", tried.join(", ")),
+                })
             },
             |i| Ok(prefixes[i].to_string()),
         )

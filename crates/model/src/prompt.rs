@@ -46,9 +46,8 @@ impl Prompter {
         let jinja = dir.join("chat_template.jinja");
         let json = dir.join("chat_template.json");
         if jinja.is_file() {
-            chat_template = Some(
-                std::fs::read_to_string(&jinja).map_err(|e| Error::File { path: jinja, msg: e.to_string() })?,
-            );
+            chat_template =
+                Some(std::fs::read_to_string(&jinja).map_err(|e| Error::File { path: jinja, msg: e.to_string() })?);
         } else if json.is_file() {
             chat_template = read_json(&json)?.get("chat_template").and_then(Value::as_str).map(String::from);
         } else {
@@ -102,7 +101,8 @@ impl Prompter {
         });
         env.add_function("strftime_now", |fmt: String| strftime_today(&fmt));
         let tmpl = env.template_from_str(template).map_err(|e| Error::Prompt(format!("chat template: {e}")))?;
-        let mut content: Vec<JValue> = (0..n_images).map(|_| JValue::from_serialize(serde_json::json!({"type": "image"}))).collect();
+        let mut content: Vec<JValue> =
+            (0..n_images).map(|_| JValue::from_serialize(serde_json::json!({"type": "image"}))).collect();
         content.push(JValue::from_serialize(serde_json::json!({"type": "text", "text": text})));
         let messages = vec![context! { role => "user", content => content }];
         let sp = |k: &str| self.special(k).unwrap_or("").to_string();
@@ -138,7 +138,17 @@ fn strftime_today(fmt: &str) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + (month <= 2) as i64;
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
         "December",
     ];
     let name = MONTHS[(month - 1) as usize];

@@ -104,8 +104,14 @@ mod tests {
         assert!((0..50).all(|_| s.sample(&[0.0, 5.0, 1.0]) == 1));
         // Same seed, same draws; sampling reaches more than one token.
         let opts = SamplingOptions { temperature: 2.0, seed: 7, ..Default::default() };
-        let a: Vec<u32> = { let mut s = Sampler::new(opts.clone()); (0..64).map(|_| s.sample(&logits)).collect() };
-        let b: Vec<u32> = { let mut s = Sampler::new(opts); (0..64).map(|_| s.sample(&logits)).collect() };
+        let a: Vec<u32> = {
+            let mut s = Sampler::new(opts.clone());
+            (0..64).map(|_| s.sample(&logits)).collect()
+        };
+        let b: Vec<u32> = {
+            let mut s = Sampler::new(opts);
+            (0..64).map(|_| s.sample(&logits)).collect()
+        };
         assert_eq!(a, b);
         assert!(a.iter().any(|&x| x != a[0]));
     }

@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{assert_stage, fixture, Reference, LLAVA};
-use iris_model::image::RgbImage;
+use common::{assert_stage, fixture, images, Reference, LLAVA};
 use iris_model::{KvCache, LoadOptions, Pipeline, Request, SamplingOptions, Trace};
 use iris_tensor::Tensor;
 
@@ -19,8 +18,8 @@ fn load(name: &str) -> Pipeline {
 fn preprocessing_matches_clip_image_processor() {
     for name in LLAVA {
         let (pipe, r) = (load(name), Reference::open(name));
-        let img = RgbImage::open(&fixture(name).join("image.png")).unwrap();
-        let got = pipe.image_processor.preprocess(&img).unwrap();
+        let px: Vec<Tensor> = images(name).iter().map(|i| pipe.image_processor.preprocess(i).unwrap()).collect();
+        let got = Tensor::cat(&px.iter().collect::<Vec<_>>(), 0).unwrap();
         let want = r.tensor("pixel_values");
         assert_eq!(got.shape(), want.shape(), "{name}");
         let (g, w) = (got.to_vec_f32().unwrap(), want.to_vec_f32().unwrap());
@@ -40,7 +39,8 @@ fn preprocessing_matches_clip_image_processor() {
 fn prompt_ids_match_the_processor() {
     for name in LLAVA {
         let (pipe, r) = (load(name), Reference::open(name));
-        let ids = pipe.prompt_ids(r.meta_str("prompt"), 1, false).unwrap();
+        let n = images(name).len();
+        let ids = pipe.prompt_ids(r.meta_str("prompt"), n, false).unwrap();
         assert_eq!(ids, r.ids("input_ids"), "{name}");
         // --chat renders the checkpoint's template as the processor does.
         let chat_ids = pipe.prompt_ids(r.meta_str("chat_user_text"), 1, true).unwrap();
@@ -54,18 +54,23 @@ fn every_stage_matches_transformers() {
     for name in LLAVA {
         let (pipe, r) = (load(name), Reference::open(name));
         let m = pipe.llava();
-        let mut trace = Trace::on();
         // The reference pixels go in, so each stage is checked on its own.
-        let projected = m.encode_image(&r.tensor("pixel_values"), &mut trace).unwrap();
-        let mut checked = 0;
-        for stage in trace.names().map(String::from).collect::<Vec<_>>() {
-            assert_stage(name, &stage, trace.get(&stage).unwrap(), &r.tensor(&stage), TOL);
-            checked += 1;
+        let pixels = r.tensor("pixel_values");
+        let mut projected = Vec::new();
+        for i in 0..pixels.shape()[0] {
+            let mut trace = Trace::on();
+            projected.push(m.encode_image(&pixels.narrow(0, i, 1).unwrap(), &mut trace).unwrap());
+            let mut checked = 0;
+            for stage in trace.names().map(String::from).collect::<Vec<_>>() {
+                let want = r.tensor(&stage).narrow(0, i, 1).unwrap();
+                assert_stage(name, &format!("image {i} {stage}"), trace.get(&stage).unwrap(), &want, TOL);
+                checked += 1;
+            }
+            assert!(checked >= 4, "{name}: only {checked} vision stages recorded");
         }
-        assert!(checked >= 4, "{name}: only {checked} vision stages recorded");
         let ids = r.ids("input_ids");
         let mut trace = Trace::on();
-        let x = m.embed(&ids, &[projected], &mut trace).unwrap();
+        let x = m.embed(&ids, &projected, &mut trace).unwrap();
         let mut cache = KvCache::new(m.text.cfg.num_hidden_layers, ids.len());
         let h = m.forward(&x, &mut cache, &mut trace).unwrap();
         assert_stage(name, "text_embed", trace.get("text_embed").unwrap(), &r.tensor("text_embed"), TOL);
@@ -81,11 +86,11 @@ fn every_stage_matches_transformers() {
 fn greedy_generation_gives_the_reference_tokens_and_text() {
     for name in LLAVA {
         let (pipe, r) = (load(name), Reference::open(name));
-        let img = RgbImage::open(&fixture(name).join("image.png")).unwrap();
+        let imgs = images(name);
         let want = r.ids("greedy_ids");
         let req = Request {
             prompt: r.meta_str("prompt"),
-            images: std::slice::from_ref(&img),
+            images: &imgs,
             chat: false,
             max_new_tokens: want.len(),
             sampling: SamplingOptions::default(),
@@ -117,11 +122,37 @@ fn cached_decode_equals_full_recompute() {
     // too small (so it also grows mid-way).
     let p = r.ids("input_ids").len();
     let mut cache = KvCache::new(m.text.cfg.num_hidden_layers, p / 2);
-    let mut rows = vec![m.text.logits(&m.forward(&x.narrow(0, 0, p).unwrap(), &mut cache, &mut Trace::off()).unwrap()).unwrap()];
+    let mut rows =
+        vec![m.text.logits(&m.forward(&x.narrow(0, 0, p).unwrap(), &mut cache, &mut Trace::off()).unwrap()).unwrap()];
     for i in p..ids.len() {
         let h = m.forward(&x.narrow(0, i, 1).unwrap(), &mut cache, &mut Trace::off()).unwrap();
         rows.push(m.text.logits(&h).unwrap());
     }
     let stepped = Tensor::cat(&rows.iter().collect::<Vec<_>>(), 0).unwrap();
     assert_stage(name, "cached vs full logits", &stepped, &full, 1e-5);
+}
+
+#[test]
+fn half_precision_stays_close_to_the_f32_reference() {
+    // bf16 keeps 8 mantissa bits, f16 11: the logits of a few layers drift by
+    // about 2^-8 and 2^-11 of their size.
+    for (dtype, tol) in [(iris_tensor::DType::BF16, 4e-2), (iris_tensor::DType::F16, 5e-3)] {
+        for name in LLAVA {
+            let r = Reference::open(name);
+            let opts = LoadOptions { dtype, ..Default::default() };
+            let pipe = Pipeline::load(fixture(name), opts).unwrap();
+            let req = Request {
+                prompt: r.meta_str("prompt"),
+                images: &images(name),
+                chat: false,
+                max_new_tokens: 1,
+                sampling: SamplingOptions::default(),
+                prompt_logits: true,
+            };
+            let out = pipe.generate(&req, &mut |_| {}).unwrap();
+            let e = common::stage_err("logits", out.prompt_logits.as_ref().unwrap(), &r.tensor("logits"));
+            eprintln!("{name} {dtype}: logits relative error {e:.2e}");
+            assert!(e <= tol, "{name} {dtype}: logits relative error {e:.2e} > {tol:.0e}");
+        }
+    }
 }

@@ -204,7 +204,8 @@ fn write_at_appends_rows_and_leaves_earlier_views_alone() {
     cache.write_at(1, 0, &a).unwrap();
     let seen = cache.narrow(1, 0, 1).unwrap();
     // A permuted source is written by value, not by layout.
-    let b = Tensor::from_vec((7..=24).map(|x| x as f32).collect::<Vec<_>>(), &[2, 3, 3]).unwrap().transpose(1, 2).unwrap();
+    let b =
+        Tensor::from_vec((7..=24).map(|x| x as f32).collect::<Vec<_>>(), &[2, 3, 3]).unwrap().transpose(1, 2).unwrap();
     cache.write_at(1, 1, &b).unwrap();
     let got = cache.to_vec::<f32>().unwrap();
     let bt = b.to_vec::<f32>().unwrap();

@@ -67,8 +67,7 @@ fn coeffs(in_size: usize, out_size: usize, filter: Filter) -> Coeffs {
         // C's (int) truncation, then clamped, as Pillow does.
         let xmin = ((center - support + 0.5) as i64).max(0) as usize;
         let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
-        let w: Vec<f64> =
-            (xmin..xmax).map(|x| filter.weight((x as f64 - center + 0.5) / filterscale)).collect();
+        let w: Vec<f64> = (xmin..xmax).map(|x| filter.weight((x as f64 - center + 0.5) / filterscale)).collect();
         let total: f64 = w.iter().sum();
         let fixed = w
             .iter()
@@ -91,7 +90,17 @@ fn clip8(acc: i64) -> u8 {
 /// One pass along the axis whose stride (in elements) is `step`: `lines`
 /// independent lines of `in_len` samples, each `line_stride` apart.
 #[allow(clippy::too_many_arguments)]
-fn pass(src: &[u8], dst: &mut [u8], c: &Coeffs, lines: usize, line_stride_in: usize, line_stride_out: usize, step_in: usize, step_out: usize, channels: usize) {
+fn pass(
+    src: &[u8],
+    dst: &mut [u8],
+    c: &Coeffs,
+    lines: usize,
+    line_stride_in: usize,
+    line_stride_out: usize,
+    step_in: usize,
+    step_out: usize,
+    channels: usize,
+) {
     let half = 1i64 << (PRECISION_BITS - 1);
     for line in 0..lines {
         for (o, (&x0, w)) in c.first.iter().zip(&c.weights).enumerate() {

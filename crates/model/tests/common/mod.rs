@@ -10,7 +10,17 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
-pub const LLAVA: [&str; 3] = ["llava-gqa", "llava-crop", "llava-hub"];
+pub const LLAVA: [&str; 4] = ["llava-gqa", "llava-crop", "llava-hub", "llava-odd"];
+
+/// The fixture's input images: image.png, image2.png, ...
+pub fn images(name: &str) -> Vec<iris_model::image::RgbImage> {
+    let dir = fixture(name);
+    (1..)
+        .map(|i| dir.join(if i == 1 { "image.png".to_string() } else { format!("image{i}.png") }))
+        .take_while(|p| p.is_file())
+        .map(|p| iris_model::image::RgbImage::open(&p).unwrap())
+        .collect()
+}
 
 pub struct Reference {
     pub weights: Weights,
@@ -47,19 +57,18 @@ impl Reference {
     }
 }
 
-/// ‖got − want‖ / ‖want‖ over all elements, after checking the shapes agree.
+fn squeezed(t: &Tensor) -> Vec<usize> {
+    t.shape().iter().copied().skip_while(|&d| d == 1).collect()
+}
+
+/// ‖got − want‖ / ‖want‖ over all elements, after checking the shapes agree
+/// (leading 1s aside).
 pub fn stage_err(stage: &str, got: &Tensor, want: &Tensor) -> f64 {
-    let got = if got.shape().len() == want.shape().len() + 1 && got.shape()[0] == 1 {
-        got.squeeze(0).unwrap()
-    } else {
-        got.clone()
-    };
-    assert_eq!(got.shape(), want.shape(), "{stage}: shapes differ");
+    assert_eq!(squeezed(got), squeezed(want), "{stage}: shapes differ");
     rel_err(&got.to_vec_f32().unwrap(), &want.to_vec_f32().unwrap())
 }
 
 pub fn assert_stage(fixture: &str, stage: &str, got: &Tensor, want: &Tensor, tol: f64) {
     let e = stage_err(stage, got, want);
-    eprintln!("{fixture} {stage}: {e:.2e}");
     assert!(e <= tol, "{fixture} {stage}: relative error {e:.3e} > {tol:.0e}");
 }

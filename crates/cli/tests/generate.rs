@@ -1,0 +1,152 @@
+//! `iris generate` as a user runs it: the reference's greedy text on stdout,
+//! `--logits-out` equal to transformers, and one clear line (never a panic)
+//! for every kind of bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use iris_kernels::testing::rel_err;
+use safetensors::SafeTensors;
+
+const FIXTURES: [&str; 4] = ["llava-gqa", "llava-crop", "llava-hub", "llava-odd"];
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures").join(name)
+}
+
+fn meta(name: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(name).join("meta.json")).unwrap()).unwrap()
+}
+
+fn iris(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_iris")).args(args).output().expect("iris runs")
+}
+
+fn scratch_path(name: &str, tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("iris-test-{}-{name}-{tag}", std::process::id()))
+}
+
+/// A scratch copy of a fixture folder that the test may break.
+fn scratch(name: &str, tag: &str) -> PathBuf {
+    let dir = scratch_path(name, tag);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(fixture(name)).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    dir
+}
+
+fn f32s(st: &SafeTensors, name: &str) -> Vec<f32> {
+    st.tensor(name).unwrap().data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+fn i64s(st: &SafeTensors, name: &str) -> Vec<i64> {
+    st.tensor(name).unwrap().data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+#[test]
+fn generate_prints_the_reference_greedy_text_and_writes_its_logits() {
+    for name in FIXTURES {
+        let (dir, m) = (fixture(name), meta(name));
+        let out_file = std::env::temp_dir().join(format!("iris-logits-{}-{name}.safetensors", std::process::id()));
+        let reference = std::fs::read(dir.join("reference.safetensors")).unwrap();
+        let reference = SafeTensors::deserialize(&reference).unwrap();
+        let n = reference.tensor("greedy_ids").unwrap().shape()[0].to_string();
+        let mut args: Vec<String> =
+            ["generate", "--model", dir.to_str().unwrap(), "--prompt", m["prompt"].as_str().unwrap()]
+                .map(String::from)
+                .to_vec();
+        for img in ["image.png", "image2.png"].map(|f| dir.join(f)).iter().filter(|p| p.is_file()) {
+            args.extend(["--image".to_string(), img.to_str().unwrap().to_string()]);
+        }
+        args.extend(["--max-new-tokens", &n, "--logits-out", out_file.to_str().unwrap()].map(String::from));
+        let o = iris(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{name}: {stderr}");
+        assert_eq!(String::from_utf8_lossy(&o.stdout), m["greedy_text"].as_str().unwrap(), "{name}: stdout");
+        assert!(stderr.contains("image encode") && stderr.contains("tok/s"), "{name}: timings on stderr: {stderr}");
+        let written = std::fs::read(&out_file).unwrap();
+        let written = SafeTensors::deserialize(&written).unwrap();
+        assert_eq!(written.tensor("logits").unwrap().shape(), reference.tensor("logits").unwrap().shape());
+        let e = rel_err(&f32s(&written, "logits"), &f32s(&reference, "logits"));
+        assert!(e <= 1e-4, "{name}: logits relative error {e:.2e}");
+        assert_eq!(i64s(&written, "generated_ids"), i64s(&reference, "greedy_ids"), "{name}");
+        let _ = std::fs::remove_file(out_file);
+    }
+}
+
+/// Runs `iris generate` on `dir` and checks it fails with one line naming `expect`.
+fn fails_with(dir: &Path, image: &Path, prompt: &str, extra: &[&str], expect: &[&str]) {
+    let mut args = vec!["generate", "--model", dir.to_str().unwrap(), "--prompt", prompt];
+    if !image.as_os_str().is_empty() {
+        args.extend(["--image", image.to_str().unwrap()]);
+    }
+    args.extend(extra);
+    let o = iris(&args);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{args:?} should fail cleanly: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    let line = stderr.lines().last().unwrap_or("");
+    assert!(line.starts_with("iris: "), "{args:?}: {stderr}");
+    for e in expect {
+        assert!(line.contains(e), "{args:?}: `{line}` should mention `{e}`");
+    }
+    assert!(o.stdout.is_empty(), "{args:?}: nothing on stdout");
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_a_non_zero_exit() {
+    let name = "llava-gqa";
+    let (dir, img) = (fixture(name), fixture(name).join("image.png"));
+    let prompt = meta(name)["prompt"].as_str().unwrap().to_string();
+    let none = Path::new("");
+
+    // Images: missing, not an image.
+    fails_with(&dir, &dir.join("nope.png"), &prompt, &[], &["nope.png", "cannot open"]);
+    fails_with(&dir, &dir.join("config.json"), &prompt, &[], &["config.json", "not an image"]);
+    // Prompts: no <image> for the image, more <image> than images, too long.
+    fails_with(&dir, &img, "USER: hello ASSISTANT:", &[], &["no <image>"]);
+    fails_with(&dir, &img, "<image> and <image>", &[], &["2 <image>", "1 image"]);
+    fails_with(&dir, none, &prompt, &[], &["1 <image>", "0 image"]);
+    let long = format!("{prompt} {}", "picture ".repeat(300));
+    fails_with(&dir, &img, &long, &[], &["max_position_embeddings 256"]);
+    fails_with(&dir, &img, &prompt, &["--device", "tpu"], &["unknown device"]);
+
+    // Folders without config.json or tokenizer.json.
+    let d = scratch(name, "noconfig");
+    std::fs::remove_file(d.join("config.json")).unwrap();
+    fails_with(&d, &img, &prompt, &[], &["config.json", "not found"]);
+    let d = scratch(name, "notok");
+    std::fs::remove_file(d.join("tokenizer.json")).unwrap();
+    fails_with(&d, &img, &prompt, &[], &["tokenizer.json", "not found"]);
+
+    // Weights: one missing, one of the wrong shape (both shapes named).
+    let original = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&original).unwrap();
+    let rewrite = |tag: &str, drop: &str, reshape: Option<(&str, Vec<usize>)>| {
+        let d = scratch(name, tag);
+        let mut views = Vec::new();
+        for (n, v) in st.tensors() {
+            if n == drop {
+                continue;
+            }
+            let (shape, data) = match &reshape {
+                Some((r, s)) if *r == n => (s.clone(), &v.data()[..s.iter().product::<usize>() * 4]),
+                _ => (v.shape().to_vec(), v.data()),
+            };
+            views.push((n, safetensors::tensor::TensorView::new(v.dtype(), shape, data).unwrap()));
+        }
+        safetensors::serialize_to_file(views, None, &d.join("model.safetensors")).unwrap();
+        d
+    };
+    let d = rewrite("missing", "multi_modal_projector.linear_2.bias", None);
+    fails_with(&d, &img, &prompt, &[], &["multi_modal_projector.linear_2.bias", "not found"]);
+    let w = "language_model.model.layers.1.mlp.up_proj.weight";
+    let d = rewrite("misshaped", "", Some((w, vec![128, 63])));
+    fails_with(&d, &img, &prompt, &[], &[w, "[128, 63]", "[128, 64]"]);
+    for tag in ["noconfig", "notok", "missing", "misshaped"] {
+        let _ = std::fs::remove_dir_all(scratch_path(name, tag));
+    }
+}
