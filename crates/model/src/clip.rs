@@ -6,20 +6,93 @@
 
 use iris_tensor::{AttnMask, Tensor};
 
-use crate::config::ClipVisionConfig;
+use crate::config::{Activation, ClipVisionConfig};
 use crate::error::{Error, Result};
 use crate::loader::{LayerNorm, Linear, Loader};
 use crate::trace::Trace;
 
-struct Layer {
-    ln1: LayerNorm,
+/// Bidirectional multi-head self-attention with biased q/k/v/out projections.
+pub(crate) struct ClipAttention {
     q: Linear,
     k: Linear,
     v: Linear,
     out: Linear,
-    ln2: LayerNorm,
+    heads: usize,
+}
+
+impl ClipAttention {
+    pub fn load(l: &Loader, prefix: &str, d: usize, heads: usize) -> Result<ClipAttention> {
+        let p = |n: &str| format!("{prefix}{n}");
+        Ok(ClipAttention {
+            q: Linear::load(l, &p("q_proj"), d, d, true)?,
+            k: Linear::load(l, &p("k_proj"), d, d, true)?,
+            v: Linear::load(l, &p("v_proj"), d, d, true)?,
+            out: Linear::load(l, &p("out_proj"), d, d, true)?,
+            heads,
+        })
+    }
+
+    /// x [N, T, D] → [N, T, D].
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (n, t, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+        let (h, dh) = (self.heads, d / self.heads);
+        let heads =
+            |p: &Linear| -> Result<Tensor> { Ok(p.forward(x)?.reshape(&[n, t, h, dh])?.permute(&[0, 2, 1, 3])?) };
+        let a = Tensor::attention(
+            &heads(&self.q)?,
+            &heads(&self.k)?,
+            &heads(&self.v)?,
+            AttnMask::None,
+            (dh as f32).powf(-0.5),
+        )?;
+        self.out.forward(&a.permute(&[0, 2, 1, 3])?.contiguous()?.reshape(&[n, t, d])?)
+    }
+}
+
+/// fc2(act(fc1(x))).
+pub(crate) struct ClipMlp {
     fc1: Linear,
     fc2: Linear,
+    act: Activation,
+}
+
+impl ClipMlp {
+    pub fn load(l: &Loader, prefix: &str, d: usize, f: usize, act: Activation) -> Result<ClipMlp> {
+        Ok(ClipMlp {
+            fc1: Linear::load(l, &format!("{prefix}fc1"), f, d, true)?,
+            fc2: Linear::load(l, &format!("{prefix}fc2"), d, f, true)?,
+            act,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.fc2.forward(&self.act.apply(&self.fc1.forward(x)?)?)
+    }
+}
+
+/// A pre-LN encoder layer: x + attn(ln1(x)), then x + mlp(ln2(x)).
+struct ClipEncoderLayer {
+    layer_norm1: LayerNorm,
+    self_attn: ClipAttention,
+    layer_norm2: LayerNorm,
+    mlp: ClipMlp,
+}
+
+impl ClipEncoderLayer {
+    fn load(l: &Loader, prefix: &str, c: &ClipVisionConfig) -> Result<ClipEncoderLayer> {
+        let (d, eps) = (c.hidden_size, c.layer_norm_eps);
+        Ok(ClipEncoderLayer {
+            layer_norm1: LayerNorm::load(l, &format!("{prefix}layer_norm1"), d, eps)?,
+            self_attn: ClipAttention::load(l, &format!("{prefix}self_attn."), d, c.num_attention_heads)?,
+            layer_norm2: LayerNorm::load(l, &format!("{prefix}layer_norm2"), d, eps)?,
+            mlp: ClipMlp::load(l, &format!("{prefix}mlp."), d, c.intermediate_size, c.hidden_act)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let x = x.add(&self.self_attn.forward(&self.layer_norm1.forward(x)?)?)?;
+        Ok(x.add(&self.mlp.forward(&self.layer_norm2.forward(&x)?)?)?)
+    }
 }
 
 pub struct ClipVision {
@@ -29,7 +102,7 @@ pub struct ClipVision {
     class: Tensor,
     position: Tensor,
     pre_ln: LayerNorm,
-    layers: Vec<Layer>,
+    layers: Vec<ClipEncoderLayer>,
 }
 
 impl ClipVision {
@@ -40,19 +113,7 @@ impl ClipVision {
         let eps = cfg.layer_norm_eps;
         let e = |n: &str| format!("{prefix}embeddings.{n}");
         let patch = l.get(&e("patch_embedding.weight"), &[d, c, p, p])?.reshape(&[d, c * p * p])?;
-        let layer = |i: usize| -> Result<Layer> {
-            let n = |s: &str| format!("{prefix}encoder.layers.{i}.{s}");
-            Ok(Layer {
-                ln1: LayerNorm::load(l, &n("layer_norm1"), d, eps)?,
-                q: Linear::load(l, &n("self_attn.q_proj"), d, d, true)?,
-                k: Linear::load(l, &n("self_attn.k_proj"), d, d, true)?,
-                v: Linear::load(l, &n("self_attn.v_proj"), d, d, true)?,
-                out: Linear::load(l, &n("self_attn.out_proj"), d, d, true)?,
-                ln2: LayerNorm::load(l, &n("layer_norm2"), d, eps)?,
-                fc1: Linear::load(l, &n("mlp.fc1"), cfg.intermediate_size, d, true)?,
-                fc2: Linear::load(l, &n("mlp.fc2"), d, cfg.intermediate_size, true)?,
-            })
-        };
+        let layer = |i: usize| ClipEncoderLayer::load(l, &format!("{prefix}encoder.layers.{i}."), cfg);
         Ok(ClipVision {
             cfg: cfg.clone(),
             patch,
@@ -86,25 +147,10 @@ impl ClipVision {
         trace.record(|| "vision_embed".into(), &x);
         let mut states = vec![x.clone()];
         for (i, layer) in self.layers.iter().enumerate() {
-            x = self.layer(layer, &x)?;
+            x = layer.forward(&x)?;
             trace.record(|| format!("vision_layer.{i}"), &x);
             states.push(x.clone());
         }
         Ok(states)
-    }
-
-    fn layer(&self, w: &Layer, x: &Tensor) -> Result<Tensor> {
-        let (h, d) = (self.cfg.num_attention_heads, self.cfg.hidden_size);
-        let (n, t, dh) = (x.shape()[0], x.shape()[1], d / h);
-        let y = w.ln1.forward(x)?;
-        let heads =
-            |p: &Linear| -> Result<Tensor> { Ok(p.forward(&y)?.reshape(&[n, t, h, dh])?.permute(&[0, 2, 1, 3])?) };
-        let (q, k, v) = (heads(&w.q)?, heads(&w.k)?, heads(&w.v)?);
-        let a = Tensor::attention(&q, &k, &v, AttnMask::None, (dh as f32).powf(-0.5))?;
-        let a = a.permute(&[0, 2, 1, 3])?.contiguous()?.reshape(&[n, t, d])?;
-        let x = x.add(&w.out.forward(&a)?)?;
-        let y = w.ln2.forward(&x)?;
-        let y = w.fc2.forward(&self.cfg.hidden_act.apply(&w.fc1.forward(&y)?)?)?;
-        Ok(x.add(&y)?)
     }
 }

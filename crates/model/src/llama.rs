@@ -7,30 +7,111 @@
 
 use iris_tensor::{AttnMask, DType, Tensor};
 
-use crate::config::LlamaConfig;
+use crate::config::{Activation, LlamaConfig};
 use crate::error::{Error, Result};
 use crate::kv_cache::KvCache;
-use crate::loader::{Linear, Loader};
+use crate::loader::{Linear, Loader, RmsNorm};
 use crate::rope::Rope;
 use crate::trace::Trace;
 
-struct Layer {
-    input_norm: Tensor,
+/// `self_attn`: q/k/v/o projections, RoPE on q and k, causal GQA over the cache.
+pub(crate) struct LlamaAttention {
     q: Linear,
     k: Linear,
     v: Linear,
     o: Linear,
-    post_norm: Tensor,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+}
+
+impl LlamaAttention {
+    pub fn load(l: &Loader, prefix: &str, c: &LlamaConfig) -> Result<LlamaAttention> {
+        let (d, dh, b) = (c.hidden_size, c.head_dim, c.attention_bias);
+        let (qd, kvd) = (c.num_attention_heads * dh, c.num_key_value_heads * dh);
+        Ok(LlamaAttention {
+            q: Linear::load(l, &format!("{prefix}q_proj"), qd, d, b)?,
+            k: Linear::load(l, &format!("{prefix}k_proj"), kvd, d, b)?,
+            v: Linear::load(l, &format!("{prefix}v_proj"), kvd, d, b)?,
+            o: Linear::load(l, &format!("{prefix}o_proj"), d, qd, b)?,
+            heads: c.num_attention_heads,
+            kv_heads: c.num_key_value_heads,
+            head_dim: dh,
+        })
+    }
+
+    /// x [T, D] at the positions of `cos`/`sin` [T, dh/2]; keys and values
+    /// go into `cache` slot `layer`.
+    pub fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, cache: &mut KvCache, layer: usize) -> Result<Tensor> {
+        let (t, h, hkv, dh) = (x.shape()[0], self.heads, self.kv_heads, self.head_dim);
+        // [1, T, heads, dh] with RoPE along T (dimension 1).
+        let q = self.q.forward(x)?.reshape(&[1, t, h, dh])?.rope(cos, sin, 1)?;
+        let k = self.k.forward(x)?.reshape(&[1, t, hkv, dh])?.rope(cos, sin, 1)?;
+        let v = self.v.forward(x)?.reshape(&[1, t, hkv, dh])?;
+        let (k, v) = cache.append(layer, &k, &v)?;
+        let bhtd = [0, 2, 1, 3];
+        let (q, k, v) = (q.permute(&bhtd)?, k.permute(&bhtd)?, v.permute(&bhtd)?);
+        let a = Tensor::attention(&q, &k, &v, AttnMask::Causal, (dh as f32).powf(-0.5))?;
+        self.o.forward(&a.permute(&bhtd)?.contiguous()?.reshape(&[t, h * dh])?)
+    }
+}
+
+/// `mlp`: down(act(gate(x)) · up(x)).
+pub(crate) struct LlamaMlp {
     gate: Linear,
     up: Linear,
     down: Linear,
+    act: Activation,
+}
+
+impl LlamaMlp {
+    pub fn load(l: &Loader, prefix: &str, c: &LlamaConfig) -> Result<LlamaMlp> {
+        let (d, f, b) = (c.hidden_size, c.intermediate_size, c.mlp_bias);
+        Ok(LlamaMlp {
+            gate: Linear::load(l, &format!("{prefix}gate_proj"), f, d, b)?,
+            up: Linear::load(l, &format!("{prefix}up_proj"), f, d, b)?,
+            down: Linear::load(l, &format!("{prefix}down_proj"), d, f, b)?,
+            act: c.hidden_act,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let g = self.act.apply(&self.gate.forward(x)?)?;
+        self.down.forward(&g.mul(&self.up.forward(x)?)?)
+    }
+}
+
+/// A pre-norm decoder layer: x + attn(norm(x)), then x + mlp(norm(x)).
+pub(crate) struct LlamaDecoderLayer {
+    input_layernorm: RmsNorm,
+    self_attn: LlamaAttention,
+    post_attention_layernorm: RmsNorm,
+    mlp: LlamaMlp,
+}
+
+impl LlamaDecoderLayer {
+    pub fn load(l: &Loader, prefix: &str, c: &LlamaConfig) -> Result<LlamaDecoderLayer> {
+        let (d, eps) = (c.hidden_size, c.rms_norm_eps);
+        Ok(LlamaDecoderLayer {
+            input_layernorm: RmsNorm::load(l, &format!("{prefix}input_layernorm"), d, eps)?,
+            self_attn: LlamaAttention::load(l, &format!("{prefix}self_attn."), c)?,
+            post_attention_layernorm: RmsNorm::load(l, &format!("{prefix}post_attention_layernorm"), d, eps)?,
+            mlp: LlamaMlp::load(l, &format!("{prefix}mlp."), c)?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, cache: &mut KvCache, layer: usize) -> Result<Tensor> {
+        let a = self.self_attn.forward(&self.input_layernorm.forward(x)?, cos, sin, cache, layer)?;
+        let x = x.add(&a)?;
+        Ok(x.add(&self.mlp.forward(&self.post_attention_layernorm.forward(&x)?)?)?)
+    }
 }
 
 pub struct Llama {
     pub cfg: LlamaConfig,
     embed: Tensor,
-    layers: Vec<Layer>,
-    norm: Tensor,
+    layers: Vec<LlamaDecoderLayer>,
+    norm: RmsNorm,
     lm_head: Tensor,
     rope: Rope,
 }
@@ -39,23 +120,8 @@ impl Llama {
     /// Loads the decoder whose layers sit under `prefix` (…`model.`), with
     /// `lm_head` from `lm_head` or, when tied, the embedding table.
     pub(crate) fn load(l: &Loader, prefix: &str, lm_head: Option<&str>, cfg: &LlamaConfig) -> Result<Llama> {
-        let (d, f) = (cfg.hidden_size, cfg.intermediate_size);
-        let (qd, kvd) = (cfg.num_attention_heads * cfg.head_dim, cfg.num_key_value_heads * cfg.head_dim);
-        let layer = |i: usize| -> Result<Layer> {
-            let n = |s: &str| format!("{prefix}layers.{i}.{s}");
-            let ab = cfg.attention_bias;
-            Ok(Layer {
-                input_norm: l.get(&n("input_layernorm.weight"), &[d])?,
-                q: Linear::load(l, &n("self_attn.q_proj"), qd, d, ab)?,
-                k: Linear::load(l, &n("self_attn.k_proj"), kvd, d, ab)?,
-                v: Linear::load(l, &n("self_attn.v_proj"), kvd, d, ab)?,
-                o: Linear::load(l, &n("self_attn.o_proj"), d, qd, ab)?,
-                post_norm: l.get(&n("post_attention_layernorm.weight"), &[d])?,
-                gate: Linear::load(l, &n("mlp.gate_proj"), f, d, cfg.mlp_bias)?,
-                up: Linear::load(l, &n("mlp.up_proj"), f, d, cfg.mlp_bias)?,
-                down: Linear::load(l, &n("mlp.down_proj"), d, f, cfg.mlp_bias)?,
-            })
-        };
+        let d = cfg.hidden_size;
+        let layer = |i: usize| LlamaDecoderLayer::load(l, &format!("{prefix}layers.{i}."), cfg);
         let embed = l.get(&format!("{prefix}embed_tokens.weight"), &[cfg.vocab_size, d])?;
         let lm_head = match lm_head {
             Some(name) => l.get(name, &[cfg.vocab_size, d])?,
@@ -64,7 +130,7 @@ impl Llama {
         Ok(Llama {
             cfg: cfg.clone(),
             layers: (0..cfg.num_hidden_layers).map(layer).collect::<Result<_>>()?,
-            norm: l.get(&format!("{prefix}norm.weight"), &[d])?,
+            norm: RmsNorm::load(l, &format!("{prefix}norm"), d, cfg.rms_norm_eps)?,
             embed,
             lm_head,
             rope: Rope::new(&cfg.rope, cfg.head_dim),
@@ -97,49 +163,15 @@ impl Llama {
         let (cos, sin) = self.rope.tables(pos, t)?;
         let mut x = x.clone();
         for (i, layer) in self.layers.iter().enumerate() {
-            x = self.layer(i, layer, &x, &cos, &sin, cache)?;
+            x = layer.forward(&x, &cos, &sin, cache, i)?;
             trace.record(|| format!("text_layer.{i}"), &x);
         }
         cache.advance(t);
-        Ok(x.rms_norm(&self.norm, self.cfg.rms_norm_eps as f32)?)
+        self.norm.forward(&x)
     }
 
     /// Logits [T, V] in f32 of final-normed hidden states [T, D].
     pub fn logits(&self, h: &Tensor) -> Result<Tensor> {
         Ok(h.linear(&self.lm_head, None)?.to_dtype(DType::F32)?)
-    }
-
-    fn layer(
-        &self,
-        i: usize,
-        w: &Layer,
-        x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        cache: &mut KvCache,
-    ) -> Result<Tensor> {
-        let c = &self.cfg;
-        let (t, eps) = (x.shape()[0], c.rms_norm_eps as f32);
-        let (h, hkv, dh) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
-        let y = x.rms_norm(&w.input_norm, eps)?;
-        // [1, T, heads, dh] with RoPE along T (dimension 1).
-        let q = w.q.forward(&y)?.reshape(&[1, t, h, dh])?.rope(cos, sin, 1)?;
-        let k = w.k.forward(&y)?.reshape(&[1, t, hkv, dh])?.rope(cos, sin, 1)?;
-        let v = w.v.forward(&y)?.reshape(&[1, t, hkv, dh])?;
-        let (k, v) = cache.append(i, &k, &v)?;
-        let perm = [0, 2, 1, 3];
-        let a = Tensor::attention(
-            &q.permute(&perm)?,
-            &k.permute(&perm)?,
-            &v.permute(&perm)?,
-            AttnMask::Causal,
-            (dh as f32).powf(-0.5),
-        )?;
-        let a = a.permute(&perm)?.contiguous()?.reshape(&[t, h * dh])?;
-        let x = x.add(&w.o.forward(&a)?)?;
-        let y = x.rms_norm(&w.post_norm, eps)?;
-        let g = c.hidden_act.apply(&w.gate.forward(&y)?)?;
-        let m = w.down.forward(&g.mul(&w.up.forward(&y)?)?)?;
-        Ok(x.add(&m)?)
     }
 }

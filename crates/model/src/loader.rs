@@ -85,3 +85,19 @@ impl LayerNorm {
         Ok(x.layer_norm(&self.weight, &self.bias, self.eps)?)
     }
 }
+
+/// RMSNorm weight (computed in f32 inside the kernel, as transformers does).
+pub(crate) struct RmsNorm {
+    pub weight: Tensor,
+    pub eps: f32,
+}
+
+impl RmsNorm {
+    pub fn load(l: &Loader, name: &str, n: usize, eps: f64) -> Result<RmsNorm> {
+        Ok(RmsNorm { weight: l.get(&format!("{name}.weight"), &[n])?, eps: eps as f32 })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.rms_norm(&self.weight, self.eps)?)
+    }
+}
