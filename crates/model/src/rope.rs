@@ -40,6 +40,11 @@ impl Rope {
         Rope { inv_freq }
     }
 
+    /// The inverse frequencies, one per rotated pair.
+    pub fn inv_freq(&self) -> &[f32] {
+        &self.inv_freq
+    }
+
     /// cos and sin, f32 [len, head_dim/2], for positions start..start+len.
     pub fn tables(&self, start: usize, len: usize) -> Result<(Tensor, Tensor)> {
         let half = self.inv_freq.len();
