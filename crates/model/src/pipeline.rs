@@ -20,7 +20,9 @@ use crate::trace::Trace;
 /// Where and in what precision the weights and activations live.
 #[derive(Clone, Copy, Debug)]
 pub struct LoadOptions {
+    /// Where the weights and activations live (the CPU in this build).
     pub device: Device,
+    /// The precision of weights and activations; checkpoints in another dtype are converted at load.
     pub dtype: DType,
 }
 
@@ -32,6 +34,7 @@ impl Default for LoadOptions {
 
 /// The architectures iris runs, chosen by config.json's `model_type`.
 pub enum Model {
+    /// CLIP + projector + Llama (`llava`).
     Llava(Llava),
 }
 
@@ -39,10 +42,15 @@ pub enum Model {
 /// template), its images, and how to pick tokens.
 #[derive(Clone, Debug)]
 pub struct Request<'a> {
+    /// The prompt with one `<image>` per image, or with `chat` the user's message.
     pub prompt: &'a str,
+    /// The images, in the order of the prompt's `<image>` tokens.
     pub images: &'a [RgbImage],
+    /// Wrap the prompt in the checkpoint's chat template.
     pub chat: bool,
+    /// Stop after this many new tokens (or at an eos token, or at the context's end).
     pub max_new_tokens: usize,
+    /// Greedy or sampled decoding.
     pub sampling: SamplingOptions,
     /// Keep the logits of every prompt position (`Output::prompt_logits`).
     pub prompt_logits: bool,
@@ -51,18 +59,25 @@ pub struct Request<'a> {
 /// Where the time went, in seconds.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
+    /// Preprocessing and encoding every image.
     pub encode_s: f64,
+    /// Prompt positions run in the prefill (image tokens included).
     pub prefill_tokens: usize,
+    /// The prefill, up to the first token's logits.
     pub prefill_s: f64,
+    /// Single-token decoder steps after the prefill.
     pub decode_tokens: usize,
+    /// The decode loop (steps, sampling, detokenizing).
     pub decode_s: f64,
 }
 
+/// What a generation produced.
 pub struct Output {
     /// The prompt's token ids after `<image>` expansion.
     pub prompt_ids: Vec<u32>,
     /// New tokens, the stop token included when one was produced.
     pub ids: Vec<u32>,
+    /// The new tokens' text, special tokens skipped.
     pub text: String,
     /// f32 [prompt_len, vocab] when the request asked for it.
     pub prompt_logits: Option<Tensor>,
@@ -71,10 +86,15 @@ pub struct Output {
 
 /// A loaded checkpoint: model, tokenizer, image processor, stop tokens.
 pub struct Pipeline {
+    /// The network.
     pub model: Model,
+    /// Tokenizer and chat template.
     pub prompter: Prompter,
+    /// The checkpoint's image preprocessing.
     pub image_processor: ClipProcessor,
+    /// Tokens that end a generation.
     pub eos_ids: Vec<u32>,
+    /// The checkpoint folder.
     pub dir: PathBuf,
 }
 
@@ -120,6 +140,7 @@ impl Pipeline {
         Ok(Pipeline { model, prompter, image_processor, eos_ids, dir })
     }
 
+    /// The LLaVA model.
     pub fn llava(&self) -> &Llava {
         match &self.model {
             Model::Llava(m) => m,
