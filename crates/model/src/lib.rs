@@ -6,6 +6,8 @@
 //!   from images and a prompt;
 //! - [`llava::Llava`] is method A: CLIP features projected into the token
 //!   sequence of a Llama decoder;
+//! - [`mllama::Mllama`] is method B: tiled vision features reach the decoder
+//!   only through gated cross-attention layers, projected once per prompt;
 //! - [`image`] preprocesses images as the reference processors do (PIL's
 //!   resampling, bit for bit);
 //! - [`Trace`] records every stage of a forward pass for comparison with the
@@ -36,14 +38,16 @@ pub mod kv_cache;
 pub mod llama;
 pub mod llava;
 mod loader;
+pub mod mllama;
 mod pipeline;
 pub mod prompt;
 pub mod rope;
 pub mod sampling;
+mod session;
 mod trace;
 
 pub use error::{Error, Result};
 pub use kv_cache::KvCache;
-pub use pipeline::{LoadOptions, Model, Output, Pipeline, Request, Stats};
+pub use pipeline::{ImageProcessor, LoadOptions, Model, Output, Pipeline, Request, Stats};
 pub use sampling::SamplingOptions;
 pub use trace::Trace;

@@ -11,10 +11,11 @@ use serde_json::Value;
 use crate::config::{read_json, LlavaConfig};
 use crate::error::{Error, Result};
 use crate::image::{ClipProcessor, RgbImage};
-use crate::kv_cache::KvCache;
 use crate::llava::Llava;
+use crate::mllama::{Mllama, MllamaConfig, TileProcessor};
 use crate::prompt::{expand_image_tokens, Prompter};
 use crate::sampling::{Sampler, SamplingOptions};
+use crate::session::{Encoded, Session};
 use crate::trace::Trace;
 
 /// Where and in what precision the weights and activations live.
@@ -35,7 +36,17 @@ impl Default for LoadOptions {
 /// The architectures iris runs, chosen by config.json's `model_type`.
 pub enum Model {
     /// CLIP + projector + Llama (`llava`).
-    Llava(Llava),
+    Llava(Box<Llava>),
+    /// Tiled vision encoder + cross-attention Llama (`mllama`).
+    Mllama(Box<Mllama>),
+}
+
+/// The checkpoint's image preprocessing, per architecture.
+pub enum ImageProcessor {
+    /// `CLIPImageProcessor` (LLaVA).
+    Clip(ClipProcessor),
+    /// `MllamaImageProcessor`: tiles.
+    Tiles(TileProcessor),
 }
 
 /// One generation: the prompt (used as given, or wrapped in the chat
@@ -91,7 +102,7 @@ pub struct Pipeline {
     /// Tokenizer and chat template.
     pub prompter: Prompter,
     /// The checkpoint's image preprocessing.
-    pub image_processor: ClipProcessor,
+    pub image_processor: ImageProcessor,
     /// Tokens that end a generation.
     pub eos_ids: Vec<u32>,
     /// The checkpoint folder.
@@ -123,15 +134,35 @@ impl Pipeline {
         let model_type = cfg.get("model_type").and_then(Value::as_str).unwrap_or("");
         let prompter = Prompter::load(&dir)?;
         let weights = Weights::open(&dir)?;
-        let (model, image_size, text_eos) = match model_type {
+        let processor_json = processor_config(&dir)?;
+        let proc_err = |msg: String| Error::Config { path: processor_json.0.clone(), msg };
+        let (model, image_processor, text_eos) = match model_type {
             "llava" => {
                 let c = LlavaConfig::from_value(&cfg).map_err(cfg_err)?;
-                let (size, eos) = (c.vision.image_size, c.text.eos_token_id.clone());
-                (Model::Llava(Llava::load(&weights, c, opts.dtype)?), size, eos)
+                let size = c.vision.image_size;
+                let p = match &processor_json.1 {
+                    Some(v) => ClipProcessor::from_value(v, size).map_err(proc_err)?,
+                    None => ClipProcessor::for_size(size),
+                };
+                let eos = c.text.eos_token_id.clone();
+                (Model::Llava(Box::new(Llava::load(&weights, c, opts.dtype)?)), ImageProcessor::Clip(p), eos)
             }
-            other => return Err(cfg_err(format!("model_type `{other}` is not supported (llava)"))),
+            "mllama" => {
+                let c = MllamaConfig::from_value(&cfg).map_err(cfg_err)?;
+                let (tile, n) = (c.vision.image_size, c.vision.max_num_tiles);
+                let p = TileProcessor::from_value(processor_json.1.as_ref().unwrap_or(&Value::Null), tile, n)
+                    .map_err(proc_err)?;
+                if p.tile != tile || p.max_image_tiles > n {
+                    return Err(proc_err(format!(
+                        "the processor makes {}-pixel tiles, up to {}; the model takes {tile}-pixel tiles, up to {n}",
+                        p.tile, p.max_image_tiles
+                    )));
+                }
+                let eos = c.text.eos_token_id.clone();
+                (Model::Mllama(Box::new(Mllama::load(&weights, c, opts.dtype)?)), ImageProcessor::Tiles(p), eos)
+            }
+            other => return Err(cfg_err(format!("model_type `{other}` is not supported (llava, mllama)"))),
         };
-        let image_processor = processor_config(&dir, image_size)?;
         let gen_path = dir.join("generation_config.json");
         let mut eos_ids = if gen_path.is_file() { ids_of(read_json(&gen_path)?.get("eos_token_id")) } else { vec![] };
         if eos_ids.is_empty() {
@@ -140,32 +171,64 @@ impl Pipeline {
         Ok(Pipeline { model, prompter, image_processor, eos_ids, dir })
     }
 
-    /// The LLaVA model.
+    /// The LLaVA model; panics for another architecture (tests and tools).
     pub fn llava(&self) -> &Llava {
         match &self.model {
             Model::Llava(m) => m,
+            _ => panic!("not a LLaVA checkpoint"),
+        }
+    }
+
+    /// The Mllama model; panics for another architecture (tests and tools).
+    pub fn mllama(&self) -> &Mllama {
+        match &self.model {
+            Model::Mllama(m) => m,
+            _ => panic!("not an Mllama checkpoint"),
+        }
+    }
+
+    fn image_token(&self) -> (u32, usize, usize) {
+        match &self.model {
+            Model::Llava(m) => (m.cfg.image_token_index, m.cfg.image_features(), m.text.cfg.max_position_embeddings),
+            Model::Mllama(m) => (m.cfg.image_token_index, 1, m.cfg.text.max_position_embeddings),
         }
     }
 
     /// Prompt token ids after the chat template (if asked) and `<image>`
     /// expansion; checks the image count against the prompt's image tokens.
     pub fn prompt_ids(&self, prompt: &str, n_images: usize, chat: bool) -> Result<Vec<u32>> {
-        let m = self.llava();
+        let (image_id, per_image, max) = self.image_token();
         let text = if chat { self.prompter.render_chat(prompt, n_images)? } else { prompt.to_string() };
-        let bos = self.prompter.special("bos_token");
-        let add_special = !(chat && bos.is_some_and(|b| !b.is_empty() && text.starts_with(b)));
-        let ids = self.prompter.encode(&text, add_special)?;
-        let image_id = m.cfg.image_token_index;
+        let bos = self.prompter.special("bos_token").filter(|b| !b.is_empty());
+        let ids = match &self.model {
+            Model::Llava(_) => {
+                let add_special = !(chat && bos.is_some_and(|b| text.starts_with(b)));
+                self.prompter.encode(&text, add_special)?
+            }
+            // MllamaProcessor writes the BOS text itself (after leading image
+            // tokens) unless the prompt has one; nothing else is added.
+            Model::Mllama(_) => {
+                let token = self.prompter.id_to_token(image_id).unwrap_or_default();
+                let text = match bos {
+                    Some(b) if !text.contains(b) && !token.is_empty() => {
+                        let rest = text.trim_start_matches(token.as_str());
+                        let lead = (text.len() - rest.len()) / token.len();
+                        format!("{}{b}{rest}", token.repeat(lead))
+                    }
+                    _ => text,
+                };
+                self.prompter.encode(&text, false)?
+            }
+        };
         let slots = ids.iter().filter(|&&i| i == image_id).count();
         if slots != n_images {
-            let token = "<image>";
+            let token = self.prompter.id_to_token(image_id).unwrap_or_else(|| "<image>".into());
             return Err(Error::Prompt(match (slots, n_images) {
                 (0, _) => format!("the prompt has no {token} token for the {n_images} image(s) given"),
                 _ => format!("the prompt has {slots} {token} token(s) but {n_images} image(s) were given"),
             }));
         }
-        let ids = expand_image_tokens(&ids, image_id, m.cfg.image_features());
-        let max = m.text.cfg.max_position_embeddings;
+        let ids = expand_image_tokens(&ids, image_id, per_image);
         if ids.len() > max {
             return Err(Error::Prompt(format!(
                 "the prompt is {} tokens after image expansion, longer than max_position_embeddings {max}",
@@ -175,33 +238,55 @@ impl Pipeline {
         Ok(ids)
     }
 
+    fn encode_images(&self, images: &[RgbImage]) -> Result<Encoded> {
+        match (&self.model, &self.image_processor) {
+            (Model::Llava(m), ImageProcessor::Clip(p)) => Ok(Encoded::Features(
+                images
+                    .iter()
+                    .map(|img| m.encode_image(&p.preprocess(img)?, &mut Trace::off()))
+                    .collect::<Result<_>>()?,
+            )),
+            (Model::Mllama(m), ImageProcessor::Tiles(p)) => {
+                let mut states = Vec::new();
+                let mut tiles = Vec::new();
+                for img in images {
+                    let tiled = p.preprocess(img)?;
+                    tiles.push(tiled.tiles);
+                    states.push(m.encode_image(&tiled, &mut Trace::off())?);
+                }
+                let all =
+                    if states.is_empty() { None } else { Some(Tensor::cat(&states.iter().collect::<Vec<_>>(), 0)?) };
+                Ok(Encoded::States(all, tiles))
+            }
+            _ => unreachable!("load pairs each model with its processor"),
+        }
+    }
+
     /// Generates up to `req.max_new_tokens` tokens, calling `on_text` with
     /// each new piece of text as soon as it decodes to whole characters.
     pub fn generate(&self, req: &Request, on_text: &mut dyn FnMut(&str)) -> Result<Output> {
-        let m = self.llava();
         let prompt_ids = self.prompt_ids(req.prompt, req.images.len(), req.chat)?;
         let mut stats = Stats::default();
         let t0 = Instant::now();
-        let mut features = Vec::new();
-        for img in req.images {
-            let px = self.image_processor.preprocess(img)?;
-            features.push(m.encode_image(&px, &mut Trace::off())?);
-        }
+        let encoded = self.encode_images(req.images)?;
         stats.encode_s = t0.elapsed().as_secs_f64();
 
         let t1 = Instant::now();
-        let max_pos = m.text.cfg.max_position_embeddings;
+        let max_pos = self.image_token().2;
         let budget = req.max_new_tokens.min(max_pos.saturating_sub(prompt_ids.len()));
-        let mut cache = KvCache::new(m.text.cfg.num_hidden_layers, prompt_ids.len() + budget);
-        let x = m.embed(&prompt_ids, &features, &mut Trace::off())?;
-        let h = m.forward(&x, &mut cache, &mut Trace::off())?;
+        let capacity = prompt_ids.len() + budget;
+        let mut session = match &self.model {
+            Model::Llava(m) => Session::llava(m, capacity, encoded),
+            Model::Mllama(m) => Session::mllama(m, capacity, encoded),
+        };
+        let h = session.prefill(&prompt_ids)?;
         let t = prompt_ids.len();
         let (prompt_logits, mut last) = if req.prompt_logits {
-            let all = m.text.logits(&h)?;
+            let all = session.logits(&h)?;
             let last = all.narrow(0, t - 1, 1)?.to_vec::<f32>()?;
             (Some(all), last)
         } else {
-            (None, m.text.logits(&h.narrow(0, t - 1, 1)?)?.to_vec::<f32>()?)
+            (None, session.logits(&h.narrow(0, t - 1, 1)?)?.to_vec::<f32>()?)
         };
         stats.prefill_tokens = t;
         stats.prefill_s = t1.elapsed().as_secs_f64();
@@ -221,9 +306,8 @@ impl Pipeline {
             if self.eos_ids.contains(&next) || ids.len() == budget {
                 break;
             }
-            let x = m.text.embed(&[next])?;
-            let h = m.forward(&x, &mut cache, &mut Trace::off())?;
-            last = m.text.logits(&h)?.to_vec::<f32>()?;
+            let h = session.step(next)?;
+            last = session.logits(&h)?.to_vec::<f32>()?;
             stats.decode_tokens += 1;
         }
         stats.decode_s = t2.elapsed().as_secs_f64();
@@ -235,24 +319,24 @@ impl Pipeline {
     }
 }
 
-/// The image processor of the checkpoint: preprocessor_config.json (hub),
-/// the `image_processor` of processor_config.json (transformers 5), or the
-/// class defaults at the tower's size.
-fn processor_config(dir: &Path, image_size: usize) -> Result<ClipProcessor> {
+/// The image processor's settings: preprocessor_config.json (Hub), or the
+/// `image_processor` of processor_config.json (transformers 5); None when
+/// neither exists (the class defaults apply).
+fn processor_config(dir: &Path) -> Result<(PathBuf, Option<Value>)> {
     for (file, key) in [("preprocessor_config.json", None), ("processor_config.json", Some("image_processor"))] {
         let path = dir.join(file);
         if !path.is_file() {
             continue;
         }
         let v = read_json(&path)?;
-        let v = match key {
-            Some(k) => match v.get(k) {
-                Some(x) => x.clone(),
-                None => continue,
-            },
-            None => v,
-        };
-        return ClipProcessor::from_value(&v, image_size).map_err(|msg| Error::Config { path, msg });
+        match key {
+            Some(k) => {
+                if let Some(x) = v.get(k) {
+                    return Ok((path, Some(x.clone())));
+                }
+            }
+            None => return Ok((path, Some(v))),
+        }
     }
-    Ok(ClipProcessor::for_size(image_size))
+    Ok((dir.join("preprocessor_config.json"), None))
 }

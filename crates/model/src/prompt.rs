@@ -80,6 +80,10 @@ impl Prompter {
         self.tokenizer.decode(ids, true).map_err(|e| Error::Tokenizer(e.to_string()))
     }
 
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.tokenizer.id_to_token(id)
+    }
+
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         self.tokenizer.token_to_id(token)
     }

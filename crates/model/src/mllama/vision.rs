@@ -1,0 +1,198 @@
+//! The Mllama vision model: per-tile patch embedding (im2col + GEMM), gated
+//! pre-tile embedding, CLS, gated position + tile-position embeddings,
+//! `layernorm_pre`, each tile padded to a multiple of 8 tokens, the local
+//! encoder over all tiles jointly, `layernorm_post`, gated post-tile
+//! embedding, the global encoder (tanh-gated residuals), padding stripped,
+//! and the local layers' intermediate outputs interleaved after the global
+//! output.
+//!
+//! Shapes: T tiles (max_num_tiles), P = patches + CLS, Lp = P padded to a
+//! multiple of 8, D width, k intermediate layers; out [T, P, D·(1 + k)].
+
+use iris_tensor::{DType, Tensor};
+
+use crate::error::Result;
+use crate::loader::{LayerNorm, Linear, Loader};
+use crate::mllama::config::MllamaVisionConfig;
+use crate::trace::Trace;
+
+/// Self-attention without biases, masked by a keep-mask [1, 1, N, N].
+struct VisionAttention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    heads: usize,
+}
+
+/// `transformer.layers.{i}` / `global_transformer.layers.{i}`: pre-LN, with
+/// tanh gates on both residual branches in the global encoder.
+struct VisionLayer {
+    input_layernorm: LayerNorm,
+    self_attn: VisionAttention,
+    post_attention_layernorm: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    /// tanh(gate_attn), tanh(gate_ffn) of a global layer.
+    gates: Option<(f32, f32)>,
+}
+
+fn gate(l: &Loader, name: &str) -> Result<f32> {
+    Ok(l.get(name, &[1])?.to_dtype(DType::F32)?.to_vec::<f32>()?[0].tanh())
+}
+
+impl VisionLayer {
+    fn load(l: &Loader, p: &str, c: &MllamaVisionConfig, gated: bool) -> Result<VisionLayer> {
+        let (d, f, eps) = (c.hidden_size, c.intermediate_size, c.norm_eps);
+        let lin = |n: &str, o: usize, i: usize, b: bool| Linear::load(l, &format!("{p}{n}"), o, i, b);
+        Ok(VisionLayer {
+            input_layernorm: LayerNorm::load(l, &format!("{p}input_layernorm"), d, eps)?,
+            self_attn: VisionAttention {
+                q: lin("self_attn.q_proj", d, d, false)?,
+                k: lin("self_attn.k_proj", d, d, false)?,
+                v: lin("self_attn.v_proj", d, d, false)?,
+                o: lin("self_attn.o_proj", d, d, false)?,
+                heads: c.attention_heads,
+            },
+            post_attention_layernorm: LayerNorm::load(l, &format!("{p}post_attention_layernorm"), d, eps)?,
+            fc1: lin("mlp.fc1", f, d, true)?,
+            fc2: lin("mlp.fc2", d, f, true)?,
+            gates: if gated {
+                Some((gate(l, &format!("{p}gate_attn"))?, gate(l, &format!("{p}gate_ffn"))?))
+            } else {
+                None
+            },
+        })
+    }
+
+    fn forward(&self, x: &Tensor, keep: Option<&Tensor>, act: crate::config::Activation) -> Result<Tensor> {
+        let (n, d) = (x.shape()[1], x.shape()[2]);
+        let a = &self.self_attn;
+        let (h, dh) = (a.heads, d / a.heads);
+        let y = self.input_layernorm.forward(x)?;
+        let heads =
+            |p: &Linear| -> Result<Tensor> { Ok(p.forward(&y)?.reshape(&[1, n, h, dh])?.permute(&[0, 2, 1, 3])?) };
+        let o = Tensor::cross_attention(&heads(&a.q)?, &heads(&a.k)?, &heads(&a.v)?, keep, (dh as f32).powf(-0.5))?;
+        let mut o = a.o.forward(&o.permute(&[0, 2, 1, 3])?.contiguous()?.reshape(&[1, n, d])?)?;
+        if let Some((g, _)) = self.gates {
+            o = o.scale(g)?;
+        }
+        let x = x.add(&o)?;
+        let mut m = self.fc2.forward(&act.apply(&self.fc1.forward(&self.post_attention_layernorm.forward(&x)?)?)?)?;
+        if let Some((_, g)) = self.gates {
+            m = m.scale(g)?;
+        }
+        Ok(x.add(&m)?)
+    }
+}
+
+pub struct MllamaVision {
+    cfg: MllamaVisionConfig,
+    act: crate::config::Activation,
+    patch: Tensor,
+    class: Tensor,
+    /// (1 − tanh g)·embedding [P, D] and tanh g, the gated position embedding.
+    position: Tensor,
+    tile_position: Tensor,
+    position_gate: f32,
+    pre_tile: Tensor,
+    pre_tile_gate: f32,
+    post_tile: Tensor,
+    post_tile_gate: f32,
+    layernorm_pre: LayerNorm,
+    layernorm_post: LayerNorm,
+    local: Vec<VisionLayer>,
+    global: Vec<VisionLayer>,
+}
+
+impl MllamaVision {
+    pub(crate) fn load(l: &Loader, p: &str, c: &MllamaVisionConfig, act: crate::config::Activation) -> Result<Self> {
+        let (d, ps, t, pt) = (c.hidden_size, c.patch_size, c.max_num_tiles, c.tile_tokens());
+        let ids = c.supported_aspect_ratios.len() + 1;
+        let n = |s: &str| format!("{p}{s}");
+        let position_gate = gate(l, &n("gated_positional_embedding.gate"))?;
+        Ok(MllamaVision {
+            patch: l
+                .get(&n("patch_embedding.weight"), &[d, c.num_channels, ps, ps])?
+                .reshape(&[d, c.num_channels * ps * ps])?,
+            class: l.get(&n("class_embedding"), &[d])?,
+            position: l.get(&n("gated_positional_embedding.embedding"), &[pt, d])?.scale(1.0 - position_gate)?,
+            tile_position: l.get(&n("gated_positional_embedding.tile_embedding.weight"), &[ids, t * pt * d])?,
+            position_gate,
+            pre_tile: l.get(&n("pre_tile_positional_embedding.embedding.weight"), &[ids, t * d])?,
+            pre_tile_gate: gate(l, &n("pre_tile_positional_embedding.gate"))?,
+            post_tile: l.get(&n("post_tile_positional_embedding.embedding.weight"), &[ids, t * d])?,
+            post_tile_gate: gate(l, &n("post_tile_positional_embedding.gate"))?,
+            layernorm_pre: LayerNorm::load(l, &n("layernorm_pre"), d, 1e-5)?,
+            layernorm_post: LayerNorm::load(l, &n("layernorm_post"), d, 1e-5)?,
+            local: (0..c.num_hidden_layers)
+                .map(|i| VisionLayer::load(l, &n(&format!("transformer.layers.{i}.")), c, false))
+                .collect::<Result<_>>()?,
+            global: (0..c.num_global_layers)
+                .map(|i| VisionLayer::load(l, &n(&format!("global_transformer.layers.{i}.")), c, true))
+                .collect::<Result<_>>()?,
+            cfg: c.clone(),
+            act,
+        })
+    }
+
+    /// Vision features [T, P, D·(1 + k)] of one image's tiles [T, C, S, S].
+    pub fn forward(&self, pixels: &Tensor, aspect_ratio_id: usize, tiles: usize, trace: &mut Trace) -> Result<Tensor> {
+        let c = &self.cfg;
+        let (t, d, p) = (c.max_num_tiles, c.hidden_size, c.tile_tokens());
+        let lp = p.div_ceil(8) * 8;
+        let row = |table: &Tensor, shape: &[usize]| -> Result<Tensor> {
+            Ok(table.narrow(0, aspect_ratio_id, 1)?.reshape(shape)?)
+        };
+        let x =
+            pixels.to_dtype(self.patch.dtype())?.im2col(c.patch_size, c.patch_size, 0)?.linear(&self.patch, None)?;
+        let x = x.add(&row(&self.pre_tile, &[t, 1, d])?.scale(self.pre_tile_gate)?)?;
+        let class = self.class.reshape(&[1, 1, d])?.broadcast_as(&[t, 1, d])?;
+        let x = Tensor::cat(&[&class, &x], 1)?.add(&self.position)?;
+        let x = x.add(&row(&self.tile_position, &[t, p, d])?.scale(self.position_gate)?)?;
+        let x = self.layernorm_pre.forward(&x)?;
+        let x = Tensor::cat(&[&x, &Tensor::zeros(&[t, lp - p, d], x.dtype())], 1)?.reshape(&[1, t * lp, d])?;
+        // Only pad→pad pairs are hidden (padding = padded tokens and unused tiles):
+        // real tokens still see the padding, as in the reference.
+        let pad: Vec<bool> = (0..t * lp).map(|i| i / lp >= tiles || i % lp >= p).collect();
+        let keep = pad.iter().any(|&b| b).then(|| {
+            let m: Vec<f32> =
+                (0..t * lp * t * lp).map(|i| !(pad[i / (t * lp)] && pad[i % (t * lp)]) as u8 as f32).collect();
+            Tensor::from_vec(m, &[1, 1, t * lp, t * lp])
+        });
+        let keep = keep.transpose()?;
+        let mut x = x;
+        let mut inter = Vec::new();
+        for (i, layer) in self.local.iter().enumerate() {
+            x = layer.forward(&x, keep.as_ref(), self.act)?;
+            if c.intermediate_layers_indices.contains(&i) {
+                inter.push((i, x.clone()));
+            }
+        }
+        trace.record(|| "vision_local".into(), &x);
+        let x = self.layernorm_post.forward(&x)?.reshape(&[t, lp, d])?;
+        let x = x.add(&row(&self.post_tile, &[t, 1, d])?.scale(self.post_tile_gate)?)?;
+        let mut x = x.reshape(&[1, t * lp, d])?;
+        for layer in &self.global {
+            x = layer.forward(&x, keep.as_ref(), self.act)?;
+        }
+        trace.record(|| "vision_global".into(), &x);
+        // Intermediates in the config's order, interleaved: feature d·k + j.
+        let stacked: Vec<Tensor> = c
+            .intermediate_layers_indices
+            .iter()
+            .map(|i| Ok(inter.iter().find(|(j, _)| j == i).expect("recorded above").1.reshape(&[t, lp, d, 1])?))
+            .collect::<Result<_>>()?;
+        let k = stacked.len();
+        let x = x.reshape(&[t, lp, d])?;
+        let out = if k > 0 {
+            let inter = Tensor::cat(&stacked.iter().collect::<Vec<_>>(), 3)?.reshape(&[t, lp, d * k])?;
+            Tensor::cat(&[&x, &inter], 2)?
+        } else {
+            x
+        };
+        let out = out.narrow(1, 0, p)?.contiguous()?;
+        trace.record(|| "vision_output".into(), &out);
+        Ok(out)
+    }
+}

@@ -1,0 +1,160 @@
+//! Mllama (Llama 3.2 Vision) against transformers, stage by stage, on the
+//! committed fixtures: 4 tiles with two cross-attention layers and llama3
+//! RoPE; 2 tiles with one cross-attention layer first.
+
+mod common;
+
+use common::{assert_stage, fixture, Reference};
+use iris_model::image::RgbImage;
+use iris_model::mllama::{RowMask, TileProcessor};
+use iris_model::{ImageProcessor, KvCache, LoadOptions, Pipeline, Request, SamplingOptions, Trace};
+use iris_tensor::Tensor;
+
+const MLLAMA: [&str; 2] = ["mllama-4tile", "mllama-2tile"];
+const TOL: f64 = 1e-4;
+
+fn load(name: &str) -> Pipeline {
+    Pipeline::load(fixture(name), LoadOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn tiles(pipe: &Pipeline) -> &TileProcessor {
+    match &pipe.image_processor {
+        ImageProcessor::Tiles(p) => p,
+        _ => panic!("an Mllama fixture has a tile processor"),
+    }
+}
+
+fn image(name: &str, file: &str) -> RgbImage {
+    RgbImage::open(&fixture(name).join(file)).unwrap()
+}
+
+#[test]
+fn tiling_matches_mllama_image_processor() {
+    for name in MLLAMA {
+        let (pipe, r) = (load(name), Reference::open(name));
+        for (file, px, id) in [
+            ("image.png", "pixel_values", "aspect_ratio_ids"),
+            ("extra.png", "extra_pixel_values", "extra_aspect_ratio_ids"),
+        ] {
+            let t = tiles(&pipe).preprocess(&image(name, file)).unwrap();
+            assert_eq!(t.aspect_ratio_id as u32, r.ids(id)[0], "{name} {file}: aspect ratio id");
+            let (g, w) = (t.pixels.to_vec_f32().unwrap(), r.tensor(px).to_vec_f32().unwrap());
+            assert_eq!(t.pixels.shape(), r.tensor(px).shape(), "{name} {file}");
+            let plane = t.pixels.shape()[2] * t.pixels.shape()[3];
+            let worst = g
+                .iter()
+                .zip(&w)
+                .enumerate()
+                .map(|(i, (a, b))| (a - b).abs() as f64 * 255.0 * tiles(&pipe).std[(i / plane) % 3])
+                .fold(0.0, f64::max);
+            assert!(worst <= 1.0 + 1e-3, "{name} {file}: pixels differ by {worst:.3} uint8 steps");
+        }
+        let t = tiles(&pipe).preprocess(&image(name, "image.png")).unwrap();
+        let mask: Vec<u32> = r.ids("aspect_ratio_mask");
+        assert_eq!(mask.iter().filter(|&&m| m == 1).count(), t.tiles, "{name}: used tiles");
+        assert!(t.tiles > 1, "{name}: the fixture image needs several tiles");
+    }
+}
+
+#[test]
+fn prompt_and_cross_attention_mask_match_the_processor() {
+    for name in MLLAMA {
+        let (pipe, r) = (load(name), Reference::open(name));
+        let ids = pipe.prompt_ids(r.meta_str("prompt"), 1, false).unwrap();
+        assert_eq!(ids, r.ids("input_ids"), "{name}");
+        let chat = pipe.prompt_ids(r.meta_str("chat_user_text"), 1, true).unwrap();
+        assert_eq!(chat, pipe.prompt_ids(r.meta_str("chat_prompt"), 1, false).unwrap(), "{name}: chat");
+        let t = tiles(&pipe).preprocess(&image(name, "image.png")).unwrap();
+        let rows = pipe.mllama().mask_rows(&ids, &[t.tiles]);
+        let got: Vec<u32> = rows.iter().flatten().map(|&b| b as u32).collect();
+        assert_eq!(got, r.ids("cross_attention_mask"), "{name}: cross-attention mask");
+        assert_eq!(pipe.prompt_ids(r.meta_str("text_only_prompt"), 0, false).unwrap(), r.ids("text_only_ids"));
+    }
+}
+
+#[test]
+fn every_stage_matches_transformers() {
+    for name in MLLAMA {
+        let (pipe, r) = (load(name), Reference::open(name));
+        let m = pipe.mllama();
+        let mut t = tiles(&pipe).preprocess(&image(name, "image.png")).unwrap();
+        t.pixels = r.tensor("pixel_values"); // each stage checked on its own inputs
+        let mut trace = Trace::on();
+        let states = m.encode_image(&t, &mut trace).unwrap();
+        for stage in ["vision_local", "vision_global", "vision_output", "cross_states"] {
+            assert_stage(name, stage, trace.get(stage).unwrap(), &r.tensor(stage), TOL);
+        }
+        let ids = r.ids("input_ids");
+        let rows = m.mask_rows(&ids, &[t.tiles]);
+        let mask = RowMask::new(&rows, m.cfg.vision.tile_tokens(), states.dtype()).unwrap();
+        let kv = m.cross_states(&states).unwrap();
+        let mut trace = Trace::on();
+        let mut cache = KvCache::new(m.cfg.text.num_hidden_layers, ids.len());
+        let h = m.forward(&m.embed(&ids).unwrap(), &mut cache, Some((&kv, &mask)), &mut trace).unwrap();
+        for i in 0..m.cfg.text.num_hidden_layers {
+            let s = format!("text_layer.{i}");
+            assert_stage(name, &s, trace.get(&s).unwrap(), &r.tensor(&s), TOL);
+        }
+        assert_stage(name, "logits", &m.logits(&h).unwrap(), &r.tensor("logits"), TOL);
+        // Without an image the cross-attention layers are skipped.
+        let ids = r.ids("text_only_ids");
+        let mut cache = KvCache::new(m.cfg.text.num_hidden_layers, ids.len());
+        let h = m.forward(&m.embed(&ids).unwrap(), &mut cache, None, &mut Trace::off()).unwrap();
+        assert_stage(name, "text-only logits", &m.logits(&h).unwrap(), &r.tensor("text_only_logits"), TOL);
+    }
+}
+
+#[test]
+fn greedy_generation_gives_the_reference_tokens_and_text() {
+    for name in MLLAMA {
+        let (pipe, r) = (load(name), Reference::open(name));
+        let img = image(name, "image.png");
+        let want = r.ids("greedy_ids");
+        let req = Request {
+            prompt: r.meta_str("prompt"),
+            images: std::slice::from_ref(&img),
+            chat: false,
+            max_new_tokens: want.len(),
+            sampling: SamplingOptions::default(),
+            prompt_logits: true,
+        };
+        let out = pipe.generate(&req, &mut |_| {}).unwrap();
+        assert_eq!(out.ids, want, "{name}: greedy ids");
+        assert_eq!(out.text, r.meta_str("greedy_text"), "{name}: greedy text");
+        assert_stage(name, "prompt logits", out.prompt_logits.as_ref().unwrap(), &r.tensor("logits"), TOL);
+    }
+}
+
+#[test]
+fn cached_decode_equals_full_recompute() {
+    // The image keys/values projected once and the mask's last row repeated
+    // give the logits of running the whole sequence again.
+    let name = "mllama-4tile";
+    let (pipe, r) = (load(name), Reference::open(name));
+    let m = pipe.mllama();
+    let t = tiles(&pipe).preprocess(&image(name, "image.png")).unwrap();
+    let states = m.encode_image(&t, &mut Trace::off()).unwrap();
+    let kv = m.cross_states(&states).unwrap();
+    let p = r.ids("input_ids").len();
+    let mut ids = r.ids("input_ids");
+    ids.extend(r.ids("greedy_ids"));
+    let rows = m.mask_rows(&ids, &[t.tiles]);
+    let tt = m.cfg.vision.tile_tokens();
+    let full = {
+        let mask = RowMask::new(&rows, tt, states.dtype()).unwrap();
+        let mut cache = KvCache::new(m.cfg.text.num_hidden_layers, ids.len());
+        m.logits(&m.forward(&m.embed(&ids).unwrap(), &mut cache, Some((&kv, &mask)), &mut Trace::off()).unwrap())
+            .unwrap()
+    };
+    let mut cache = KvCache::new(m.cfg.text.num_hidden_layers, 4);
+    let mask = RowMask::new(&rows[..p], tt, states.dtype()).unwrap();
+    let x = m.embed(&ids[..p]).unwrap();
+    let mut out = vec![m.logits(&m.forward(&x, &mut cache, Some((&kv, &mask)), &mut Trace::off()).unwrap()).unwrap()];
+    let last = RowMask::new(&rows[p - 1..p], tt, states.dtype()).unwrap();
+    for &id in &ids[p..] {
+        let h = m.forward(&m.embed(&[id]).unwrap(), &mut cache, Some((&kv, &last)), &mut Trace::off()).unwrap();
+        out.push(m.logits(&h).unwrap());
+    }
+    let stepped = Tensor::cat(&out.iter().collect::<Vec<_>>(), 0).unwrap();
+    assert_stage(name, "cached vs full logits", &stepped, &full, 1e-5);
+}
