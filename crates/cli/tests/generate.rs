@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use iris_kernels::testing::rel_err;
 use safetensors::SafeTensors;
 
-const FIXTURES: [&str; 4] = ["llava-gqa", "llava-crop", "llava-hub", "llava-odd"];
+const FIXTURES: [&str; 6] = ["llava-gqa", "llava-crop", "llava-hub", "llava-odd", "mllama-4tile", "mllama-2tile"];
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures").join(name)
@@ -146,6 +146,17 @@ fn bad_input_gets_one_clear_line_and_a_non_zero_exit() {
     let w = "language_model.model.layers.1.mlp.up_proj.weight";
     let d = rewrite("misshaped", "", Some((w, vec![128, 63])));
     fails_with(&d, &img, &prompt, &[], &[w, "[128, 63]", "[128, 64]"]);
+
+    // Mllama: an image without its <|image|> token; a config whose vision_output_dim disagrees.
+    let mdir = fixture("mllama-4tile");
+    let mimg = mdir.join("image.png");
+    fails_with(&mdir, &mimg, "What is this?", &[], &["no <|image|>"]);
+    let d = scratch("mllama-4tile", "outdim");
+    let cfg = std::fs::read_to_string(d.join("config.json")).unwrap();
+    std::fs::write(d.join("config.json"), cfg.replace("\"vision_output_dim\": 96", "\"vision_output_dim\": 90"))
+        .unwrap();
+    fails_with(&d, &mimg, "<|image|>Hi", &[], &["vision_output_dim 90", "= 96"]);
+    let _ = std::fs::remove_dir_all(d);
     for tag in ["noconfig", "notok", "missing", "misshaped"] {
         let _ = std::fs::remove_dir_all(scratch_path(name, tag));
     }
