@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tt = m.cfg.vision.tile_tokens();
     let last = RowMask::new(&rows[rows.len() - 1..], tt, states.dtype())?;
     let n = m.cfg.text.num_hidden_layers;
-    let mut time = |reproject: bool| -> Result<f64, Box<dyn std::error::Error>> {
+    let time = |reproject: bool| -> Result<f64, Box<dyn std::error::Error>> {
         let mut kv = m.cross_states(&states)?;
         let mut cache = KvCache::new(n, ids.len() + steps);
         m.forward(
