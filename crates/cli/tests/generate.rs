@@ -8,7 +8,8 @@ use std::process::{Command, Output};
 use iris_kernels::testing::rel_err;
 use safetensors::SafeTensors;
 
-const FIXTURES: [&str; 6] = ["llava-gqa", "llava-crop", "llava-hub", "llava-odd", "mllama-4tile", "mllama-2tile"];
+const FIXTURES: [&str; 7] =
+    ["llava-gqa", "llava-crop", "llava-hub", "llava-odd", "mllama-4tile", "mllama-2tile", "mllama-odd"];
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures").join(name)

@@ -1,16 +1,17 @@
 //! Mllama (Llama 3.2 Vision) against transformers, stage by stage, on the
 //! committed fixtures: 4 tiles with two cross-attention layers and llama3
-//! RoPE; 2 tiles with one cross-attention layer first.
+//! RoPE; 2 tiles with one cross-attention layer first; 3 tiles, adjacent
+//! cross-attention layers and two images in one prompt.
 
 mod common;
 
-use common::{assert_stage, fixture, Reference};
+use common::{assert_stage, fixture, images, Reference};
 use iris_model::image::RgbImage;
 use iris_model::mllama::{RowMask, TileProcessor};
 use iris_model::{ImageProcessor, KvCache, LoadOptions, Pipeline, Request, SamplingOptions, Trace};
 use iris_tensor::Tensor;
 
-const MLLAMA: [&str; 2] = ["mllama-4tile", "mllama-2tile"];
+const MLLAMA: [&str; 3] = ["mllama-4tile", "mllama-2tile", "mllama-odd"];
 const TOL: f64 = 1e-4;
 
 fn load(name: &str) -> Pipeline {
@@ -28,31 +29,42 @@ fn image(name: &str, file: &str) -> RgbImage {
     RgbImage::open(&fixture(name).join(file)).unwrap()
 }
 
+fn assert_pixels(name: &str, pipe: &Pipeline, got: &Tensor, want: &Tensor) {
+    assert_eq!(got.shape(), want.shape(), "{name}");
+    let plane = got.shape()[2] * got.shape()[3];
+    let (g, w) = (got.to_vec_f32().unwrap(), want.to_vec_f32().unwrap());
+    let worst = g
+        .iter()
+        .zip(&w)
+        .enumerate()
+        .map(|(i, (a, b))| (a - b).abs() as f64 * 255.0 * tiles(pipe).std[(i / plane) % 3])
+        .fold(0.0, f64::max);
+    assert!(worst <= 1.0 + 1e-3, "{name}: pixels differ by {worst:.3} uint8 steps");
+}
+
 #[test]
 fn tiling_matches_mllama_image_processor() {
     for name in MLLAMA {
         let (pipe, r) = (load(name), Reference::open(name));
-        for (file, px, id) in [
-            ("image.png", "pixel_values", "aspect_ratio_ids"),
-            ("extra.png", "extra_pixel_values", "extra_aspect_ratio_ids"),
-        ] {
-            let t = tiles(&pipe).preprocess(&image(name, file)).unwrap();
-            assert_eq!(t.aspect_ratio_id as u32, r.ids(id)[0], "{name} {file}: aspect ratio id");
-            let (g, w) = (t.pixels.to_vec_f32().unwrap(), r.tensor(px).to_vec_f32().unwrap());
-            assert_eq!(t.pixels.shape(), r.tensor(px).shape(), "{name} {file}");
-            let plane = t.pixels.shape()[2] * t.pixels.shape()[3];
-            let worst = g
-                .iter()
-                .zip(&w)
-                .enumerate()
-                .map(|(i, (a, b))| (a - b).abs() as f64 * 255.0 * tiles(&pipe).std[(i / plane) % 3])
-                .fold(0.0, f64::max);
-            assert!(worst <= 1.0 + 1e-3, "{name} {file}: pixels differ by {worst:.3} uint8 steps");
+        let t_max = pipe.mllama().cfg.vision.max_num_tiles;
+        let (ids, masks) = (r.ids("aspect_ratio_ids"), r.ids("aspect_ratio_mask"));
+        for (i, img) in images(name).iter().enumerate() {
+            let t = tiles(&pipe).preprocess(img).unwrap();
+            assert_eq!(t.aspect_ratio_id as u32, ids[i], "{name} image {i}: aspect ratio id");
+            assert_pixels(
+                name,
+                &pipe,
+                &t.pixels,
+                &r.tensor("pixel_values").narrow(0, i, 1).unwrap().squeeze(0).unwrap(),
+            );
+            let used = masks[i * t_max..(i + 1) * t_max].iter().filter(|&&m| m == 1).count();
+            assert_eq!(used, t.tiles, "{name} image {i}: used tiles");
         }
-        let t = tiles(&pipe).preprocess(&image(name, "image.png")).unwrap();
-        let mask: Vec<u32> = r.ids("aspect_ratio_mask");
-        assert_eq!(mask.iter().filter(|&&m| m == 1).count(), t.tiles, "{name}: used tiles");
-        assert!(t.tiles > 1, "{name}: the fixture image needs several tiles");
+        assert!(tiles(&pipe).preprocess(&images(name)[0]).unwrap().tiles > 1, "{name}: needs several tiles");
+        // An image far wider than any grid: downscaled onto the widest one, as the reference does.
+        let t = tiles(&pipe).preprocess(&image(name, "extra.png")).unwrap();
+        assert_eq!(t.aspect_ratio_id as u32, r.ids("extra_aspect_ratio_ids")[0], "{name} extra.png");
+        assert_pixels(name, &pipe, &t.pixels, &r.tensor("extra_pixel_values"));
     }
 }
 
@@ -60,12 +72,13 @@ fn tiling_matches_mllama_image_processor() {
 fn prompt_and_cross_attention_mask_match_the_processor() {
     for name in MLLAMA {
         let (pipe, r) = (load(name), Reference::open(name));
-        let ids = pipe.prompt_ids(r.meta_str("prompt"), 1, false).unwrap();
+        let imgs = images(name);
+        let ids = pipe.prompt_ids(r.meta_str("prompt"), imgs.len(), false).unwrap();
         assert_eq!(ids, r.ids("input_ids"), "{name}");
         let chat = pipe.prompt_ids(r.meta_str("chat_user_text"), 1, true).unwrap();
         assert_eq!(chat, pipe.prompt_ids(r.meta_str("chat_prompt"), 1, false).unwrap(), "{name}: chat");
-        let t = tiles(&pipe).preprocess(&image(name, "image.png")).unwrap();
-        let rows = pipe.mllama().mask_rows(&ids, &[t.tiles]);
+        let used: Vec<usize> = imgs.iter().map(|i| tiles(&pipe).preprocess(i).unwrap().tiles).collect();
+        let rows = pipe.mllama().mask_rows(&ids, &used);
         let got: Vec<u32> = rows.iter().flatten().map(|&b| b as u32).collect();
         assert_eq!(got, r.ids("cross_attention_mask"), "{name}: cross-attention mask");
         assert_eq!(pipe.prompt_ids(r.meta_str("text_only_prompt"), 0, false).unwrap(), r.ids("text_only_ids"));
@@ -77,15 +90,27 @@ fn every_stage_matches_transformers() {
     for name in MLLAMA {
         let (pipe, r) = (load(name), Reference::open(name));
         let m = pipe.mllama();
-        let mut t = tiles(&pipe).preprocess(&image(name, "image.png")).unwrap();
-        t.pixels = r.tensor("pixel_values"); // each stage checked on its own inputs
-        let mut trace = Trace::on();
-        let states = m.encode_image(&t, &mut trace).unwrap();
-        for stage in ["vision_local", "vision_global", "vision_output", "cross_states"] {
-            assert_stage(name, stage, trace.get(stage).unwrap(), &r.tensor(stage), TOL);
+        let t_max = m.cfg.vision.max_num_tiles;
+        let (mut states, mut used) = (Vec::new(), Vec::new());
+        for (i, img) in images(name).iter().enumerate() {
+            let mut t = tiles(&pipe).preprocess(img).unwrap();
+            // Each stage is checked on the reference's own inputs.
+            t.pixels = r.tensor("pixel_values").narrow(0, i, 1).unwrap().squeeze(0).unwrap();
+            let mut trace = Trace::on();
+            states.push(m.encode_image(&t, &mut trace).unwrap());
+            used.push(t.tiles);
+            let want = |s: &str| match s {
+                "vision_output" => r.tensor(s).narrow(1, i, 1).unwrap(),
+                "cross_states" => r.tensor(s).narrow(0, i * t_max, t_max).unwrap(),
+                _ => r.tensor(s).narrow(0, i, 1).unwrap(),
+            };
+            for stage in ["vision_local", "vision_global", "vision_output", "cross_states"] {
+                assert_stage(name, &format!("image {i} {stage}"), trace.get(stage).unwrap(), &want(stage), TOL);
+            }
         }
+        let states = Tensor::cat(&states.iter().collect::<Vec<_>>(), 0).unwrap();
         let ids = r.ids("input_ids");
-        let rows = m.mask_rows(&ids, &[t.tiles]);
+        let rows = m.mask_rows(&ids, &used);
         let mask = RowMask::new(&rows, m.cfg.vision.tile_tokens(), states.dtype()).unwrap();
         let kv = m.cross_states(&states).unwrap();
         let mut trace = Trace::on();
@@ -108,11 +133,11 @@ fn every_stage_matches_transformers() {
 fn greedy_generation_gives_the_reference_tokens_and_text() {
     for name in MLLAMA {
         let (pipe, r) = (load(name), Reference::open(name));
-        let img = image(name, "image.png");
+        let imgs = images(name);
         let want = r.ids("greedy_ids");
         let req = Request {
             prompt: r.meta_str("prompt"),
-            images: std::slice::from_ref(&img),
+            images: &imgs,
             chat: false,
             max_new_tokens: want.len(),
             sampling: SamplingOptions::default(),
