@@ -183,3 +183,25 @@ fn cached_decode_equals_full_recompute() {
     let stepped = Tensor::cat(&out.iter().collect::<Vec<_>>(), 0).unwrap();
     assert_stage(name, "cached vs full logits", &stepped, &full, 1e-5);
 }
+
+#[test]
+fn half_precision_stays_close_to_the_f32_reference() {
+    for (dtype, tol) in [(iris_tensor::DType::BF16, 4e-2), (iris_tensor::DType::F16, 5e-3)] {
+        for name in MLLAMA {
+            let r = Reference::open(name);
+            let pipe = Pipeline::load(fixture(name), LoadOptions { dtype, ..Default::default() }).unwrap();
+            let req = Request {
+                prompt: r.meta_str("prompt"),
+                images: &images(name),
+                chat: false,
+                max_new_tokens: 1,
+                sampling: SamplingOptions::default(),
+                prompt_logits: true,
+            };
+            let out = pipe.generate(&req, &mut |_| {}).unwrap();
+            let e = common::stage_err("logits", out.prompt_logits.as_ref().unwrap(), &r.tensor("logits"));
+            eprintln!("{name} {dtype}: logits relative error {e:.2e}");
+            assert!(e <= tol, "{name} {dtype}: logits relative error {e:.2e} > {tol:.0e}");
+        }
+    }
+}
