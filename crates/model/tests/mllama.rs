@@ -8,7 +8,7 @@ mod common;
 use common::{assert_stage, fixture, images, Reference};
 use iris_model::image::RgbImage;
 use iris_model::mllama::{RowMask, TileProcessor};
-use iris_model::{ImageProcessor, KvCache, LoadOptions, Pipeline, Request, SamplingOptions, Trace};
+use iris_model::{ImageProcessor, KvCache, LoadOptions, Pipeline, Trace};
 use iris_tensor::Tensor;
 
 const MLLAMA: [&str; 3] = ["mllama-4tile", "mllama-2tile", "mllama-odd"];
@@ -131,23 +131,7 @@ fn every_stage_matches_transformers() {
 
 #[test]
 fn greedy_generation_gives_the_reference_tokens_and_text() {
-    for name in MLLAMA {
-        let (pipe, r) = (load(name), Reference::open(name));
-        let imgs = images(name);
-        let want = r.ids("greedy_ids");
-        let req = Request {
-            prompt: r.meta_str("prompt"),
-            images: &imgs,
-            chat: false,
-            max_new_tokens: want.len(),
-            sampling: SamplingOptions::default(),
-            prompt_logits: true,
-        };
-        let out = pipe.generate(&req, &mut |_| {}).unwrap();
-        assert_eq!(out.ids, want, "{name}: greedy ids");
-        assert_eq!(out.text, r.meta_str("greedy_text"), "{name}: greedy text");
-        assert_stage(name, "prompt logits", out.prompt_logits.as_ref().unwrap(), &r.tensor("logits"), TOL);
-    }
+    common::check_greedy(&MLLAMA);
 }
 
 #[test]
@@ -186,22 +170,5 @@ fn cached_decode_equals_full_recompute() {
 
 #[test]
 fn half_precision_stays_close_to_the_f32_reference() {
-    for (dtype, tol) in [(iris_tensor::DType::BF16, 4e-2), (iris_tensor::DType::F16, 5e-3)] {
-        for name in MLLAMA {
-            let r = Reference::open(name);
-            let pipe = Pipeline::load(fixture(name), LoadOptions { dtype, ..Default::default() }).unwrap();
-            let req = Request {
-                prompt: r.meta_str("prompt"),
-                images: &images(name),
-                chat: false,
-                max_new_tokens: 1,
-                sampling: SamplingOptions::default(),
-                prompt_logits: true,
-            };
-            let out = pipe.generate(&req, &mut |_| {}).unwrap();
-            let e = common::stage_err("logits", out.prompt_logits.as_ref().unwrap(), &r.tensor("logits"));
-            eprintln!("{name} {dtype}: logits relative error {e:.2e}");
-            assert!(e <= tol, "{name} {dtype}: logits relative error {e:.2e} > {tol:.0e}");
-        }
-    }
+    common::check_half_precision(&MLLAMA);
 }

@@ -72,3 +72,54 @@ pub fn assert_stage(fixture: &str, stage: &str, got: &Tensor, want: &Tensor, tol
     let e = stage_err(stage, got, want);
     assert!(e <= tol, "{fixture} {stage}: relative error {e:.3e} > {tol:.0e}");
 }
+
+/// The fixture's prompt and images through `Pipeline::generate`, greedy, for
+/// `n` tokens, with the prompt's logits.
+pub fn generate_greedy(
+    pipe: &iris_model::Pipeline,
+    name: &str,
+    r: &Reference,
+    n: usize,
+) -> (iris_model::Output, String) {
+    let imgs = images(name);
+    let req = iris_model::Request {
+        prompt: r.meta_str("prompt"),
+        images: &imgs,
+        chat: false,
+        max_new_tokens: n,
+        sampling: iris_model::SamplingOptions::default(),
+        prompt_logits: true,
+    };
+    let mut streamed = String::new();
+    let out = pipe.generate(&req, &mut |s| streamed.push_str(s)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    (out, streamed)
+}
+
+/// Greedy ids and text equal to the reference, and its prompt logits within 1e-4.
+pub fn check_greedy(fixtures: &[&str]) {
+    for &name in fixtures {
+        let r = Reference::open(name);
+        let pipe = iris_model::Pipeline::load(fixture(name), iris_model::LoadOptions::default()).unwrap();
+        let want = r.ids("greedy_ids");
+        let (out, streamed) = generate_greedy(&pipe, name, &r, want.len());
+        assert_eq!(out.ids, want, "{name}: greedy ids");
+        assert_eq!(out.text, r.meta_str("greedy_text"), "{name}: greedy text");
+        assert_eq!(streamed, out.text, "{name}: the streamed pieces add up to the text");
+        assert_stage(name, "prompt logits", out.prompt_logits.as_ref().unwrap(), &r.tensor("logits"), 1e-4);
+    }
+}
+
+/// bf16 keeps 8 mantissa bits, f16 11: through a few layers the logits
+/// drift by about 2^-8 and 2^-11 of their size.
+pub fn check_half_precision(fixtures: &[&str]) {
+    for (dtype, tol) in [(iris_tensor::DType::BF16, 4e-2), (iris_tensor::DType::F16, 5e-3)] {
+        for &name in fixtures {
+            let r = Reference::open(name);
+            let opts = iris_model::LoadOptions { dtype, ..Default::default() };
+            let pipe = iris_model::Pipeline::load(fixture(name), opts).unwrap();
+            let (out, _) = generate_greedy(&pipe, name, &r, 1);
+            let e = stage_err("logits", out.prompt_logits.as_ref().unwrap(), &r.tensor("logits"));
+            assert!(e <= tol, "{name} {dtype}: logits relative error {e:.2e} > {tol:.0e}");
+        }
+    }
+}
