@@ -94,32 +94,32 @@ impl Prompter {
         let Some(template) = &self.chat_template else {
             return Err(Error::Prompt("--chat: this checkpoint has no chat template".into()));
         };
-        let mut env = Environment::new();
-        // transformers renders with trim_blocks and lstrip_blocks, and Python string methods.
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
-        minijinja_contrib::add_to_environment(&mut env);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> std::result::Result<JValue, minijinja::Error> {
-            Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
-        });
-        env.add_function("strftime_now", |fmt: String| strftime_today(&fmt));
-        let tmpl = env.template_from_str(template).map_err(|e| Error::Prompt(format!("chat template: {e}")))?;
-        let mut content: Vec<JValue> =
-            (0..n_images).map(|_| JValue::from_serialize(serde_json::json!({"type": "image"}))).collect();
-        content.push(JValue::from_serialize(serde_json::json!({"type": "text", "text": text})));
-        let messages = vec![context! { role => "user", content => content }];
         let sp = |k: &str| self.special(k).unwrap_or("").to_string();
-        tmpl.render(context! {
-            messages => messages,
-            add_generation_prompt => true,
-            bos_token => sp("bos_token"),
-            eos_token => sp("eos_token"),
-            unk_token => sp("unk_token"),
-            pad_token => sp("pad_token"),
-        })
-        .map_err(|e| Error::Prompt(format!("chat template: {e}")))
+        render_chat_template(template, text, n_images, &sp("bos_token"), &sp("eos_token"))
     }
+}
+
+/// A chat template applied to one user turn (`n_images` images, then `text`)
+/// with the generation prompt, rendered as transformers renders it: Jinja
+/// with trim_blocks and lstrip_blocks, Python string methods, `tojson`,
+/// `raise_exception` and `strftime_now`.
+pub fn render_chat_template(template: &str, text: &str, n_images: usize, bos: &str, eos: &str) -> Result<String> {
+    let mut env = Environment::new();
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    minijinja_contrib::add_to_environment(&mut env);
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.add_function("raise_exception", |msg: String| -> std::result::Result<JValue, minijinja::Error> {
+        Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
+    });
+    env.add_function("strftime_now", |fmt: String| strftime_today(&fmt));
+    let tmpl = env.template_from_str(template).map_err(|e| Error::Prompt(format!("chat template: {e}")))?;
+    let mut content: Vec<JValue> =
+        (0..n_images).map(|_| JValue::from_serialize(serde_json::json!({"type": "image"}))).collect();
+    content.push(JValue::from_serialize(serde_json::json!({"type": "text", "text": text})));
+    let messages = vec![context! { role => "user", content => content }];
+    tmpl.render(context! { messages => messages, add_generation_prompt => true, bos_token => bos, eos_token => eos })
+        .map_err(|e| Error::Prompt(format!("chat template: {e}")))
 }
 
 /// Replaces each `image_id` in `ids` by `n` copies (the processor's expansion).

@@ -100,3 +100,23 @@ fn bad_configs_are_errors_not_panics() {
         assert!(err.contains(expect), "{json}: `{err}` should mention {expect}");
     }
 }
+
+#[test]
+fn chat_templates_render_as_transformers_renders_them() {
+    // LLaVA-1.5's, the Mllama fixtures', and Llama 4's (the Llama 3 family's
+    // structure: date, tools, system message, images) templates.
+    let text = std::fs::read_to_string(common::fixture("chat_templates.json")).unwrap();
+    let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert!(cases.len() >= 9);
+    for c in &cases {
+        let got = iris_model::prompt::render_chat_template(
+            c["template"].as_str().unwrap(),
+            c["text"].as_str().unwrap(),
+            c["images"].as_u64().unwrap() as usize,
+            "<s>",
+            "</s>",
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", c["name"]));
+        assert_eq!(got, c["rendered"].as_str().unwrap(), "{} with {} images", c["name"], c["images"]);
+    }
+}
