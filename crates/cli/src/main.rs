@@ -1,6 +1,7 @@
 //! `iris`: the command line of the iris engine.
 
 mod bench;
+mod check;
 mod generate;
 mod inspect;
 
@@ -20,6 +21,8 @@ struct Cli {
 enum Command {
     /// Time a kernel (or, with no op, the standard suite) and print GFLOP/s or GB/s.
     Bench(bench::BenchArgs),
+    /// Check the GPU kernels: with --compile-only, compile every CUDA kernel with NVRTC (no GPU needed).
+    Check(check::CheckArgs),
     /// Generate text from a checkpoint folder, images and a prompt (LLaVA).
     Generate(generate::GenerateArgs),
     /// List the tensors of a safetensors checkpoint (file, directory or index) and the peak RSS.
@@ -36,6 +39,7 @@ fn main() {
     }
     let result = match cli.command {
         Command::Bench(args) => bench::run(&args),
+        Command::Check(args) => check::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Inspect(args) => inspect::run(&args),
     };

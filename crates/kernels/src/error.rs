@@ -11,6 +11,9 @@ pub enum Error {
     IndexOutOfRange { op: &'static str, index: usize, len: usize },
     #[error("{op}: dtype {dtype} not supported")]
     DType { op: &'static str, dtype: DType },
+    /// A GPU device or its compiler (NVRTC) failed or is missing.
+    #[error("{0}")]
+    Device(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -6,6 +6,7 @@
 //! parity tests and `iris check` hold each fast kernel to its reference.
 
 pub mod cpu;
+pub mod cuda;
 mod element;
 mod error;
 mod params;
