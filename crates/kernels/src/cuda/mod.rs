@@ -9,6 +9,8 @@ pub mod nvrtc;
 pub const SOURCES: &[(&str, &str)] = &[
     ("common.cuh", include_str!("../../../../cuda/common.cuh")),
     ("elementwise.cu", include_str!("../../../../cuda/elementwise.cu")),
+    ("layout.cu", include_str!("../../../../cuda/layout.cu")),
+    ("norm.cu", include_str!("../../../../cuda/norm.cu")),
 ];
 
 /// A kernel file with the shared header pasted in front (NVRTC sees one
