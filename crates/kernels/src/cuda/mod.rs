@@ -9,6 +9,7 @@ pub mod nvrtc;
 pub const SOURCES: &[(&str, &str)] = &[
     ("common.cuh", include_str!("../../../../cuda/common.cuh")),
     ("elementwise.cu", include_str!("../../../../cuda/elementwise.cu")),
+    ("gemm.cu", include_str!("../../../../cuda/gemm.cu")),
     ("layout.cu", include_str!("../../../../cuda/layout.cu")),
     ("norm.cu", include_str!("../../../../cuda/norm.cu")),
 ];
