@@ -3,11 +3,16 @@
 //! `include_str!` and compiled by NVRTC at run time for the device's own
 //! architecture.
 
+pub mod device;
 pub mod nvrtc;
+pub mod ops;
+
+pub use device::CudaDevice;
 
 /// Every kernel source, by file name.
 pub const SOURCES: &[(&str, &str)] = &[
     ("common.cuh", include_str!("../../../../cuda/common.cuh")),
+    ("attention.cu", include_str!("../../../../cuda/attention.cu")),
     ("elementwise.cu", include_str!("../../../../cuda/elementwise.cu")),
     ("gemm.cu", include_str!("../../../../cuda/gemm.cu")),
     ("layout.cu", include_str!("../../../../cuda/layout.cu")),

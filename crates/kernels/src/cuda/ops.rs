@@ -1,0 +1,458 @@
+//! Launches of the `cuda/*.cu` kernels with the same parameter types as the
+//! CPU kernels (`Gemm`, `Attention`, `Strided`, ...), checked the same way
+//! before anything runs on the device.
+
+use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits};
+use half::{bf16, f16};
+
+use crate::cuda::CudaDevice;
+use crate::error::{check_extent, Error, Result};
+use crate::params::{Attention, Gemm, Heads, Im2col, MaskLayout, Rope, Strided, Unary};
+use crate::{Binary, Element};
+
+/// Element types with CUDA kernels; `SUFFIX` names their instantiation.
+pub trait CudaElem: Element + DeviceRepr + ValidAsZeroBits {
+    const SUFFIX: &'static str;
+}
+impl CudaElem for f32 {
+    const SUFFIX: &'static str = "float";
+}
+impl CudaElem for bf16 {
+    const SUFFIX: &'static str = "bf16";
+}
+impl CudaElem for f16 {
+    const SUFFIX: &'static str = "f16";
+}
+
+fn launch_err(name: &str, e: impl std::fmt::Debug) -> Error {
+    Error::Device(format!("cuda: launching {name}: {e:?}"))
+}
+
+fn grid_1d(n: usize) -> LaunchConfig {
+    let blocks = n.div_ceil(256).clamp(1, 65_535 * 8) as u32;
+    LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct StridedC {
+    shape: [i64; 6],
+    strides: [i64; 6],
+    offset: i64,
+    dims: i32,
+}
+// SAFETY: plain old data laid out as `struct Strided` in common.cuh.
+unsafe impl DeviceRepr for StridedC {}
+
+fn strided(op: &'static str, s: &Strided) -> Result<StridedC> {
+    if s.shape.len() > 6 {
+        return Err(Error::Shape { op, msg: format!("at most 6 dimensions on cuda, got {:?}", s.shape) });
+    }
+    let mut c = StridedC { shape: [1; 6], strides: [0; 6], offset: s.offset as i64, dims: s.shape.len() as i32 };
+    for (d, (&n, &st)) in s.shape.iter().zip(s.strides).enumerate() {
+        c.shape[d] = n as i64;
+        c.strides[d] = st as i64;
+    }
+    Ok(c)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct GemmC {
+    m: i32,
+    n: i32,
+    k: i32,
+    alpha: f32,
+    beta: f32,
+    a: [i64; 4],
+    b: [i64; 4],
+    c: [i64; 4],
+}
+// SAFETY: plain old data laid out as `struct GemmParams` in gemm.cu.
+unsafe impl DeviceRepr for GemmC {}
+
+/// C = alpha·A·B + beta·C on the device (see `Gemm`).
+pub fn gemm<T: CudaElem>(
+    dev: &CudaDevice,
+    p: &Gemm,
+    a: &CudaSlice<T>,
+    b: &CudaSlice<T>,
+    c: &mut CudaSlice<T>,
+) -> Result<()> {
+    p.check(a.len(), b.len(), c.len())?;
+    if p.batch * p.m * p.n == 0 {
+        return Ok(());
+    }
+    let l = |m: &crate::MatLayout| [m.offset as i64, m.batch_stride as i64, m.row_stride as i64, m.col_stride as i64];
+    let params = GemmC {
+        m: p.m as i32,
+        n: p.n as i32,
+        k: p.k as i32,
+        alpha: p.alpha,
+        beta: p.beta,
+        a: l(&p.a),
+        b: l(&p.b),
+        c: l(&p.c),
+    };
+    let name = if T::SUFFIX == "float" { "gemm_f32".to_string() } else { format!("gemm_{}", T::SUFFIX) };
+    let f = dev.function("gemm.cu", &name)?;
+    let cfg = LaunchConfig {
+        grid_dim: (p.n.div_ceil(128) as u32, p.m.div_ceil(128) as u32, p.batch as u32),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(a).arg(b).arg(c).arg(&params);
+    // SAFETY: argument types and count match the kernel's signature; extents checked above.
+    unsafe { args.launch(cfg) }.map_err(|e| launch_err(&name, e))?;
+    Ok(())
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct AttnC {
+    b: i32,
+    h: i32,
+    hkv: i32,
+    tq: i32,
+    tk: i32,
+    d: i32,
+    scale: f32,
+    causal: i32,
+    heads: [[i64; 4]; 4],
+    mask: [i64; 4],
+    has_mask: i32,
+}
+// SAFETY: plain old data laid out as `struct AttnParams` in attention.cu.
+unsafe impl DeviceRepr for AttnC {}
+
+fn attn_params(p: &Attention, mask: Option<&MaskLayout>) -> AttnC {
+    let h = |x: &Heads| [x.offset as i64, x.b_stride as i64, x.h_stride as i64, x.t_stride as i64];
+    let m = mask.map_or([0; 4], |m| [m.offset as i64, m.b_stride as i64, m.h_stride as i64, m.q_stride as i64]);
+    AttnC {
+        b: p.b as i32,
+        h: p.h as i32,
+        hkv: p.hkv as i32,
+        tq: p.tq as i32,
+        tk: p.tk as i32,
+        d: p.d as i32,
+        scale: p.scale,
+        causal: p.causal as i32,
+        heads: [h(&p.q), h(&p.k), h(&p.v), h(&p.o)],
+        mask: m,
+        has_mask: mask.is_some() as i32,
+    }
+}
+
+/// What masks the scores on the device.
+pub enum CudaMask<'a> {
+    None,
+    Additive(&'a CudaSlice<f32>, MaskLayout),
+    Keep(&'a CudaSlice<u8>, MaskLayout),
+}
+
+/// Fused attention (see `Attention`); D ≤ 128. A decode step (Tq = 1, no
+/// mask) over more than 256 keys is split over the keys.
+pub fn attention<T: CudaElem>(
+    dev: &CudaDevice,
+    p: &Attention,
+    q: &CudaSlice<T>,
+    k: &CudaSlice<T>,
+    v: &CudaSlice<T>,
+    mask: CudaMask,
+    o: &mut CudaSlice<T>,
+) -> Result<()> {
+    if p.d > 128 {
+        return Err(Error::Shape { op: "attention", msg: format!("head dim {} > 128 is not supported on cuda", p.d) });
+    }
+    p.check(q.len(), k.len(), v.len(), o.len(), &crate::Mask::None)?;
+    let mext = |l: &MaskLayout| [(p.b, l.b_stride), (p.h, l.h_stride), (p.tq, l.q_stride), (p.tk, 1)];
+    match &mask {
+        CudaMask::None => {}
+        CudaMask::Additive(m, l) => check_extent("attention", "mask", m.len(), l.offset, &mext(l))?,
+        CudaMask::Keep(m, l) => check_extent("attention", "key_mask", m.len(), l.offset, &mext(l))?,
+    }
+    if p.b * p.h * p.tq * p.d == 0 {
+        return Ok(());
+    }
+    let s = T::SUFFIX;
+    if p.tq == 1 && p.tk > 256 && matches!(mask, CudaMask::None) {
+        return decode(dev, p, q, k, v, o);
+    }
+    let cfg = LaunchConfig {
+        grid_dim: (p.tq.div_ceil(8) as u32, p.h as u32, p.b as u32),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    let (name, layout) = match &mask {
+        CudaMask::Keep(_, l) => (format!("cross_attention_{s}"), Some(l)),
+        CudaMask::Additive(_, l) => (format!("attention_{s}"), Some(l)),
+        CudaMask::None => (format!("attention_{s}"), None),
+    };
+    let params = attn_params(p, layout);
+    let f = dev.function("attention.cu", &name)?;
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(q).arg(k).arg(v).arg(o);
+    // Without a mask the kernel never reads its mask pointer: a null one goes in.
+    let null = 0u64;
+    match &mask {
+        CudaMask::Additive(m, _) => args.arg(*m),
+        CudaMask::Keep(m, _) => args.arg(*m),
+        CudaMask::None => args.arg(&null),
+    };
+    args.arg(&params);
+    // SAFETY: argument types and count match the kernel; extents checked above.
+    unsafe { args.launch(cfg) }.map_err(|e| launch_err(&name, e))?;
+    Ok(())
+}
+
+fn decode<T: CudaElem>(
+    dev: &CudaDevice,
+    p: &Attention,
+    q: &CudaSlice<T>,
+    k: &CudaSlice<T>,
+    v: &CudaSlice<T>,
+    o: &mut CudaSlice<T>,
+) -> Result<()> {
+    let chunk = 256usize;
+    let splits = p.tk.div_ceil(chunk);
+    let mut part = dev.alloc::<f32>(p.b * p.h * splits * (p.d + 2))?;
+    let params = attn_params(p, None);
+    let name = format!("attention_decode_{}", T::SUFFIX);
+    let f = dev.function("attention.cu", &name)?;
+    let cfg =
+        LaunchConfig { grid_dim: (splits as u32, p.h as u32, p.b as u32), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+    let chunk_i = chunk as i32;
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(q).arg(k).arg(v).arg(&mut part).arg(&params).arg(&chunk_i);
+    // SAFETY: as above; `part` holds every split's partial.
+    unsafe { args.launch(cfg) }.map_err(|e| launch_err(&name, e))?;
+    let name = format!("attention_combine_{}", T::SUFFIX);
+    let f = dev.function("attention.cu", &name)?;
+    let cfg = LaunchConfig { grid_dim: (p.h as u32, p.b as u32, 1), block_dim: (128, 1, 1), shared_mem_bytes: 0 };
+    let splits_i = splits as i32;
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(&part).arg(o).arg(&params).arg(&splits_i);
+    // SAFETY: as above.
+    unsafe { args.launch(cfg) }.map_err(|e| launch_err(&name, e))?;
+    Ok(())
+}
+
+/// y = op(x) over dense buffers.
+pub fn unary<T: CudaElem>(dev: &CudaDevice, op: Unary, x: &CudaSlice<T>, y: &mut CudaSlice<T>) -> Result<()> {
+    if x.len() != y.len() {
+        return Err(Error::Shape { op: "unary", msg: format!("input {} and output {} differ", x.len(), y.len()) });
+    }
+    let (kind, alpha) = match op {
+        Unary::Gelu => ("gelu", 0.0),
+        Unary::GeluTanh => ("gelu_tanh", 0.0),
+        Unary::QuickGelu => ("quick_gelu", 0.0),
+        Unary::Silu => ("silu", 0.0),
+        Unary::Tanh => ("tanh", 0.0),
+        Unary::Scale(s) => ("scale", s),
+    };
+    let name = format!("unary_{kind}_{}", T::SUFFIX);
+    let f = dev.function("elementwise.cu", &name)?;
+    let n = x.len() as i64;
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(x).arg(y).arg(&n).arg(&alpha);
+    // SAFETY: signature (x, y, n, alpha); lengths equal.
+    unsafe { args.launch(grid_1d(x.len())) }.map_err(|e| launch_err(&name, e))?;
+    Ok(())
+}
+
+/// out[i] = a[l(i)] op b[r(i)] with both views broadcast to out's shape.
+pub fn binary<T: CudaElem>(
+    dev: &CudaDevice,
+    op: Binary,
+    a: &CudaSlice<T>,
+    l: Strided,
+    b: &CudaSlice<T>,
+    r: Strided,
+    out: &mut CudaSlice<T>,
+) -> Result<()> {
+    l.check("binary", "lhs", a.len())?;
+    r.check("binary", "rhs", b.len())?;
+    if l.shape != r.shape || l.len() != out.len() {
+        return Err(Error::Shape {
+            op: "binary",
+            msg: format!("views {:?} and {:?} for {} outputs", l.shape, r.shape, out.len()),
+        });
+    }
+    let kind = match op {
+        Binary::Add => "add",
+        Binary::Sub => "sub",
+        Binary::Mul => "mul",
+        Binary::Div => "div",
+    };
+    let name = format!("binary_{kind}_{}", T::SUFFIX);
+    let f = dev.function("elementwise.cu", &name)?;
+    let (sa, sb, n) = (strided("binary", &l)?, strided("binary", &r)?, out.len() as i64);
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(a).arg(b).arg(out).arg(&sa).arg(&sb).arg(&n);
+    // SAFETY: signature (a, b, y, sa, sb, n); extents checked.
+    unsafe { args.launch(grid_1d(n as usize)) }.map_err(|e| launch_err(&name, e))?;
+    Ok(())
+}
+
+/// dst = src viewed through `s`, cast to D (strided copy, contiguous, cast).
+pub fn copy<S: CudaElem, D: CudaElem>(
+    dev: &CudaDevice,
+    src: &CudaSlice<S>,
+    s: Strided,
+    dst: &mut CudaSlice<D>,
+) -> Result<()> {
+    s.check("copy", "src", src.len())?;
+    if s.len() != dst.len() {
+        return Err(Error::Shape { op: "copy", msg: format!("{} elements into {}", s.len(), dst.len()) });
+    }
+    let name = format!("copy_{}_{}", S::SUFFIX, D::SUFFIX);
+    let f = dev.function("elementwise.cu", &name)?;
+    let (sx, n) = (strided("copy", &s)?, dst.len() as i64);
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(src).arg(dst).arg(&sx).arg(&n);
+    // SAFETY: signature (x, y, sx, n).
+    unsafe { args.launch(grid_1d(n as usize)) }.map_err(|e| launch_err(&name, e))?;
+    Ok(())
+}
+
+fn rows_launch<T: CudaElem>(
+    dev: &CudaDevice,
+    name: &str,
+    rows: usize,
+) -> Result<(cudarc::driver::CudaFunction, LaunchConfig)> {
+    let f = dev.function("norm.cu", &format!("{name}_{}", T::SUFFIX))?;
+    Ok((f, LaunchConfig { grid_dim: (rows.max(1) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }))
+}
+
+fn row_check(op: &'static str, x: usize, n: usize, y: usize, w: &[usize]) -> Result<usize> {
+    if n == 0 || !x.is_multiple_of(n) || x != y || w.iter().any(|&l| l != n) {
+        return Err(Error::Shape { op, msg: format!("x {x}, row {n}, out {y}, weights {w:?}") });
+    }
+    Ok(x / n)
+}
+
+/// Layer norm over rows of `w.len()`.
+pub fn layer_norm<T: CudaElem>(
+    dev: &CudaDevice,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    b: &CudaSlice<T>,
+    eps: f32,
+    y: &mut CudaSlice<T>,
+) -> Result<()> {
+    let n = w.len();
+    let rows = row_check("layer_norm", x.len(), n, y.len(), &[b.len()])?;
+    let (f, cfg) = rows_launch::<T>(dev, "layer_norm", rows)?;
+    let (r, ni) = (rows as i32, n as i32);
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(x).arg(w).arg(b).arg(y).arg(&r).arg(&ni).arg(&eps);
+    // SAFETY: signature (x, w, b, y, rows, n, eps).
+    unsafe { args.launch(cfg) }.map_err(|e| launch_err("layer_norm", e))?;
+    Ok(())
+}
+
+/// RMS norm over rows of `w.len()`.
+pub fn rms_norm<T: CudaElem>(
+    dev: &CudaDevice,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    eps: f32,
+    y: &mut CudaSlice<T>,
+) -> Result<()> {
+    let n = w.len();
+    let rows = row_check("rms_norm", x.len(), n, y.len(), &[])?;
+    let (f, cfg) = rows_launch::<T>(dev, "rms_norm", rows)?;
+    let (r, ni) = (rows as i32, n as i32);
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(x).arg(w).arg(y).arg(&r).arg(&ni).arg(&eps);
+    // SAFETY: signature (x, w, y, rows, n, eps).
+    unsafe { args.launch(cfg) }.map_err(|e| launch_err("rms_norm", e))?;
+    Ok(())
+}
+
+/// Softmax over rows of `n`.
+pub fn softmax<T: CudaElem>(dev: &CudaDevice, x: &CudaSlice<T>, n: usize, y: &mut CudaSlice<T>) -> Result<()> {
+    let rows = row_check("softmax", x.len(), n, y.len(), &[])?;
+    let (f, cfg) = rows_launch::<T>(dev, "softmax", rows)?;
+    let (r, ni) = (rows as i32, n as i32);
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(x).arg(y).arg(&r).arg(&ni);
+    // SAFETY: signature (x, y, rows, n).
+    unsafe { args.launch(cfg) }.map_err(|e| launch_err("softmax", e))?;
+    Ok(())
+}
+
+/// Rotate-half RoPE (see `Rope`).
+pub fn rope<T: CudaElem>(
+    dev: &CudaDevice,
+    p: &Rope,
+    x: &CudaSlice<T>,
+    cos: &CudaSlice<f32>,
+    sin: &CudaSlice<f32>,
+    y: &mut CudaSlice<T>,
+) -> Result<()> {
+    let n = p.outer * p.t * p.inner * p.d;
+    if x.len() != n || y.len() != n || cos.len() != p.t * p.d / 2 || sin.len() != cos.len() || !p.d.is_multiple_of(2) {
+        return Err(Error::Shape {
+            op: "rope",
+            msg: format!("{p:?} with x {}, cos {}, out {}", x.len(), cos.len(), y.len()),
+        });
+    }
+    let name = format!("rope_{}", T::SUFFIX);
+    let f = dev.function("norm.cu", &name)?;
+    let dims = [p.outer as i32, p.t as i32, p.inner as i32, p.d as i32];
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(x).arg(cos).arg(sin).arg(y).arg(&dims[0]).arg(&dims[1]).arg(&dims[2]).arg(&dims[3]);
+    // SAFETY: signature (x, cos, sin, y, outer, t, inner, d).
+    unsafe { args.launch(grid_1d(n / 2)) }.map_err(|e| launch_err(&name, e))?;
+    Ok(())
+}
+
+/// im2col of [N, C, H, W] (see `Im2col`).
+pub fn im2col<T: CudaElem>(dev: &CudaDevice, p: &Im2col, x: &CudaSlice<T>, y: &mut CudaSlice<T>) -> Result<()> {
+    p.check(x.len(), y.len())?;
+    let (oh, ow) = p.out_hw();
+    if p.kh != p.kw {
+        return Err(Error::Shape { op: "im2col", msg: "square kernels only on cuda".into() });
+    }
+    let name = format!("im2col_{}", T::SUFFIX);
+    let f = dev.function("layout.cu", &name)?;
+    let d = [p.n, p.c, p.h, p.w, p.kh, p.stride, p.pad, oh, ow].map(|v| v as i32);
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(x).arg(y);
+    for v in &d {
+        args.arg(v);
+    }
+    // SAFETY: signature (x, y, n, c, h, w, k, stride, pad, oh, ow).
+    unsafe { args.launch(grid_1d(p.out_len())) }.map_err(|e| launch_err(&name, e))?;
+    Ok(())
+}
+
+/// Rows of `table` [V, dim] picked by `ids` (already on the device).
+pub fn embedding<T: CudaElem>(
+    dev: &CudaDevice,
+    table: &CudaSlice<T>,
+    dim: usize,
+    ids: &CudaSlice<u32>,
+    host_ids: &[u32],
+    out: &mut CudaSlice<T>,
+) -> Result<()> {
+    let rows = table.len() / dim.max(1);
+    if let Some(&bad) = host_ids.iter().find(|&&i| i as usize >= rows) {
+        return Err(Error::IndexOutOfRange { op: "embedding", index: bad as usize, len: rows });
+    }
+    if out.len() != host_ids.len() * dim || ids.len() != host_ids.len() {
+        return Err(Error::Shape { op: "embedding", msg: format!("{} ids of {dim} into {}", ids.len(), out.len()) });
+    }
+    let name = format!("embedding_{}", T::SUFFIX);
+    let f = dev.function("elementwise.cu", &name)?;
+    let (r, d) = (host_ids.len() as i32, dim as i32);
+    let cfg =
+        LaunchConfig { grid_dim: (host_ids.len().max(1) as u32, 1, 1), block_dim: (128, 1, 1), shared_mem_bytes: 0 };
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(table).arg(ids).arg(out).arg(&r).arg(&d);
+    // SAFETY: signature (table, ids, y, rows, d); ids checked against the table.
+    unsafe { args.launch(cfg) }.map_err(|e| launch_err(&name, e))?;
+    Ok(())
+}
