@@ -10,3 +10,4 @@ cargo test --workspace
 nvrtc_dir="$(scripts/install-nvrtc.sh)"
 LD_LIBRARY_PATH="$nvrtc_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
     cargo run --quiet -p iris-cli -- check --device cuda --compile-only
+cargo run --quiet -p iris-cli -- check --device cpu

@@ -1,14 +1,16 @@
-//! `iris check --device cuda --compile-only`: every CUDA kernel file compiled
-//! by NVRTC for each architecture, with each kernel's registers, shared
-//! memory and spills from ptxas; fails on an error or any spill. Needs
-//! libnvrtc, not a GPU.
+//! `iris check --device cpu|cuda`: every kernel of the device against the CPU
+//! reference (the parity list the tests run), as a table; non-zero exit on
+//! any failure. `--compile-only` (cuda): every kernel file compiled by NVRTC
+//! for each architecture with ptxas' registers, shared memory and spills;
+//! fails on an error or any spill. That needs libnvrtc, not a GPU.
 
-use iris_kernels::cuda::{self, nvrtc};
+use iris_kernels::cuda::{self, host::CudaKernels, nvrtc, CudaDevice};
+use iris_kernels::parity::{self, KernelDevice, Outcome};
 
 #[derive(clap::Args)]
 pub struct CheckArgs {
-    /// cuda (the CPU and wgpu checks come with their parity lists).
-    #[arg(long, default_value = "cuda")]
+    /// cpu or cuda (cuda:N for another GPU).
+    #[arg(long, default_value = "cpu")]
     device: String,
     /// Compile every kernel (no GPU needed) instead of running them.
     #[arg(long)]
@@ -18,16 +20,33 @@ pub struct CheckArgs {
     arch: Vec<u32>,
 }
 
-pub fn run(a: &CheckArgs) -> Result<(), Box<dyn std::error::Error>> {
-    if a.device != "cuda" {
-        return Err(format!("iris check --device {}: only cuda is available in this build", a.device).into());
+fn table<D: KernelDevice>(dev: &D) -> Result<(), Box<dyn std::error::Error>> {
+    println!("{}", dev.name());
+    println!("{:<16} {:<40} {:<5} {:>10} {:>8}  result", "op", "shape", "dtype", "rel err", "tol");
+    let outcomes: Vec<Outcome> = parity::check(dev);
+    for o in &outcomes {
+        let err = match &o.err {
+            Ok(e) => format!("{e:>10.2e}"),
+            Err(msg) => msg.clone(),
+        };
+        let verdict = if o.passed() { "pass" } else { "FAIL" };
+        println!("{:<16} {:<40} {:<5} {err:>10} {:>8.0e}  {verdict}", o.op, o.shape, o.dtype.to_string(), o.tol);
     }
-    if !a.compile_only {
-        return Err(
-            "iris check --device cuda runs kernels on a GPU through the CUDA tensor backend, which this build \
-                    does not have yet; --compile-only compiles them"
-                .into(),
-        );
+    let failed = outcomes.iter().filter(|o| !o.passed()).count();
+    println!("{} cases, {failed} failed", outcomes.len());
+    if failed > 0 {
+        return Err(format!("{failed} of {} kernel checks failed", outcomes.len()).into());
+    }
+    Ok(())
+}
+
+pub fn run(a: &CheckArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let device = crate::generate::parse_device(&a.device)?;
+    match (device, a.compile_only) {
+        (iris_tensor::Device::Cpu, false) => return table(&parity::CpuFast),
+        (iris_tensor::Device::Cuda(n), false) => return table(&CudaKernels(CudaDevice::open(n)?)),
+        (iris_tensor::Device::Cuda(_), true) => {}
+        (d, _) => return Err(format!("iris check --device {d}: not available in this build (cpu, cuda)").into()),
     }
     let mut failures = 0;
     println!("{:<16} {:<6} {:<40} {:>5} {:>7} {:>6} {:>6}", "file", "arch", "kernel", "regs", "smem", "stack", "spill");

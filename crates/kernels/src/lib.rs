@@ -10,6 +10,7 @@ pub mod cuda;
 mod element;
 mod error;
 mod params;
+pub mod parity;
 pub mod testing;
 
 pub use element::{DType, Element};

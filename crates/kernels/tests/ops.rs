@@ -213,3 +213,12 @@ fn im2col_matches_reference() {
     let p = Im2col::patches(1, 3, 10, 10, 14);
     assert!(fast::im2col(&p, &[0f32; 300], &mut []).is_err());
 }
+
+/// The parity list `iris check` prints, run for the fast CPU kernels.
+#[test]
+fn parity_list_passes_on_the_cpu() {
+    let outcomes = iris_kernels::parity::check(&iris_kernels::parity::CpuFast);
+    assert!(outcomes.len() >= 60, "{} cases", outcomes.len());
+    let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed()).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}

@@ -4,6 +4,7 @@
 //! architecture.
 
 pub mod device;
+pub mod host;
 pub mod nvrtc;
 pub mod ops;
 

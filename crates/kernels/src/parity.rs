@@ -1,0 +1,276 @@
+//! The one list of parity cases: every kernel of a device against the CPU
+//! reference on fresh seeded inputs over odd shapes, non-contiguous views
+//! and every dtype. `cargo test` runs it for the fast CPU kernels and
+//! `iris check --device cpu|cuda` prints it as a table.
+
+use half::{bf16, f16};
+
+use crate::cpu::reference as cpu_ref;
+use crate::cuda::ops::CudaElem;
+use crate::testing::{poisoned, randn, rel_err, tolerance};
+use crate::{Attention, Binary, DType, Gemm, Heads, Im2col, Mask, MaskLayout, MatLayout, Result, Rope, Strided, Unary};
+
+/// A device's kernels on host buffers (a GPU device uploads, runs, downloads).
+pub trait KernelDevice {
+    fn name(&self) -> String;
+    fn gemm<T: CudaElem>(&self, p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()>;
+    fn attention<T: CudaElem>(&self, p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()>;
+    fn unary<T: CudaElem>(&self, op: Unary, x: &[T], y: &mut [T]) -> Result<()>;
+    fn binary<T: CudaElem>(&self, op: Binary, a: &[T], l: Strided, b: &[T], r: Strided, y: &mut [T]) -> Result<()>;
+    fn copy<S: CudaElem, D: CudaElem>(&self, x: &[S], s: Strided, y: &mut [D]) -> Result<()>;
+    fn layer_norm<T: CudaElem>(&self, x: &[T], w: &[T], b: &[T], eps: f32, y: &mut [T]) -> Result<()>;
+    fn rms_norm<T: CudaElem>(&self, x: &[T], w: &[T], eps: f32, y: &mut [T]) -> Result<()>;
+    fn softmax<T: CudaElem>(&self, x: &[T], n: usize, y: &mut [T]) -> Result<()>;
+    fn rope<T: CudaElem>(&self, p: &Rope, x: &[T], cos: &[f32], sin: &[f32], y: &mut [T]) -> Result<()>;
+    fn im2col<T: CudaElem>(&self, p: &Im2col, x: &[T], y: &mut [T]) -> Result<()>;
+    fn embedding<T: CudaElem>(&self, table: &[T], dim: usize, ids: &[u32], y: &mut [T]) -> Result<()>;
+}
+
+/// The fast CPU kernels.
+pub struct CpuFast;
+
+impl KernelDevice for CpuFast {
+    fn name(&self) -> String {
+        format!("cpu ({:?})", crate::cpu::isa::isa())
+    }
+    fn gemm<T: CudaElem>(&self, p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
+        crate::cpu::fast::gemm(p, a, b, c)
+    }
+    fn attention<T: CudaElem>(&self, p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()> {
+        crate::cpu::fast::attention(p, q, k, v, mask, o)
+    }
+    fn unary<T: CudaElem>(&self, op: Unary, x: &[T], y: &mut [T]) -> Result<()> {
+        crate::cpu::fast::unary(op, x, y)
+    }
+    fn binary<T: CudaElem>(&self, op: Binary, a: &[T], l: Strided, b: &[T], r: Strided, y: &mut [T]) -> Result<()> {
+        crate::cpu::fast::binary(op, a, l, b, r, y)
+    }
+    fn copy<S: CudaElem, D: CudaElem>(&self, x: &[S], s: Strided, y: &mut [D]) -> Result<()> {
+        crate::cpu::fast::copy(x, s, y)
+    }
+    fn layer_norm<T: CudaElem>(&self, x: &[T], w: &[T], b: &[T], eps: f32, y: &mut [T]) -> Result<()> {
+        crate::cpu::fast::layer_norm(x, w, b, eps, y)
+    }
+    fn rms_norm<T: CudaElem>(&self, x: &[T], w: &[T], eps: f32, y: &mut [T]) -> Result<()> {
+        crate::cpu::fast::rms_norm(x, w, eps, y)
+    }
+    fn softmax<T: CudaElem>(&self, x: &[T], n: usize, y: &mut [T]) -> Result<()> {
+        crate::cpu::fast::softmax(x, n, y)
+    }
+    fn rope<T: CudaElem>(&self, p: &Rope, x: &[T], cos: &[f32], sin: &[f32], y: &mut [T]) -> Result<()> {
+        crate::cpu::fast::rope(p, x, cos, sin, y)
+    }
+    fn im2col<T: CudaElem>(&self, p: &Im2col, x: &[T], y: &mut [T]) -> Result<()> {
+        crate::cpu::fast::im2col(p, x, y)
+    }
+    fn embedding<T: CudaElem>(&self, table: &[T], dim: usize, ids: &[u32], y: &mut [T]) -> Result<()> {
+        crate::cpu::fast::embedding(table, dim, ids, y)
+    }
+}
+
+/// One row of the parity table.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub op: &'static str,
+    pub shape: String,
+    pub dtype: DType,
+    /// Relative error against the reference, or the device's error.
+    pub err: std::result::Result<f64, String>,
+    pub tol: f64,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        matches!(self.err, Ok(e) if e <= self.tol)
+    }
+}
+
+fn outcome<T: CudaElem>(op: &'static str, shape: String, got: Result<Vec<T>>, want: &[T]) -> Outcome {
+    let err = got.map(|g| rel_err(&g, want)).map_err(|e| e.to_string());
+    Outcome { op, shape, dtype: T::DTYPE, err, tol: tolerance(T::DTYPE) }
+}
+
+/// Runs a kernel into a poisoned output (so unwritten elements fail).
+fn run<T: CudaElem>(n: usize, f: impl FnOnce(&mut [T]) -> Result<()>) -> Result<Vec<T>> {
+    let mut out = poisoned::<T>(n);
+    f(&mut out)?;
+    Ok(out)
+}
+
+fn want<T: CudaElem>(n: usize, f: impl FnOnce(&mut [T]) -> Result<()>) -> Vec<T> {
+    run(n, f).expect("the reference kernel accepts every case")
+}
+
+fn gemm_cases<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>) {
+    // (batch, m, n, k, B transposed, beta)
+    for (i, &(batch, m, n, k, bt, beta)) in [
+        (1, 37, 53, 29, false, 0.0),
+        (3, 65, 130, 70, true, 0.0),
+        (1, 1, 300, 257, true, 0.0),
+        (2, 129, 67, 33, false, 1.0),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let a: Vec<T> = randn(10 + i as u64, batch * m * k);
+        let b: Vec<T> = randn(20 + i as u64, batch * k * n);
+        let c0: Vec<T> = randn(30 + i as u64, batch * m * n);
+        let bl = if bt {
+            MatLayout { batch_stride: k * n, ..MatLayout::row_major(n, k).t() }
+        } else {
+            MatLayout::row_major(k, n)
+        };
+        let p = Gemm {
+            batch,
+            m,
+            n,
+            k,
+            alpha: 0.75,
+            beta,
+            a: MatLayout::row_major(m, k),
+            b: bl,
+            c: MatLayout::row_major(m, n),
+        };
+        let shape =
+            format!("{batch}×{m}×{n}×{k}{}{}", if bt { " Bᵀ" } else { "" }, if beta != 0.0 { " β=1" } else { "" });
+        let start = |o: &mut [T]| o.copy_from_slice(&c0);
+        let w = want(c0.len(), |o| {
+            start(o);
+            cpu_ref::gemm(&p, &a, &b, o)
+        });
+        let got = run(c0.len(), |o| {
+            start(o);
+            dev.gemm(&p, &a, &b, o)
+        });
+        out.push(outcome("gemm", shape, got, &w));
+    }
+}
+
+fn attention_cases<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>) {
+    // (b, h, hkv, tq, tk, d, causal, mask kind: 0 none, 1 additive, 2 keep)
+    let cases = [
+        (2, 4, 2, 37, 37, 64, true, 0),
+        (1, 3, 1, 19, 45, 80, true, 1),
+        (1, 8, 2, 1, 777, 128, true, 0),
+        (1, 4, 4, 13, 129, 64, false, 2),
+        (1, 2, 1, 50, 20, 32, true, 0),
+    ];
+    for (i, &(b, h, hkv, tq, tk, d, causal, kind)) in cases.iter().enumerate() {
+        let s = 40 + 10 * i as u64;
+        let (q, k, v): (Vec<T>, Vec<T>, Vec<T>) =
+            (randn(s, b * h * tq * d), randn(s + 1, b * hkv * tk * d), randn(s + 2, b * hkv * tk * d));
+        let p = Attention {
+            b,
+            h,
+            hkv,
+            tq,
+            tk,
+            d,
+            scale: (d as f32).powf(-0.5),
+            causal,
+            // q and o as [B, T, H, D] views, k and v as [B, H, T, D].
+            q: Heads::bthd(h, tq, d),
+            k: Heads::bhtd(hkv, tk, d),
+            v: Heads::bhtd(hkv, tk, d),
+            o: Heads::bthd(h, tq, d),
+        };
+        let additive: Vec<f32> = randn(s + 3, tq * tk);
+        let keep: Vec<u8> = (0..tq * tk).map(|j| ((j * 7 + j / tk) % 3 != 0 && j / tk != 2) as u8).collect();
+        let mask = || match kind {
+            1 => Mask::Additive(&additive, MaskLayout::shared(tk)),
+            2 => Mask::Keep(&keep, MaskLayout::shared(tk)),
+            _ => Mask::None,
+        };
+        let n = b * h * tq * d;
+        let w = want(n, |o| cpu_ref::attention(&p, &q, &k, &v, mask(), o));
+        let got = run(n, |o| dev.attention(&p, &q, &k, &v, mask(), o));
+        let what = ["", " additive mask", " key mask"][kind];
+        let shape = format!("B{b} H{h}/{hkv} Tq{tq} Tk{tk} D{d}{}{what}", if causal { " causal" } else { "" });
+        out.push(outcome(if kind == 2 { "cross_attention" } else { "attention" }, shape, got, &w));
+    }
+}
+
+fn row_cases<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>) {
+    for op in [Unary::Gelu, Unary::GeluTanh, Unary::QuickGelu, Unary::Silu, Unary::Tanh, Unary::Scale(-1.5)] {
+        let x: Vec<T> = randn(70, 1001);
+        let w = want(x.len(), |o| cpu_ref::unary(op, &x, o));
+        out.push(outcome("unary", format!("{op:?} 1001"), run(x.len(), |o| dev.unary(op, &x, o)), &w));
+    }
+    // [3, 1, 5] op [1, 4, 5] → [3, 4, 5], both broadcast.
+    let (a, b): (Vec<T>, Vec<T>) =
+        (randn(71, 15), randn(72, 20).iter().map(|x: &T| T::from_f32(x.to_f32() + 3.0)).collect());
+    let shape = [3, 4, 5];
+    let (l, r) = (
+        Strided { shape: &shape, strides: &[5, 0, 1], offset: 0 },
+        Strided { shape: &shape, strides: &[0, 5, 1], offset: 0 },
+    );
+    for op in [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div] {
+        let w = want(60, |o| cpu_ref::binary(op, &a, l, &b, r, o));
+        out.push(outcome(
+            "binary",
+            format!("{op:?} [3,1,5]·[1,4,5]"),
+            run(60, |o| dev.binary(op, &a, l, &b, r, o)),
+            &w,
+        ));
+    }
+    let (rows, n) = (7, 1030);
+    let x: Vec<T> = randn(73, rows * n);
+    let (g, bias): (Vec<T>, Vec<T>) = (randn(74, n), randn(75, n));
+    let w = want(x.len(), |o| cpu_ref::layer_norm(&x, &g, &bias, 1e-5, o));
+    out.push(outcome(
+        "layer_norm",
+        format!("{rows}×{n}"),
+        run(x.len(), |o| dev.layer_norm(&x, &g, &bias, 1e-5, o)),
+        &w,
+    ));
+    let w = want(x.len(), |o| cpu_ref::rms_norm(&x, &g, 1e-6, o));
+    out.push(outcome("rms_norm", format!("{rows}×{n}"), run(x.len(), |o| dev.rms_norm(&x, &g, 1e-6, o)), &w));
+    let x: Vec<T> = randn(76, 9 * 577);
+    let w = want(x.len(), |o| cpu_ref::softmax(&x, 577, o));
+    out.push(outcome("softmax", "9×577".into(), run(x.len(), |o| dev.softmax(&x, 577, o)), &w));
+    let p = Rope { outer: 2, t: 11, inner: 3, d: 64 };
+    let x: Vec<T> = randn(77, 2 * 11 * 3 * 64);
+    let (cos, sin): (Vec<f32>, Vec<f32>) =
+        (0..11 * 32).map(|i| ((i as f32 * 0.37).cos(), (i as f32 * 0.37).sin())).unzip();
+    let w = want(x.len(), |o| cpu_ref::rope(&p, &x, &cos, &sin, o));
+    out.push(outcome("rope", "2×11×3×64".into(), run(x.len(), |o| dev.rope(&p, &x, &cos, &sin, o)), &w));
+}
+
+fn layout_cases<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>) {
+    let p = Im2col { n: 2, c: 3, h: 17, w: 19, kh: 4, kw: 4, stride: 3, pad: 1 };
+    let x: Vec<T> = randn(80, 2 * 3 * 17 * 19);
+    let w = want(p.out_len(), |o| cpu_ref::im2col(&p, &x, o));
+    out.push(outcome("im2col", "2×3×17×19 k4 s3 p1".into(), run(p.out_len(), |o| dev.im2col(&p, &x, o)), &w));
+    let table: Vec<T> = randn(81, 50 * 36);
+    let ids = [3u32, 49, 0, 7, 7, 21, 12];
+    let w = want(ids.len() * 36, |o| cpu_ref::embedding(&table, 36, &ids, o));
+    out.push(outcome(
+        "embedding",
+        "50×36, 7 ids".into(),
+        run(ids.len() * 36, |o| dev.embedding(&table, 36, &ids, o)),
+        &w,
+    ));
+    // A transposed, offset view of [5, 7] and a cast to f32 and back.
+    let x: Vec<T> = randn(82, 40);
+    let s = Strided { shape: &[7, 5], strides: &[1, 7], offset: 3 };
+    let w32: Vec<f32> = want(35, |o| cpu_ref::copy(&x, s, o));
+    out.push(outcome("copy", "[5,7]ᵀ+3 → f32".into(), run(35, |o| dev.copy(&x, s, o)), &w32));
+    let xf: Vec<f32> = randn(83, 40);
+    let w: Vec<T> = want(35, |o| cpu_ref::copy(&xf, s, o));
+    out.push(outcome("copy", "f32 [5,7]ᵀ+3 → dtype".into(), run(35, |o| dev.copy(&xf, s, o)), &w));
+}
+
+/// Every case, in every dtype, on `dev`.
+pub fn check<D: KernelDevice>(dev: &D) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    fn all<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>) {
+        gemm_cases::<T, D>(dev, out);
+        attention_cases::<T, D>(dev, out);
+        row_cases::<T, D>(dev, out);
+        layout_cases::<T, D>(dev, out);
+    }
+    all::<f32, D>(dev, &mut out);
+    all::<bf16, D>(dev, &mut out);
+    all::<f16, D>(dev, &mut out);
+    out
+}
