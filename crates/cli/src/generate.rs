@@ -40,7 +40,7 @@ pub struct GenerateArgs {
     top_p: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// cpu (cuda and wgpu come with their backends).
+    /// cpu, cuda (cuda:N for another GPU); wgpu comes with its backend.
     #[arg(long, default_value = "cpu")]
     device: String,
     #[arg(long, value_enum, default_value = "f32")]

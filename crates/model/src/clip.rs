@@ -139,7 +139,11 @@ impl ClipVision {
             )));
         }
         let d = cfg.hidden_size;
-        let cols = pixels.to_dtype(self.patch.dtype())?.im2col(cfg.patch_size, cfg.patch_size, 0)?;
+        let cols = pixels.to_device(self.patch.device())?.to_dtype(self.patch.dtype())?.im2col(
+            cfg.patch_size,
+            cfg.patch_size,
+            0,
+        )?;
         let patches = cols.linear(&self.patch, None)?; // [N, P, D]
         let class = self.class.reshape(&[1, 1, d])?.broadcast_as(&[n, 1, d])?;
         let x = Tensor::cat(&[&class, &patches], 1)?.add(&self.position)?;

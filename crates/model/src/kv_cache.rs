@@ -38,8 +38,9 @@ impl KvCache {
         let fits = slot.as_ref().is_some_and(|(kc, _)| kc.shape()[1] >= len + t);
         if !fits {
             let cap = self.capacity;
-            let alloc = |x: &Tensor| Tensor::zeros(&[1, cap, x.shape()[2], x.shape()[3]], x.dtype());
-            let (mut kb, mut vb) = (alloc(k), alloc(v));
+            let alloc =
+                |x: &Tensor| Tensor::zeros(&[1, cap, x.shape()[2], x.shape()[3]], x.dtype()).to_device(x.device());
+            let (mut kb, mut vb) = (alloc(k)?, alloc(v)?);
             if let Some((ko, vo)) = slot.take() {
                 kb.write_at(1, 0, &ko.narrow(1, 0, len)?)?;
                 vb.write_at(1, 0, &vo.narrow(1, 0, len)?)?;

@@ -1,13 +1,14 @@
 //! Weights by their Hugging Face names: shape-checked, cast to the model's
 //! dtype, and found under whichever prefix the checkpoint's layout uses.
 
-use iris_tensor::{DType, Tensor, Weights};
+use iris_tensor::{DType, Device, Tensor, Weights};
 
 use crate::error::{Error, Result};
 
 pub(crate) struct Loader<'a> {
     pub weights: &'a Weights,
     pub dtype: DType,
+    pub device: Device,
 }
 
 impl Loader<'_> {
@@ -23,7 +24,7 @@ impl Loader<'_> {
                 msg: format!("has shape {:?}, the config needs {shape:?}", t.shape()),
             });
         }
-        Ok(t.to_dtype(self.dtype)?)
+        Ok(t.to_dtype(self.dtype)?.to_device(self.device)?)
     }
 
     /// `get` when `present`, else None (optional biases).

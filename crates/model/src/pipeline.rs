@@ -122,8 +122,8 @@ impl Pipeline {
     /// tokenizer.json, the processor and generation configs from `dir`.
     pub fn load(dir: impl AsRef<Path>, opts: LoadOptions) -> Result<Pipeline> {
         let dir = dir.as_ref().to_path_buf();
-        if opts.device != Device::Cpu {
-            return Err(Error::Unsupported(format!("device {} is not available in this build (cpu)", opts.device)));
+        if opts.device == Device::Wgpu {
+            return Err(Error::Unsupported("device wgpu is not available in this build (cpu, cuda)".into()));
         }
         let cfg_path = dir.join("config.json");
         if !cfg_path.is_file() {
@@ -145,7 +145,11 @@ impl Pipeline {
                     None => ClipProcessor::for_size(size),
                 };
                 let eos = c.text.eos_token_id.clone();
-                (Model::Llava(Box::new(Llava::load(&weights, c, opts.dtype)?)), ImageProcessor::Clip(p), eos)
+                (
+                    Model::Llava(Box::new(Llava::load(&weights, c, opts.dtype, opts.device)?)),
+                    ImageProcessor::Clip(p),
+                    eos,
+                )
             }
             "mllama" => {
                 let c = MllamaConfig::from_value(&cfg).map_err(cfg_err)?;
@@ -159,7 +163,11 @@ impl Pipeline {
                     )));
                 }
                 let eos = c.text.eos_token_id.clone();
-                (Model::Mllama(Box::new(Mllama::load(&weights, c, opts.dtype)?)), ImageProcessor::Tiles(p), eos)
+                (
+                    Model::Mllama(Box::new(Mllama::load(&weights, c, opts.dtype, opts.device)?)),
+                    ImageProcessor::Tiles(p),
+                    eos,
+                )
             }
             other => return Err(cfg_err(format!("model_type `{other}` is not supported (llava, mllama)"))),
         };

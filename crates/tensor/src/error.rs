@@ -13,7 +13,7 @@ pub enum Error {
     DTypeMismatch { op: &'static str, lhs: DType, rhs: DType },
     #[error("{op}: tensor holds {found}, caller asked for {expected}")]
     DType { op: &'static str, expected: DType, found: DType },
-    #[error("{op}: device {device} is not available in this build")]
+    #[error("{op}: not available on device {device}")]
     Device { op: &'static str, device: Device },
     #[error("{}: {msg}", file.display())]
     File { file: PathBuf, msg: String },

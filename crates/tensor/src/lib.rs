@@ -2,6 +2,7 @@
 //! share storage, op methods that dispatch to iris-kernels, a buffer pool so
 //! op outputs reuse freed memory, and zero-copy safetensors loading.
 
+mod cuda;
 mod error;
 mod layout;
 mod ops;

@@ -23,7 +23,16 @@ pub(crate) struct Buffer {
 
 pub(crate) enum Storage {
     Cpu(Buffer),
-    Mapped { map: Arc<Mmap>, start: usize, len: usize },
+    Mapped {
+        map: Arc<Mmap>,
+        start: usize,
+        len: usize,
+    },
+    /// On a CUDA device: no host bytes.
+    Cuda {
+        buf: crate::cuda::CudaBuf,
+        ordinal: usize,
+    },
 }
 
 impl Storage {
@@ -31,6 +40,7 @@ impl Storage {
         match self {
             Storage::Cpu(b) => b.bytes(),
             Storage::Mapped { map, start, len } => &map[*start..*start + *len],
+            Storage::Cuda { .. } => &[],
         }
     }
 }

@@ -11,8 +11,8 @@ use crate::layout::Layout;
 use crate::storage::{Buffer, Storage};
 use crate::{with_dtype, DType, Elem};
 
-/// Where a tensor's data lives. Only the CPU exists in this build; the others
-/// name the devices the CUDA and wgpu backends will add.
+/// Where a tensor's data lives: host memory, a CUDA device by ordinal, or
+/// the wgpu device (its backend is still to come).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Device {
     Cpu,
@@ -135,7 +135,10 @@ impl Tensor {
         self.dtype
     }
     pub fn device(&self) -> Device {
-        Device::Cpu
+        match &*self.storage {
+            Storage::Cuda { ordinal, .. } => Device::Cuda(*ordinal),
+            _ => Device::Cpu,
+        }
     }
     pub fn elem_count(&self) -> usize {
         self.layout.elem_count()
@@ -157,13 +160,16 @@ impl Tensor {
         if self.dtype != T::DTYPE {
             return Err(Error::DType { op, expected: T::DTYPE, found: self.dtype });
         }
+        if self.device() != Device::Cpu {
+            return Err(Error::Device { op, device: self.device() });
+        }
         bytemuck::try_cast_slice(self.storage.bytes())
             .map_err(|e| Error::Shape { op, msg: format!("storage not aligned for {}: {e}", self.dtype) })
     }
 
     /// The elements in row-major order. `T` must be the tensor's dtype.
     pub fn to_vec<T: Elem>(&self) -> Result<Vec<T>> {
-        let t = self.contiguous()?;
+        let t = self.to_device(Device::Cpu)?.contiguous()?;
         let n = t.elem_count();
         Ok(t.data::<T>("to_vec")?[t.layout.offset..t.layout.offset + n].to_vec())
     }

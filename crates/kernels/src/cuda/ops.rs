@@ -456,3 +456,34 @@ pub fn embedding<T: CudaElem>(
     unsafe { args.launch(cfg) }.map_err(|e| launch_err(&name, e))?;
     Ok(())
 }
+
+/// y[o, at + i] = x[o, i] for o < outer, i < inner_x, with y rows of inner_y:
+/// one part of a concatenation, or rows written into a KV cache.
+pub fn concat<T: CudaElem>(
+    dev: &CudaDevice,
+    x: &CudaSlice<T>,
+    outer: usize,
+    inner_x: usize,
+    inner_y: usize,
+    at: usize,
+    y: &mut CudaSlice<T>,
+) -> Result<()> {
+    let fits = x.len() >= outer * inner_x && (outer == 0 || (outer - 1) * inner_y + at + inner_x <= y.len());
+    if !fits || inner_x > inner_y {
+        return Err(Error::Shape {
+            op: "concat",
+            msg: format!("{outer}×{inner_x} at {at} into rows of {inner_y} ({})", y.len()),
+        });
+    }
+    if outer * inner_x == 0 {
+        return Ok(());
+    }
+    let name = format!("concat_{}", T::SUFFIX);
+    let f = dev.function("layout.cu", &name)?;
+    let a = [outer as i64, inner_x as i64, inner_y as i64, at as i64];
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(x).arg(y).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]);
+    // SAFETY: signature (x, y, outer, inner_x, inner_y, at); extents checked.
+    unsafe { args.launch(grid_1d(outer * inner_x)) }.map_err(|e| launch_err(&name, e))?;
+    Ok(())
+}

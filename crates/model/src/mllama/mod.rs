@@ -7,7 +7,7 @@ pub mod preprocess;
 pub mod text;
 pub mod vision;
 
-use iris_tensor::{DType, Tensor, Weights};
+use iris_tensor::{DType, Device, Tensor, Weights};
 
 pub use config::{MllamaConfig, MllamaVisionConfig};
 pub use preprocess::{TileProcessor, TiledImage};
@@ -36,8 +36,8 @@ impl Mllama {
     /// Loads the Hub layout (`vision_model.*`, `language_model.model.*`,
     /// `language_model.lm_head.*`, `multi_modal_projector.*`) or the in-memory
     /// one (`model.*`, `lm_head.*`).
-    pub fn load(weights: &Weights, cfg: MllamaConfig, dtype: DType) -> Result<Mllama> {
-        let l = Loader { weights, dtype };
+    pub fn load(weights: &Weights, cfg: MllamaConfig, dtype: DType, device: Device) -> Result<Mllama> {
+        let l = Loader { weights, dtype, device };
         let vp = l.prefix(&["vision_model.", "model.vision_model."], "class_embedding")?;
         let tp = l.prefix(&["language_model.model.", "model.language_model."], "embed_tokens.weight")?;
         let pp = l.prefix(&["multi_modal_projector.", "model.multi_modal_projector."], "weight")?;

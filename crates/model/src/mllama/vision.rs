@@ -144,8 +144,11 @@ impl MllamaVision {
         let row = |table: &Tensor, shape: &[usize]| -> Result<Tensor> {
             Ok(table.narrow(0, aspect_ratio_id, 1)?.reshape(shape)?)
         };
-        let x =
-            pixels.to_dtype(self.patch.dtype())?.im2col(c.patch_size, c.patch_size, 0)?.linear(&self.patch, None)?;
+        let x = pixels
+            .to_device(self.patch.device())?
+            .to_dtype(self.patch.dtype())?
+            .im2col(c.patch_size, c.patch_size, 0)?
+            .linear(&self.patch, None)?;
         let x = x.add(&row(&self.pre_tile, &[t, 1, d])?.scale(self.pre_tile_gate)?)?;
         let class = self.class.reshape(&[1, 1, d])?.broadcast_as(&[t, 1, d])?;
         let x = Tensor::cat(&[&class, &x], 1)?.add(&self.position)?;

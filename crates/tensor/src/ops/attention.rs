@@ -5,8 +5,9 @@
 use iris_kernels::cpu::fast;
 use iris_kernels::{Attention, Heads, Mask, MaskLayout};
 
+use super::cuda_ops::DevMask;
 use crate::error::{shape_err, Result};
-use crate::{with_dtype, DType, Tensor};
+use crate::{with_dtype, DType, Device, Tensor};
 
 /// What hides keys from queries in `Tensor::attention`.
 #[derive(Clone, Copy, Debug)]
@@ -88,6 +89,18 @@ impl Tensor {
     /// (grouped-query heads when Hkv < H); out [B, H, Tq, D].
     pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: AttnMask, scale: f32) -> Result<Tensor> {
         let (p, [q, k, v]) = Tensor::attention_params("attention", q, k, v, scale, matches!(mask, AttnMask::Causal))?;
+        if let Some(n) = Tensor::gpu(&[&q, &k, &v]) {
+            let m = match mask {
+                AttnMask::Additive(m) => {
+                    // The mask's own elements go up once; broadcast dims stay strides of 0.
+                    let dense = m.to_dtype(DType::F32)?.to_device(Device::Cpu)?.contiguous()?.to_device(q.device())?;
+                    let (v, l) = mask_view(&dense, &[p.b, p.h, p.tq, p.tk], DType::F32)?;
+                    DevMask::Additive(v, l)
+                }
+                _ => DevMask::None,
+            };
+            return super::cuda_ops::attention(&p, &q, &k, &v, m, n);
+        }
         let mask = match mask {
             AttnMask::Additive(m) => Some(mask_view(m, &[p.b, p.h, p.tq, p.tk], DType::F32)?),
             _ => None,
@@ -115,12 +128,16 @@ impl Tensor {
         let (p, [q, k, v]) = Tensor::attention_params("cross_attention", q, k, v, scale, false)?;
         let keep = match key_mask {
             Some(m) => {
-                let (t, l) = mask_view(m, &[p.b, p.h, p.tq, p.tk], DType::F32)?;
+                let (t, l) = mask_view(&m.to_device(Device::Cpu)?, &[p.b, p.h, p.tq, p.tk], DType::F32)?;
                 let bytes: Vec<u8> = t.data::<f32>("cross_attention")?.iter().map(|&x| (x != 0.0) as u8).collect();
                 Some((bytes, l))
             }
             None => None,
         };
+        if let Some(n) = Tensor::gpu(&[&q, &k, &v]) {
+            let m = keep.map_or(DevMask::None, |(b, l)| DevMask::Keep(b, l));
+            return super::cuda_ops::attention(&p, &q, &k, &v, m, n);
+        }
         let km = keep.as_ref().map(|(b, l)| (&b[..], *l));
         with_dtype!(q.dtype(), T => {
             let (qd, kd, vd) = (q.data::<T>("cross_attention")?, k.data::<T>("cross_attention")?, v.data::<T>("cross_attention")?);

@@ -23,6 +23,9 @@ impl Tensor {
     }
 
     pub(crate) fn copy_as(&self, dtype: DType) -> Result<Tensor> {
+        if let Some(n) = Tensor::gpu(&[self]) {
+            return super::cuda_ops::copy_as(self, n, dtype);
+        }
         with_dtype!(self.dtype(), S => with_dtype!(dtype, D => {
             let src = self.data::<S>("copy")?;
             Tensor::build(self.shape(), |o: &mut [D]| Ok(fast::copy(src, self.strided(), o)?))
@@ -47,6 +50,10 @@ impl Tensor {
             }
             shape[dim] += t.shape()[dim];
         }
+        if let Some(n) = Tensor::gpu(tensors) {
+            let parts: Vec<Tensor> = tensors.iter().map(|t| (*t).clone()).collect();
+            return super::cuda_ops::cat(&parts, dim, &shape, n);
+        }
         let outer: usize = shape[..dim].iter().product();
         let inner: usize = shape[dim + 1..].iter().product();
         let parts: Vec<Tensor> = tensors.iter().map(|t| t.contiguous()).collect::<Result<_>>()?;
@@ -61,6 +68,15 @@ impl Tensor {
     pub fn embedding(table: &Tensor, ids: &[u32]) -> Result<Tensor> {
         if table.dims() != 2 {
             return shape_err("embedding", format!("table must be [V, D], is {:?}", table.shape()));
+        }
+        if let Some(n) = Tensor::gpu(&[table]) {
+            let rows = table.shape()[0];
+            if let Some(&bad) = ids.iter().find(|&&i| i as usize >= rows) {
+                return Err(
+                    iris_kernels::Error::IndexOutOfRange { op: "embedding", index: bad as usize, len: rows }.into()
+                );
+            }
+            return super::cuda_ops::embedding(table, ids, n);
         }
         let table = table.contiguous()?;
         let dim = table.shape()[1];

@@ -69,6 +69,9 @@ impl Tensor {
             b: mat(&w, ws),
             c: MatLayout::row_major(m, n),
         };
+        if let Some(dev) = Tensor::gpu(&[self, rhs]) {
+            return super::cuda_ops::gemm(&p, &x, &w, None, dev, &full(m, n));
+        }
         with_dtype!(self.dtype(), T => {
             let (ad, bd) = (x.data::<T>("matmul")?, w.data::<T>("matmul")?);
             Tensor::build(&full(m, n), |o: &mut [T]| Ok(fast::gemm(&p, ad, bd, o)?))
@@ -114,6 +117,9 @@ impl Tensor {
             c: MatLayout::row_major(m, n),
         };
         let bias = bias.map(|b| b.broadcast_as(&[m, n])).transpose()?;
+        if let Some(dev) = Tensor::gpu(&[self, weight]) {
+            return super::cuda_ops::gemm(&p, &x, weight, bias.as_ref(), dev, &shape);
+        }
         with_dtype!(self.dtype(), T => {
             let (xd, wd) = (x.data::<T>("linear")?, weight.data::<T>("linear")?);
             Tensor::build(&shape, |o: &mut [T]| {

@@ -5,6 +5,7 @@
 
 mod attention;
 mod copy;
+mod cuda_ops;
 mod elementwise;
 mod matmul;
 mod norm;

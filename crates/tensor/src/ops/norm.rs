@@ -30,6 +30,9 @@ impl Tensor {
                 ),
             );
         }
+        if let Some(n) = Tensor::gpu(&[self, weight, bias]) {
+            return super::cuda_ops::layer_norm(self, weight, bias, eps, n);
+        }
         let (x, w, b) = (self.contiguous()?, weight.contiguous()?, bias.contiguous()?);
         with_dtype!(x.dtype(), T => {
             let (xs, ws, bs) = (x.slice::<T>("layer_norm")?, w.slice::<T>("layer_norm")?, b.slice::<T>("layer_norm")?);
@@ -44,6 +47,9 @@ impl Tensor {
         if weight.shape() != [n] {
             return shape_err("rms_norm", format!("x {:?} needs weight [{n}], got {:?}", self.shape(), weight.shape()));
         }
+        if let Some(n) = Tensor::gpu(&[self, weight]) {
+            return super::cuda_ops::rms_norm(self, weight, eps, n);
+        }
         let (x, w) = (self.contiguous()?, weight.contiguous()?);
         with_dtype!(x.dtype(), T => {
             let (xs, ws) = (x.slice::<T>("rms_norm")?, w.slice::<T>("rms_norm")?);
@@ -54,6 +60,9 @@ impl Tensor {
     /// Softmax over the last dimension.
     pub fn softmax(&self) -> Result<Tensor> {
         let n = self.last_dim("softmax")?;
+        if let Some(dev) = Tensor::gpu(&[self]) {
+            return super::cuda_ops::softmax(self, n, dev);
+        }
         let x = self.contiguous()?;
         with_dtype!(x.dtype(), T => {
             let xs = x.slice::<T>("softmax")?;
@@ -81,6 +90,9 @@ impl Tensor {
                 format!("x {s:?} needs cos/sin [{}, {}], got {:?} and {:?}", p.t, d / 2, cos.shape(), sin.shape()),
             );
         }
+        if let Some(n) = Tensor::gpu(&[self]) {
+            return super::cuda_ops::rope(self, cos, sin, &p, n);
+        }
         let (x, c, sn) =
             (self.contiguous()?, cos.to_dtype(DType::F32)?.contiguous()?, sin.to_dtype(DType::F32)?.contiguous()?);
         let (cs, ss) = (c.slice::<f32>("rope")?, sn.slice::<f32>("rope")?);
@@ -99,6 +111,9 @@ impl Tensor {
         let p = Im2col { n, c, h, w, kh: kernel, kw: kernel, stride, pad };
         p.check(n * c * h * w, p.out_len())?;
         let (oh, ow) = p.out_hw();
+        if let Some(dev) = Tensor::gpu(&[self]) {
+            return super::cuda_ops::im2col(self, &p, dev, &[n, oh * ow, p.cols()]);
+        }
         let x = self.contiguous()?;
         with_dtype!(x.dtype(), T => {
             let xs = x.slice::<T>("im2col")?;

@@ -26,7 +26,10 @@ impl Tensor {
                 format!("cannot write {src_shape:?} at {start} along dimension {dim} of a contiguous {dst_shape:?}"),
             );
         }
-        let src = src.contiguous()?;
+        if let Some(n) = Tensor::gpu(&[self]) {
+            return super::cuda_ops::write_at(self, dim, start, src, n);
+        }
+        let src = src.contiguous()?.to_device(crate::Device::Cpu)?;
         if Arc::get_mut(&mut self.storage).is_none() || matches!(*self.storage, Storage::Mapped { .. }) {
             *self = self.copy_as(self.dtype())?;
         }
