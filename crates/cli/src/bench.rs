@@ -34,60 +34,62 @@ pub enum Dt {
 pub struct BenchArgs {
     /// The op to time; without one, the standard suite.
     #[arg(value_enum)]
-    op: Option<Op>,
+    pub(crate) op: Option<Op>,
     #[arg(long, default_value = "cpu")]
-    device: String,
+    pub(crate) device: String,
     #[arg(long, value_enum, default_value = "f32")]
-    dtype: Dt,
+    pub(crate) dtype: Dt,
     /// GEMM: C[m, n] = A[m, k]·B[k, n].
     #[arg(long, default_value_t = 1024)]
-    m: usize,
+    pub(crate) m: usize,
     #[arg(long, default_value_t = 1024)]
-    n: usize,
+    pub(crate) n: usize,
     #[arg(long, default_value_t = 1024)]
-    k: usize,
+    pub(crate) k: usize,
     /// GEMM: B stored as [n, k], as a Linear weight is (F.linear's layout).
     #[arg(long)]
-    transpose_b: bool,
+    pub(crate) transpose_b: bool,
     /// Attention: batch, query heads, key/value heads (default H), lengths, head dim.
     #[arg(long, default_value_t = 1)]
-    b: usize,
+    pub(crate) b: usize,
     #[arg(long, default_value_t = 16)]
-    h: usize,
+    pub(crate) h: usize,
     #[arg(long)]
-    hkv: Option<usize>,
+    pub(crate) hkv: Option<usize>,
     #[arg(long, default_value_t = 1024)]
-    tq: usize,
+    pub(crate) tq: usize,
     /// Key length (default Tq).
     #[arg(long)]
-    tk: Option<usize>,
+    pub(crate) tk: Option<usize>,
     #[arg(long, default_value_t = 64)]
-    d: usize,
+    pub(crate) d: usize,
     #[arg(long)]
-    causal: bool,
+    pub(crate) causal: bool,
     /// im2col: a square image of `size` pixels and `channels`, patch `patch`.
     #[arg(long, default_value_t = 3)]
-    channels: usize,
+    pub(crate) channels: usize,
     #[arg(long, default_value_t = 336)]
-    size: usize,
+    pub(crate) size: usize,
     #[arg(long, default_value_t = 14)]
-    patch: usize,
+    pub(crate) patch: usize,
     /// Norms, softmax, rope: a [rows, cols] input.
     #[arg(long, default_value_t = 577)]
-    rows: usize,
+    pub(crate) rows: usize,
     #[arg(long, default_value_t = 1024)]
-    cols: usize,
+    pub(crate) cols: usize,
     /// Also time the reference kernel and print the speedup over it.
     #[arg(long)]
-    reference: bool,
+    pub(crate) reference: bool,
     /// One JSON object per line instead of text.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
-    if args.device != "cpu" {
-        return Err(format!("bench: device `{}` is not available in this build (devices: cpu)", args.device).into());
+    match crate::generate::parse_device(&args.device)? {
+        iris_tensor::Device::Cpu => {}
+        iris_tensor::Device::Cuda(n) => return crate::bench_cuda::run(args, n),
+        d => return Err(format!("bench: device `{d}` is not available in this build (cpu, cuda)").into()),
     }
     let runs: Vec<BenchArgs> = match args.op {
         Some(_) => vec![args.clone()],

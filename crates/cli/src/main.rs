@@ -1,6 +1,7 @@
 //! `iris`: the command line of the iris engine.
 
 mod bench;
+mod bench_cuda;
 mod check;
 mod generate;
 mod inspect;

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The H200 check, as one command on the GPU machine (no Rust there):
+#   on the CPU machine:  cargo build --release -p iris-cli && mkdir -p .gpu && cp target/release/iris .gpu/
+#                        (.gpu is ignored through .git/info/exclude; name it in the device tool's `carry`)
+#   on the GPU machine:  scripts/gpu-check.sh "$OUT"
+# It finds libnvrtc, compiles every kernel (ptxas report), runs every kernel against the CPU
+# reference, both model families' fixtures end to end on cuda (greedy text and logits against
+# transformers), and `iris bench --device cuda --json` beside PyTorch in the same run, and writes
+# the logs, the JSON and a table with ratios into the folder given.
+set -uo pipefail
+out="${1:?usage: scripts/gpu-check.sh OUT_DIR [BIN_DIR]}"
+bin="${2:-.gpu}"
+# IRIS_CHECK_DEVICE=cpu dry-runs the script's plumbing on a machine without a GPU (benchmarks skipped).
+device="${IRIS_CHECK_DEVICE:-cuda}"
+mkdir -p "$out"
+cd "$(dirname "$0")/.."
+for d in /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+    $(python3 -c 'import nvidia, os; print(" ".join(os.path.join(p, x, "lib") for p in nvidia.__path__ for x in os.listdir(p)))' 2>/dev/null); do
+    if ls "$d"/libnvrtc.so* >/dev/null 2>&1; then
+        export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        break
+    fi
+done
+status=0
+run() { echo "+ $*" | tee -a "$out/log.txt"; "$@" 2>&1 | tee -a "$out/log.txt"; local rc=${PIPESTATUS[0]}; [ "$rc" = 0 ] || status=1; return 0; }
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
+[ "$device" = cuda ] && run "$bin/iris" check --device cuda --compile-only
+run "$bin/iris" check --device "$device"
+for f in crates/model/tests/fixtures/*/; do
+    name=$(basename "$f")
+    [ -f "$f/meta.json" ] || continue
+    imgs=$(ls "$f"/image*.png | sort | sed 's/^/--image /' | tr '\n' ' ')
+    prompt=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['prompt'])" "$f/meta.json")
+    n=8  # every fixture's reference generated 8 tokens
+    # shellcheck disable=SC2086
+    "$bin/iris" generate --model "$f" $imgs --prompt "$prompt" --device "$device" --max-new-tokens "$n" \
+        --logits-out "$out/$name.safetensors" > "$out/$name.txt" 2>> "$out/log.txt" || status=1
+    python3 - "$f" "$out/$name.txt" "$out/$name.safetensors" <<'PY' | tee -a "$out/log.txt" || status=1
+import json, sys
+from safetensors.torch import load_file
+fix, text, logits = sys.argv[1:]
+meta = json.load(open(fix + "/meta.json"))
+ref, got = load_file(fix + "/reference.safetensors"), load_file(logits)
+err = float((got["logits"] - ref["logits"]).norm() / ref["logits"].norm())
+same = open(text, encoding="utf-8", errors="replace").read() == meta["greedy_text"]
+print(f"{fix}: greedy text {'equal' if same else 'DIFFERS'}, logits relative error {err:.2e}")
+sys.exit(0 if same and err <= 1e-3 else 1)
+PY
+done
+if [ "$device" = cuda ]; then
+    "$bin/iris" bench --device cuda --json > "$out/iris-bench.jsonl" 2>> "$out/log.txt" || status=1
+    python3 benches/peers/gpu.py > "$out/torch-bench.jsonl" 2>> "$out/log.txt" || status=1
+fi
+python3 - "$out" <<'PY' | tee "$out/table.md"
+import json, sys
+out = sys.argv[1]
+def load(p):
+    try:
+        return [json.loads(l) for l in open(p) if l.strip()]
+    except OSError:
+        return []
+iris, torch = load(f"{out}/iris-bench.jsonl"), load(f"{out}/torch-bench.jsonl")
+def key(r):
+    s = r.get("shape", {})
+    return r["op"], tuple(s.get(k) for k in ("m", "n", "k", "tq", "tk", "d", "rows", "cols", "h"))
+print("| op | shape | iris ms | peer | peer ms | iris / peer speed |")
+print("|---|---|---|---|---|---|")
+for r in iris:
+    for p in [p for p in torch if key(p) == key(r)] or [None]:
+        if p is None:
+            print(f"| {r['op']} | {r['shape']} | {r['median_ms']:.3f} | | | |")
+        else:
+            print(f"| {r['op']} | {r['shape']} | {r['median_ms']:.3f} | {p['peer']} | {p['median_ms']:.3f} | {p['median_ms'] / r['median_ms']:.2f}× |")
+for p in torch:
+    if p["op"] == "copy":
+        print(f"\ncopy bandwidth ceiling: {p['gbps']:.0f} GB/s")
+PY
+exit $status
