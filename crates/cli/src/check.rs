@@ -9,7 +9,7 @@ use iris_kernels::parity::{self, KernelDevice, Outcome};
 
 #[derive(clap::Args)]
 pub struct CheckArgs {
-    /// cpu or cuda (cuda:N for another GPU).
+    /// cpu, cuda (cuda:N for another GPU) or wgpu.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Compile every kernel (no GPU needed) instead of running them.
@@ -45,8 +45,11 @@ pub fn run(a: &CheckArgs) -> Result<(), Box<dyn std::error::Error>> {
     match (device, a.compile_only) {
         (iris_tensor::Device::Cpu, false) => return table(&parity::CpuFast),
         (iris_tensor::Device::Cuda(n), false) => return table(&CudaKernels(CudaDevice::open(n)?)),
+        (iris_tensor::Device::Wgpu, false) => {
+            return table(&iris_kernels::wgpu::host::WgpuKernels(iris_kernels::wgpu::WgpuDevice::open()?))
+        }
         (iris_tensor::Device::Cuda(_), true) => {}
-        (d, _) => return Err(format!("iris check --device {d}: not available in this build (cpu, cuda)").into()),
+        (d, _) => return Err(format!("iris check --device {d}: not available in this build (cpu, cuda, wgpu)").into()),
     }
     let mut failures = 0;
     println!("{:<16} {:<6} {:<40} {:>5} {:>7} {:>6} {:>6}", "file", "arch", "kernel", "regs", "smem", "stack", "spill");

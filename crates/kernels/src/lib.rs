@@ -12,6 +12,7 @@ mod error;
 mod params;
 pub mod parity;
 pub mod testing;
+pub mod wgpu;
 
 pub use element::{DType, Element};
 pub use error::{Error, Result};

@@ -13,6 +13,10 @@ use crate::{Attention, Binary, DType, Gemm, Heads, Im2col, Mask, MaskLayout, Mat
 /// A device's kernels on host buffers (a GPU device uploads, runs, downloads).
 pub trait KernelDevice {
     fn name(&self) -> String;
+    /// The dtypes the device's kernels take.
+    fn dtypes(&self) -> Vec<DType> {
+        vec![DType::F32, DType::BF16, DType::F16]
+    }
     fn gemm<T: CudaElem>(&self, p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()>;
     fn attention<T: CudaElem>(&self, p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()>;
     fn unary<T: CudaElem>(&self, op: Unary, x: &[T], y: &mut [T]) -> Result<()>;
@@ -269,8 +273,12 @@ pub fn check<D: KernelDevice>(dev: &D) -> Vec<Outcome> {
         row_cases::<T, D>(dev, out);
         layout_cases::<T, D>(dev, out);
     }
-    all::<f32, D>(dev, &mut out);
-    all::<bf16, D>(dev, &mut out);
-    all::<f16, D>(dev, &mut out);
+    for dt in dev.dtypes() {
+        match dt {
+            DType::F32 => all::<f32, D>(dev, &mut out),
+            DType::BF16 => all::<bf16, D>(dev, &mut out),
+            DType::F16 => all::<f16, D>(dev, &mut out),
+        }
+    }
     out
 }

@@ -1,0 +1,115 @@
+//! The wgpu kernels on host buffers (upload, dispatch, read back), for the
+//! parity list and `iris check --device wgpu`. f32 only.
+
+use std::sync::Arc;
+
+use crate::cuda::ops::CudaElem;
+use crate::error::{Error, Result};
+use crate::parity::KernelDevice;
+use crate::wgpu::ops::{self, WgpuMask};
+use crate::wgpu::WgpuDevice;
+use crate::{Attention, Binary, DType, Gemm, Im2col, Mask, Rope, Strided, Unary};
+
+pub struct WgpuKernels(pub Arc<WgpuDevice>);
+
+fn f32s<T: CudaElem>(op: &'static str, x: &[T]) -> Result<Vec<f32>> {
+    if T::DTYPE != DType::F32 {
+        return Err(Error::DType { op, dtype: T::DTYPE });
+    }
+    Ok(x.iter().map(|v| v.to_f32()).collect())
+}
+
+impl WgpuKernels {
+    fn up<T: CudaElem>(&self, op: &'static str, x: &[T]) -> Result<wgpu::Buffer> {
+        Ok(self.0.upload(&f32s(op, x)?))
+    }
+    fn back<T: CudaElem>(&self, buf: &wgpu::Buffer, out: &mut [T]) -> Result<()> {
+        let v: Vec<f32> = self.0.download(buf, out.len())?;
+        out.iter_mut().zip(v).for_each(|(o, x)| *o = T::from_f32(x));
+        Ok(())
+    }
+    fn out(&self, n: usize) -> wgpu::Buffer {
+        self.0.buffer(n * 4)
+    }
+}
+
+impl KernelDevice for WgpuKernels {
+    fn name(&self) -> String {
+        format!("wgpu: {}", self.0.name())
+    }
+    fn dtypes(&self) -> Vec<DType> {
+        vec![DType::F32]
+    }
+    fn gemm<T: CudaElem>(&self, p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
+        let (ab, bb, cb) = (self.up("gemm", a)?, self.up("gemm", b)?, self.up("gemm", c)?);
+        ops::gemm(&self.0, p, &ab, a.len(), &bb, b.len(), &cb, c.len())?;
+        self.back(&cb, c)
+    }
+    fn attention<T: CudaElem>(&self, p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()> {
+        let (qb, kb, vb, ob) =
+            (self.up("attention", q)?, self.up("attention", k)?, self.up("attention", v)?, self.out(o.len()));
+        let lens = [q.len(), k.len(), v.len(), o.len()];
+        match mask {
+            Mask::None => ops::attention(&self.0, p, &qb, &kb, &vb, lens, WgpuMask::None, &ob)?,
+            Mask::Additive(m, l) => {
+                let mb = self.0.upload(m);
+                ops::attention(&self.0, p, &qb, &kb, &vb, lens, WgpuMask::Additive(&mb, m.len(), l), &ob)?
+            }
+            Mask::Keep(m, l) => {
+                let mf: Vec<f32> = m.iter().map(|&x| (x != 0) as u8 as f32).collect();
+                let mb = self.0.upload(&mf);
+                ops::attention(&self.0, p, &qb, &kb, &vb, lens, WgpuMask::Keep(&mb, m.len(), l), &ob)?
+            }
+        }
+        self.back(&ob, o)
+    }
+    fn unary<T: CudaElem>(&self, op: Unary, x: &[T], y: &mut [T]) -> Result<()> {
+        let (xb, yb) = (self.up("unary", x)?, self.out(y.len()));
+        ops::unary(&self.0, op, &xb, x.len(), &yb)?;
+        self.back(&yb, y)
+    }
+    fn binary<T: CudaElem>(&self, op: Binary, a: &[T], l: Strided, b: &[T], r: Strided, y: &mut [T]) -> Result<()> {
+        let (ab, bb, yb) = (self.up("binary", a)?, self.up("binary", b)?, self.out(y.len()));
+        ops::binary(&self.0, op, &ab, a.len(), l, &bb, b.len(), r, &yb)?;
+        self.back(&yb, y)
+    }
+    fn copy<S: CudaElem, D: CudaElem>(&self, x: &[S], s: Strided, y: &mut [D]) -> Result<()> {
+        if D::DTYPE != DType::F32 {
+            return Err(Error::DType { op: "copy", dtype: D::DTYPE });
+        }
+        let (xb, yb) = (self.up("copy", x)?, self.out(y.len()));
+        ops::copy(&self.0, &xb, x.len(), s, &yb)?;
+        self.back(&yb, y)
+    }
+    fn layer_norm<T: CudaElem>(&self, x: &[T], w: &[T], b: &[T], eps: f32, y: &mut [T]) -> Result<()> {
+        let (xb, wb, bb, yb) =
+            (self.up("layer_norm", x)?, self.up("layer_norm", w)?, self.up("layer_norm", b)?, self.out(y.len()));
+        ops::layer_norm(&self.0, &xb, x.len() / w.len(), w.len(), &wb, &bb, eps, &yb)?;
+        self.back(&yb, y)
+    }
+    fn rms_norm<T: CudaElem>(&self, x: &[T], w: &[T], eps: f32, y: &mut [T]) -> Result<()> {
+        let (xb, wb, yb) = (self.up("rms_norm", x)?, self.up("rms_norm", w)?, self.out(y.len()));
+        ops::rms_norm(&self.0, &xb, x.len() / w.len(), w.len(), &wb, eps, &yb)?;
+        self.back(&yb, y)
+    }
+    fn softmax<T: CudaElem>(&self, x: &[T], n: usize, y: &mut [T]) -> Result<()> {
+        let (xb, yb) = (self.up("softmax", x)?, self.out(y.len()));
+        ops::softmax(&self.0, &xb, x.len() / n, n, &yb)?;
+        self.back(&yb, y)
+    }
+    fn rope<T: CudaElem>(&self, p: &Rope, x: &[T], cos: &[f32], sin: &[f32], y: &mut [T]) -> Result<()> {
+        let (xb, cb, sb, yb) = (self.up("rope", x)?, self.0.upload(cos), self.0.upload(sin), self.out(y.len()));
+        ops::rope(&self.0, p, &xb, &cb, &sb, &yb)?;
+        self.back(&yb, y)
+    }
+    fn im2col<T: CudaElem>(&self, p: &Im2col, x: &[T], y: &mut [T]) -> Result<()> {
+        let (xb, yb) = (self.up("im2col", x)?, self.out(y.len()));
+        ops::im2col(&self.0, p, &xb, x.len(), &yb)?;
+        self.back(&yb, y)
+    }
+    fn embedding<T: CudaElem>(&self, table: &[T], dim: usize, ids: &[u32], y: &mut [T]) -> Result<()> {
+        let (tb, ib, yb) = (self.up("embedding", table)?, self.0.upload(ids), self.out(y.len()));
+        ops::embedding(&self.0, &tb, table.len() / dim, dim, &ib, ids, &yb)?;
+        self.back(&yb, y)
+    }
+}

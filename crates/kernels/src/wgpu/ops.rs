@@ -1,0 +1,254 @@
+//! Dispatches of the `shaders/*.wgsl` kernels with the CPU kernels'
+//! parameter types and checks (f32; buffers hold elements from offset 0).
+
+use crate::error::{check_extent, Error, Result};
+use crate::params::{Attention, Gemm, Heads, Im2col, MaskLayout, MatLayout, Rope, Strided, Unary};
+use crate::wgpu::WgpuDevice;
+use crate::Binary;
+
+type Buf = wgpu::Buffer;
+
+/// Workgroups of 256 covering n, spilling into y past the per-dimension limit.
+fn groups(n: usize) -> (u32, u32, u32) {
+    let g = n.div_ceil(256).max(1);
+    let x = g.min(65_535);
+    (x as u32, g.div_ceil(x) as u32, 1)
+}
+
+fn u(x: usize) -> Result<u32> {
+    u32::try_from(x).map_err(|_| Error::Device(format!("wgpu: {x} does not fit 32-bit indexing")))
+}
+
+/// The uniform block of elementwise.wgsl (`Strided`), for up to 8 dims.
+fn strided_params(n: usize, op: u32, alpha: f32, a: &Strided, b: Option<&Strided>) -> Result<Vec<u32>> {
+    if a.shape.len() > 8 {
+        return Err(Error::Shape { op: "wgpu", msg: format!("at most 8 dims, got {:?}", a.shape) });
+    }
+    let mut p =
+        vec![u(n)?, op, a.shape.len() as u32, u(a.offset)?, u(b.map_or(0, |b| b.offset))?, alpha.to_bits(), 0, 0];
+    let pad8 = |v: &[usize], fill: usize| -> Result<Vec<u32>> {
+        (0..8).map(|i| u(v.get(i).copied().unwrap_or(fill))).collect()
+    };
+    p.extend(pad8(a.shape, 1)?);
+    p.extend(pad8(a.strides, 0)?);
+    p.extend(pad8(b.map_or(&[][..], |b| b.strides), 0)?);
+    Ok(p)
+}
+
+pub fn unary(dev: &WgpuDevice, op: Unary, x: &Buf, n: usize, y: &Buf) -> Result<()> {
+    let (code, alpha) = match op {
+        Unary::Gelu => (0, 0.0),
+        Unary::GeluTanh => (1, 0.0),
+        Unary::QuickGelu => (2, 0.0),
+        Unary::Silu => (3, 0.0),
+        Unary::Tanh => (4, 0.0),
+        Unary::Scale(s) => (5, s),
+    };
+    let s = Strided { shape: &[n], strides: &[1], offset: 0 };
+    let p = strided_params(n, code, alpha, &s, None)?;
+    dev.dispatch("elementwise.wgsl", "unary", &[(0, x), (2, y)], &p, 3, groups(n))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn binary(
+    dev: &WgpuDevice,
+    op: Binary,
+    a: &Buf,
+    a_len: usize,
+    l: Strided,
+    b: &Buf,
+    b_len: usize,
+    r: Strided,
+    y: &Buf,
+) -> Result<()> {
+    l.check("binary", "lhs", a_len)?;
+    r.check("binary", "rhs", b_len)?;
+    if l.shape != r.shape {
+        return Err(Error::Shape { op: "binary", msg: format!("views {:?} and {:?} differ", l.shape, r.shape) });
+    }
+    let code = match op {
+        Binary::Add => 0,
+        Binary::Sub => 1,
+        Binary::Mul => 2,
+        Binary::Div => 3,
+    };
+    let n = l.len();
+    let p = strided_params(n, code, 0.0, &l, Some(&r))?;
+    dev.dispatch("elementwise.wgsl", "binary", &[(0, a), (1, b), (2, y)], &p, 3, groups(n))
+}
+
+/// y = the elements of x's view `s`, dense.
+pub fn copy(dev: &WgpuDevice, x: &Buf, x_len: usize, s: Strided, y: &Buf) -> Result<()> {
+    s.check("copy", "src", x_len)?;
+    let n = s.len();
+    let p = strided_params(n, 0, 0.0, &s, None)?;
+    dev.dispatch("elementwise.wgsl", "copy", &[(0, x), (2, y)], &p, 3, groups(n))
+}
+
+/// y[r, :] = table[ids[r], :] (ids a buffer of u32).
+pub fn embedding(
+    dev: &WgpuDevice,
+    table: &Buf,
+    rows: usize,
+    dim: usize,
+    ids: &Buf,
+    host_ids: &[u32],
+    y: &Buf,
+) -> Result<()> {
+    if let Some(&bad) = host_ids.iter().find(|&&i| i as usize >= rows) {
+        return Err(Error::IndexOutOfRange { op: "embedding", index: bad as usize, len: rows });
+    }
+    let n = host_ids.len() * dim;
+    let mut p = vec![u(n)?, 0, u(dim)?, 0, 0, 0, 0, 0];
+    p.extend([0u32; 24]);
+    dev.dispatch("elementwise.wgsl", "embedding", &[(0, table), (1, ids), (2, y)], &p, 3, groups(n))
+}
+
+fn norm_params(rows: usize, n: usize, eps: f32, t: usize, inner: usize, d: usize) -> Result<Vec<u32>> {
+    Ok(vec![u(rows)?, u(n)?, eps.to_bits(), u(t)?, u(inner)?, u(d)?, 0, 0])
+}
+
+fn row_groups(rows: usize) -> (u32, u32, u32) {
+    let x = rows.clamp(1, 65_535);
+    (x as u32, rows.div_ceil(x).max(1) as u32, 1)
+}
+
+pub fn layer_norm(dev: &WgpuDevice, x: &Buf, rows: usize, n: usize, w: &Buf, b: &Buf, eps: f32, y: &Buf) -> Result<()> {
+    let p = norm_params(rows, n, eps, 0, 0, 0)?;
+    dev.dispatch("norm.wgsl", "layer_norm", &[(0, x), (1, w), (2, b), (3, y)], &p, 4, row_groups(rows))
+}
+
+pub fn rms_norm(dev: &WgpuDevice, x: &Buf, rows: usize, n: usize, w: &Buf, eps: f32, y: &Buf) -> Result<()> {
+    let p = norm_params(rows, n, eps, 0, 0, 0)?;
+    dev.dispatch("norm.wgsl", "rms_norm", &[(0, x), (1, w), (3, y)], &p, 4, row_groups(rows))
+}
+
+pub fn softmax(dev: &WgpuDevice, x: &Buf, rows: usize, n: usize, y: &Buf) -> Result<()> {
+    let p = norm_params(rows, n, 0.0, 0, 0, 0)?;
+    dev.dispatch("norm.wgsl", "softmax", &[(0, x), (3, y)], &p, 4, row_groups(rows))
+}
+
+pub fn rope(dev: &WgpuDevice, r: &Rope, x: &Buf, cos: &Buf, sin: &Buf, y: &Buf) -> Result<()> {
+    let rows = r.outer * r.t * r.inner;
+    let p = norm_params(rows, 0, 0.0, r.t, r.inner, r.d)?;
+    dev.dispatch("norm.wgsl", "rope", &[(0, x), (1, cos), (2, sin), (3, y)], &p, 4, groups(rows * r.d / 2))
+}
+
+pub fn im2col(dev: &WgpuDevice, p: &Im2col, x: &Buf, x_len: usize, y: &Buf) -> Result<()> {
+    p.check(x_len, p.out_len())?;
+    if p.kh != p.kw {
+        return Err(Error::Shape { op: "im2col", msg: "square kernels only on wgpu".into() });
+    }
+    let (oh, ow) = p.out_hw();
+    let v = [p.n, p.c, p.h, p.w, p.kh, p.stride, p.pad, oh, ow, p.out_len(), 0, 0, 0, 0, 0, 0];
+    let params: Vec<u32> = v.iter().map(|&x| u(x)).collect::<Result<_>>()?;
+    dev.dispatch("layout.wgsl", "im2col", &[(0, x), (1, y)], &params, 2, groups(p.out_len()))
+}
+
+/// y[o·inner_y + at + i] = x[o·inner_x + i]: a concatenation part, or KV-cache rows.
+pub fn concat(
+    dev: &WgpuDevice,
+    x: &Buf,
+    outer: usize,
+    inner_x: usize,
+    inner_y: usize,
+    at: usize,
+    y: &Buf,
+) -> Result<()> {
+    let total = outer * inner_x;
+    let v = [0, 0, 0, 0, 0, 0, 0, 0, 0, total, inner_x, inner_y, at, 0, 0, 0];
+    let params: Vec<u32> = v.iter().map(|&x| u(x)).collect::<Result<_>>()?;
+    dev.dispatch("layout.wgsl", "concat", &[(0, x), (1, y)], &params, 2, groups(total))
+}
+
+pub fn gemm(
+    dev: &WgpuDevice,
+    p: &Gemm,
+    a: &Buf,
+    a_len: usize,
+    b: &Buf,
+    b_len: usize,
+    c: &Buf,
+    c_len: usize,
+) -> Result<()> {
+    p.check(a_len, b_len, c_len)?;
+    if p.batch * p.m * p.n == 0 {
+        return Ok(());
+    }
+    let l = |m: &MatLayout| -> Result<[u32; 4]> {
+        Ok([u(m.offset)?, u(m.batch_stride)?, u(m.row_stride)?, u(m.col_stride)?])
+    };
+    let mut params = vec![u(p.m)?, u(p.n)?, u(p.k)?, u(p.batch)?, p.alpha.to_bits(), p.beta.to_bits(), 0, 0];
+    params.extend(l(&p.a)?);
+    params.extend(l(&p.b)?);
+    params.extend(l(&p.c)?);
+    dev.dispatch(
+        "gemm.wgsl",
+        "gemm",
+        &[(0, a), (1, b), (2, c)],
+        &params,
+        3,
+        (u(p.n.div_ceil(64))?, u(p.m.div_ceil(64))?, u(p.batch)?),
+    )
+}
+
+/// The mask of an attention dispatch: none, additive f32, or keep (1/0 as f32).
+pub enum WgpuMask<'a> {
+    None,
+    Additive(&'a Buf, usize, MaskLayout),
+    Keep(&'a Buf, usize, MaskLayout),
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn attention(
+    dev: &WgpuDevice,
+    p: &Attention,
+    q: &Buf,
+    k: &Buf,
+    v: &Buf,
+    lens: [usize; 4],
+    mask: WgpuMask,
+    o: &Buf,
+) -> Result<()> {
+    p.check(lens[0], lens[1], lens[2], lens[3], &crate::Mask::None)?;
+    if p.d > 256 {
+        return Err(Error::Shape { op: "attention", msg: format!("head dim {} > 256 on wgpu", p.d) });
+    }
+    if p.b * p.h * p.tq * p.d == 0 {
+        return Ok(());
+    }
+    let mext = |l: &MaskLayout| [(p.b, l.b_stride), (p.h, l.h_stride), (p.tq, l.q_stride), (p.tk, 1)];
+    let (kind, mbuf, ml) = match mask {
+        WgpuMask::None => (0, q, MaskLayout::shared(0)),
+        WgpuMask::Additive(m, len, l) => {
+            check_extent("attention", "mask", len, l.offset, &mext(&l))?;
+            (1, m, l)
+        }
+        WgpuMask::Keep(m, len, l) => {
+            check_extent("attention", "key_mask", len, l.offset, &mext(&l))?;
+            (2, m, l)
+        }
+    };
+    let h = |x: &Heads| -> Result<[u32; 4]> { Ok([u(x.offset)?, u(x.b_stride)?, u(x.h_stride)?, u(x.t_stride)?]) };
+    let mut params = vec![
+        u(p.b)?,
+        u(p.h)?,
+        u(p.hkv)?,
+        u(p.tq)?,
+        u(p.tk)?,
+        u(p.d)?,
+        p.scale.to_bits(),
+        p.causal as u32,
+        kind,
+        0,
+        0,
+        0,
+    ];
+    for x in [&p.q, &p.k, &p.v, &p.o] {
+        params.extend(h(x)?);
+    }
+    params.extend([u(ml.offset)?, u(ml.b_stride)?, u(ml.h_stride)?, u(ml.q_stride)?]);
+    // Without a mask the shader never reads binding 3; q stands in for it.
+    let bufs = [(0, q), (1, k), (2, v), (3, mbuf), (4, o)];
+    dev.dispatch("attention.wgsl", "attention", &bufs, &params, 5, (u(p.tq)?, u(p.h)?, u(p.b)?))
+}

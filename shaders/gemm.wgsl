@@ -1,0 +1,80 @@
+// gemm.wgsl — batched GEMM over strided operands, f32:
+//   C[b, i, j] = alpha · Σ_k A[b, i, k]·B[b, k, j] + beta · C[b, i, j]
+// Shape letters: batch, M, N, K; each operand has (offset, batch stride, row
+// stride, column stride) in elements, as the CPU `Gemm` (a transposed operand
+// is swapped strides; beta = 0 never reads C).
+// Launch: workgroups (ceil(N/64), ceil(M/64), batch) of 16×16 invocations,
+// each computing a 4×4 block; 64×16 tiles of A and B staged in workgroup memory.
+
+struct Params {
+    m: u32, n: u32, k: u32, batch: u32,
+    alpha: u32, beta: u32, _p0: u32, _p1: u32,
+    a: vec4<u32>,
+    b: vec4<u32>,
+    c: vec4<u32>,
+};
+
+@group(0) @binding(0) var<storage, read> A: array<f32>;
+@group(0) @binding(1) var<storage, read> B: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+const TM: u32 = 64u;
+const TK: u32 = 16u;
+var<workgroup> As: array<f32, 1024>;  // [TK][TM]
+var<workgroup> Bs: array<f32, 1024>;  // [TK][TN]
+
+@compute @workgroup_size(16, 16)
+fn gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let bz = wg.z;
+    let row0 = wg.y * TM;
+    let col0 = wg.x * TM;
+    let tid = lid.y * 16u + lid.x;
+    let abase = p.a.x + bz * p.a.y;
+    let bbase = p.b.x + bz * p.b.y;
+    var acc: array<f32, 16>;
+    for (var k0 = 0u; k0 < p.k; k0 = k0 + TK) {
+        for (var e = tid; e < TM * TK; e = e + 256u) {
+            let i = e / TK;
+            let kk = e % TK;
+            var va = 0.0;
+            if (row0 + i < p.m && k0 + kk < p.k) { va = A[abase + (row0 + i) * p.a.z + (k0 + kk) * p.a.w]; }
+            As[kk * TM + i] = va;
+            let j = e % TM;
+            let kb = e / TM;
+            var vb = 0.0;
+            if (col0 + j < p.n && k0 + kb < p.k) { vb = B[bbase + (k0 + kb) * p.b.z + (col0 + j) * p.b.w]; }
+            Bs[kb * TM + j] = vb;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TK; kk = kk + 1u) {
+            var ra: array<f32, 4>;
+            var rb: array<f32, 4>;
+            for (var r = 0u; r < 4u; r = r + 1u) {
+                ra[r] = As[kk * TM + lid.y * 4u + r];
+                rb[r] = Bs[kk * TM + lid.x * 4u + r];
+            }
+            for (var r = 0u; r < 4u; r = r + 1u) {
+                for (var c = 0u; c < 4u; c = c + 1u) {
+                    acc[r * 4u + c] = fma(ra[r], rb[c], acc[r * 4u + c]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    let alpha = bitcast<f32>(p.alpha);
+    let beta = bitcast<f32>(p.beta);
+    let cbase = p.c.x + bz * p.c.y;
+    for (var r = 0u; r < 4u; r = r + 1u) {
+        for (var c = 0u; c < 4u; c = c + 1u) {
+            let i = row0 + lid.y * 4u + r;
+            let j = col0 + lid.x * 4u + c;
+            if (i < p.m && j < p.n) {
+                let at = cbase + i * p.c.z + j * p.c.w;
+                var v = alpha * acc[r * 4u + c];
+                if (beta != 0.0) { v = v + beta * C[at]; }
+                C[at] = v;
+            }
+        }
+    }
+}
