@@ -5,13 +5,12 @@
 
 mod common;
 
-use common::{assert_stage, fixture, images, Reference};
+use common::{assert_stage, fixture, images, Reference, MLLAMA};
 use iris_model::image::RgbImage;
 use iris_model::mllama::{RowMask, TileProcessor};
 use iris_model::{ImageProcessor, KvCache, LoadOptions, Pipeline, Trace};
 use iris_tensor::Tensor;
 
-const MLLAMA: [&str; 3] = ["mllama-4tile", "mllama-2tile", "mllama-odd"];
 const TOL: f64 = 1e-4;
 
 fn load(name: &str) -> Pipeline {

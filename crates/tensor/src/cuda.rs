@@ -70,11 +70,8 @@ pub(crate) fn device(n: usize) -> Result<Arc<CudaDevice>> {
 
 impl Tensor {
     /// The first GPU among the operands, if any: where an op runs.
-    pub(crate) fn gpu(ts: &[&Tensor]) -> Option<usize> {
-        ts.iter().find_map(|t| match t.device() {
-            Device::Cuda(n) => Some(n),
-            _ => None,
-        })
+    pub(crate) fn gpu(ts: &[&Tensor]) -> Option<Device> {
+        ts.iter().map(|t| t.device()).find(|d| *d != Device::Cpu)
     }
 
     /// The device buffer as `T` (the tensor must be on a GPU, of dtype T).
@@ -96,6 +93,9 @@ impl Tensor {
         if device == self.device() {
             return Ok(self.clone());
         }
+        if device == Device::Wgpu && self.device() != Device::Cpu {
+            return self.to_device(Device::Cpu)?.to_device(device);
+        }
         match (self.device(), device) {
             (Device::Cpu, Device::Cuda(n)) => {
                 let dev = device_or_err(n)?;
@@ -113,8 +113,9 @@ impl Tensor {
                     Tensor::from_vec(host, x.shape())
                 })
             }
-            (Device::Cuda(_), Device::Cuda(_)) => self.to_device(Device::Cpu)?.to_device(device),
-            (from, to) => Err(Error::Device { op: "to_device", device: if from == Device::Cpu { to } else { from } }),
+            (Device::Cpu, Device::Wgpu) => self.to_wgpu(),
+            (Device::Wgpu, Device::Cpu) => self.wgpu_to_host(),
+            _ => self.to_device(Device::Cpu)?.to_device(device),
         }
     }
 }

@@ -10,6 +10,7 @@ mod rss;
 mod storage;
 mod tensor;
 mod weights;
+mod wgpu_backend;
 
 pub use error::{Error, Result};
 pub use iris_kernels::DType;

@@ -33,6 +33,11 @@ pub(crate) enum Storage {
         buf: crate::cuda::CudaBuf,
         ordinal: usize,
     },
+    /// On the wgpu device (f32): `len` elements.
+    Wgpu {
+        buf: wgpu::Buffer,
+        len: usize,
+    },
 }
 
 impl Storage {
@@ -40,7 +45,7 @@ impl Storage {
         match self {
             Storage::Cpu(b) => b.bytes(),
             Storage::Mapped { map, start, len } => &map[*start..*start + *len],
-            Storage::Cuda { .. } => &[],
+            Storage::Cuda { .. } | Storage::Wgpu { .. } => &[],
         }
     }
 }

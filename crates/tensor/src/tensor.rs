@@ -137,6 +137,7 @@ impl Tensor {
     pub fn device(&self) -> Device {
         match &*self.storage {
             Storage::Cuda { ordinal, .. } => Device::Cuda(*ordinal),
+            Storage::Wgpu { .. } => Device::Wgpu,
             _ => Device::Cpu,
         }
     }

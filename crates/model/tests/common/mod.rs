@@ -11,6 +11,7 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 pub const LLAVA: [&str; 4] = ["llava-gqa", "llava-crop", "llava-hub", "llava-odd"];
+pub const MLLAMA: [&str; 3] = ["mllama-4tile", "mllama-2tile", "mllama-odd"];
 
 /// The fixture's input images: image.png, image2.png, ...
 pub fn images(name: &str) -> Vec<iris_model::image::RgbImage> {
@@ -97,15 +98,22 @@ pub fn generate_greedy(
 
 /// Greedy ids and text equal to the reference, and its prompt logits within 1e-4.
 pub fn check_greedy(fixtures: &[&str]) {
+    check_greedy_on(fixtures, iris_tensor::Device::Cpu, 1e-4);
+}
+
+/// The same on `device`, with the prompt logits within `tol`.
+pub fn check_greedy_on(fixtures: &[&str], device: iris_tensor::Device, tol: f64) {
     for &name in fixtures {
         let r = Reference::open(name);
-        let pipe = iris_model::Pipeline::load(fixture(name), iris_model::LoadOptions::default()).unwrap();
+        let opts = iris_model::LoadOptions { device, ..Default::default() };
+        let pipe =
+            iris_model::Pipeline::load(fixture(name), opts).unwrap_or_else(|e| panic!("{name} on {device}: {e}"));
         let want = r.ids("greedy_ids");
         let (out, streamed) = generate_greedy(&pipe, name, &r, want.len());
         assert_eq!(out.ids, want, "{name}: greedy ids");
         assert_eq!(out.text, r.meta_str("greedy_text"), "{name}: greedy text");
         assert_eq!(streamed, out.text, "{name}: the streamed pieces add up to the text");
-        assert_stage(name, "prompt logits", out.prompt_logits.as_ref().unwrap(), &r.tensor("logits"), 1e-4);
+        assert_stage(name, "prompt logits", out.prompt_logits.as_ref().unwrap(), &r.tensor("logits"), tol);
     }
 }
 

@@ -5,7 +5,7 @@
 use iris_kernels::cpu::fast;
 use iris_kernels::{Attention, Heads, Mask, MaskLayout};
 
-use super::cuda_ops::DevMask;
+use super::accel::DevMask;
 use crate::error::{shape_err, Result};
 use crate::{with_dtype, DType, Device, Tensor};
 
@@ -99,7 +99,7 @@ impl Tensor {
                 }
                 _ => DevMask::None,
             };
-            return super::cuda_ops::attention(&p, &q, &k, &v, m, n);
+            return super::accel::attention(&p, &q, &k, &v, m, n);
         }
         let mask = match mask {
             AttnMask::Additive(m) => Some(mask_view(m, &[p.b, p.h, p.tq, p.tk], DType::F32)?),
@@ -136,7 +136,7 @@ impl Tensor {
         };
         if let Some(n) = Tensor::gpu(&[&q, &k, &v]) {
             let m = keep.map_or(DevMask::None, |(b, l)| DevMask::Keep(b, l));
-            return super::cuda_ops::attention(&p, &q, &k, &v, m, n);
+            return super::accel::attention(&p, &q, &k, &v, m, n);
         }
         let km = keep.as_ref().map(|(b, l)| (&b[..], *l));
         with_dtype!(q.dtype(), T => {

@@ -24,7 +24,7 @@ impl Tensor {
 
     pub(crate) fn copy_as(&self, dtype: DType) -> Result<Tensor> {
         if let Some(n) = Tensor::gpu(&[self]) {
-            return super::cuda_ops::copy_as(self, n, dtype);
+            return super::accel::copy_as(self, n, dtype);
         }
         with_dtype!(self.dtype(), S => with_dtype!(dtype, D => {
             let src = self.data::<S>("copy")?;
@@ -52,7 +52,7 @@ impl Tensor {
         }
         if let Some(n) = Tensor::gpu(tensors) {
             let parts: Vec<Tensor> = tensors.iter().map(|t| (*t).clone()).collect();
-            return super::cuda_ops::cat(&parts, dim, &shape, n);
+            return super::accel::cat(&parts, dim, &shape, n);
         }
         let outer: usize = shape[..dim].iter().product();
         let inner: usize = shape[dim + 1..].iter().product();
@@ -76,7 +76,7 @@ impl Tensor {
                     iris_kernels::Error::IndexOutOfRange { op: "embedding", index: bad as usize, len: rows }.into()
                 );
             }
-            return super::cuda_ops::embedding(table, ids, n);
+            return super::accel::embedding(table, ids, n);
         }
         let table = table.contiguous()?;
         let dim = table.shape()[1];

@@ -10,7 +10,7 @@ use crate::{with_dtype, Tensor};
 impl Tensor {
     fn unary(&self, op: Unary) -> Result<Tensor> {
         if let Some(n) = Tensor::gpu(&[self]) {
-            return super::cuda_ops::unary(self, n, op);
+            return super::accel::unary(self, n, op);
         }
         let x = self.contiguous()?;
         with_dtype!(x.dtype(), T => {
@@ -48,7 +48,7 @@ impl Tensor {
         let shape = broadcast_shape(name, self.shape(), rhs.shape())?;
         let (l, r) = (self.broadcast_as(&shape)?, rhs.broadcast_as(&shape)?);
         if let Some(n) = Tensor::gpu(&[self, rhs]) {
-            return super::cuda_ops::binary(&l, &r, n, op, &shape);
+            return super::accel::binary(&l, &r, n, op, &shape);
         }
         with_dtype!(self.dtype(), T => {
             let (a, b) = (l.data::<T>(name)?, r.data::<T>(name)?);

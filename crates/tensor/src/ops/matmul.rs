@@ -70,7 +70,7 @@ impl Tensor {
             c: MatLayout::row_major(m, n),
         };
         if let Some(dev) = Tensor::gpu(&[self, rhs]) {
-            return super::cuda_ops::gemm(&p, &x, &w, None, dev, &full(m, n));
+            return super::accel::gemm(&p, &x, &w, None, dev, &full(m, n));
         }
         with_dtype!(self.dtype(), T => {
             let (ad, bd) = (x.data::<T>("matmul")?, w.data::<T>("matmul")?);
@@ -118,7 +118,7 @@ impl Tensor {
         };
         let bias = bias.map(|b| b.broadcast_as(&[m, n])).transpose()?;
         if let Some(dev) = Tensor::gpu(&[self, weight]) {
-            return super::cuda_ops::gemm(&p, &x, weight, bias.as_ref(), dev, &shape);
+            return super::accel::gemm(&p, &x, weight, bias.as_ref(), dev, &shape);
         }
         with_dtype!(self.dtype(), T => {
             let (xd, wd) = (x.data::<T>("linear")?, weight.data::<T>("linear")?);

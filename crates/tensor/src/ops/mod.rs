@@ -1,15 +1,19 @@
 //! Op methods on `Tensor`. Each checks its operands (shapes, dtypes), brings
 //! them to the layout its kernel takes (views where the kernel accepts
 //! strides, a copy otherwise) and runs the fast CPU kernel into a pooled
-//! output.
+//! output, or, when an operand is on a GPU, the device's kernel (`accel`).
 
+mod accel;
 mod attention;
 mod copy;
 mod cuda_ops;
 mod elementwise;
 mod matmul;
 mod norm;
+mod wgpu_ops;
 mod write;
+
+pub(crate) use wgpu_ops::dense as wgpu_dense;
 
 pub use attention::AttnMask;
 

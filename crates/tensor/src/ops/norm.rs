@@ -31,7 +31,7 @@ impl Tensor {
             );
         }
         if let Some(n) = Tensor::gpu(&[self, weight, bias]) {
-            return super::cuda_ops::layer_norm(self, weight, bias, eps, n);
+            return super::accel::layer_norm(self, weight, bias, eps, n);
         }
         let (x, w, b) = (self.contiguous()?, weight.contiguous()?, bias.contiguous()?);
         with_dtype!(x.dtype(), T => {
@@ -48,7 +48,7 @@ impl Tensor {
             return shape_err("rms_norm", format!("x {:?} needs weight [{n}], got {:?}", self.shape(), weight.shape()));
         }
         if let Some(n) = Tensor::gpu(&[self, weight]) {
-            return super::cuda_ops::rms_norm(self, weight, eps, n);
+            return super::accel::rms_norm(self, weight, eps, n);
         }
         let (x, w) = (self.contiguous()?, weight.contiguous()?);
         with_dtype!(x.dtype(), T => {
@@ -61,7 +61,7 @@ impl Tensor {
     pub fn softmax(&self) -> Result<Tensor> {
         let n = self.last_dim("softmax")?;
         if let Some(dev) = Tensor::gpu(&[self]) {
-            return super::cuda_ops::softmax(self, n, dev);
+            return super::accel::softmax(self, n, dev);
         }
         let x = self.contiguous()?;
         with_dtype!(x.dtype(), T => {
@@ -91,7 +91,7 @@ impl Tensor {
             );
         }
         if let Some(n) = Tensor::gpu(&[self]) {
-            return super::cuda_ops::rope(self, cos, sin, &p, n);
+            return super::accel::rope(self, cos, sin, &p, n);
         }
         let (x, c, sn) =
             (self.contiguous()?, cos.to_dtype(DType::F32)?.contiguous()?, sin.to_dtype(DType::F32)?.contiguous()?);
@@ -112,7 +112,7 @@ impl Tensor {
         p.check(n * c * h * w, p.out_len())?;
         let (oh, ow) = p.out_hw();
         if let Some(dev) = Tensor::gpu(&[self]) {
-            return super::cuda_ops::im2col(self, &p, dev, &[n, oh * ow, p.cols()]);
+            return super::accel::im2col(self, &p, dev, &[n, oh * ow, p.cols()]);
         }
         let x = self.contiguous()?;
         with_dtype!(x.dtype(), T => {

@@ -27,7 +27,7 @@ impl Tensor {
             );
         }
         if let Some(n) = Tensor::gpu(&[self]) {
-            return super::cuda_ops::write_at(self, dim, start, src, n);
+            return super::accel::write_at(self, dim, start, src, n);
         }
         let src = src.contiguous()?.to_device(crate::Device::Cpu)?;
         if Arc::get_mut(&mut self.storage).is_none() || matches!(*self.storage, Storage::Mapped { .. }) {
