@@ -89,7 +89,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     match crate::generate::parse_device(&args.device)? {
         iris_tensor::Device::Cpu => {}
         iris_tensor::Device::Cuda(n) => return crate::bench_cuda::run(args, n),
-        d => return Err(format!("bench: device `{d}` is not available in this build (cpu, cuda)").into()),
+        iris_tensor::Device::Wgpu => return crate::bench_wgpu::run(args),
     }
     let runs: Vec<BenchArgs> = match args.op {
         Some(_) => vec![args.clone()],

@@ -196,6 +196,13 @@ impl WgpuDevice {
         }
     }
 
+    /// Submits what was recorded and waits until the device has run it.
+    pub fn sync(&self) -> Result<()> {
+        self.flush();
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(err)?;
+        Ok(())
+    }
+
     /// The first `n` values of `buf` as `T`, after every recorded op ran.
     pub fn download<T: bytemuck::Pod>(&self, buf: &wgpu::Buffer, n: usize) -> Result<Vec<T>> {
         let bytes = (n * std::mem::size_of::<T>()).div_ceil(4) * 4;
