@@ -1,5 +1,7 @@
-// gemm.wgsl — batched GEMM over strided operands, f32:
+// gemm.wgsl — batched GEMM over strided operands, accumulated in f32:
 //   C[b, i, j] = alpha · Σ_k A[b, i, k]·B[b, k, j] + beta · C[b, i, j]
+// Storage type T: f32, or f16 in the loader's "f16" specialisation (which
+// enables f16 and rebinds the alias below; needs SHADER_F16).
 // Shape letters: batch, M, N, K; each operand has (offset, batch stride, row
 // stride, column stride) in elements, as the CPU `Gemm` (a transposed operand
 // is swapped strides; beta = 0 never reads C).
@@ -14,9 +16,10 @@ struct Params {
     c: vec4<u32>,
 };
 
-@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+alias T = f32;
+@group(0) @binding(0) var<storage, read> A: array<T>;
+@group(0) @binding(1) var<storage, read> B: array<T>;
+@group(0) @binding(2) var<storage, read_write> C: array<T>;
 @group(0) @binding(3) var<uniform> p: Params;
 
 const TM: u32 = 64u;
@@ -38,12 +41,12 @@ fn gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             let i = e / TK;
             let kk = e % TK;
             var va = 0.0;
-            if (row0 + i < p.m && k0 + kk < p.k) { va = A[abase + (row0 + i) * p.a.z + (k0 + kk) * p.a.w]; }
+            if (row0 + i < p.m && k0 + kk < p.k) { va = f32(A[abase + (row0 + i) * p.a.z + (k0 + kk) * p.a.w]); }
             As[kk * TM + i] = va;
             let j = e % TM;
             let kb = e / TM;
             var vb = 0.0;
-            if (col0 + j < p.n && k0 + kb < p.k) { vb = B[bbase + (k0 + kb) * p.b.z + (col0 + j) * p.b.w]; }
+            if (col0 + j < p.n && k0 + kb < p.k) { vb = f32(B[bbase + (k0 + kb) * p.b.z + (col0 + j) * p.b.w]); }
             Bs[kb * TM + j] = vb;
         }
         workgroupBarrier();
@@ -72,8 +75,8 @@ fn gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             if (i < p.m && j < p.n) {
                 let at = cbase + i * p.c.z + j * p.c.w;
                 var v = alpha * acc[r * 4u + c];
-                if (beta != 0.0) { v = v + beta * C[at]; }
-                C[at] = v;
+                if (beta != 0.0) { v = v + beta * f32(C[at]); }
+                C[at] = T(v);
             }
         }
     }

@@ -49,7 +49,9 @@ fn bench(dev: &WgpuDevice, a: &BenchArgs) -> Res<Value> {
             };
             let (x, w) = (dev.upload(&randn::<f32>(1, a.m * a.k)), dev.upload(&randn::<f32>(2, a.k * a.n)));
             let c = dev.buffer(a.m * a.n * 4);
-            let ms = median_ms(dev, || Ok(ops::gemm(dev, &p, &x, a.m * a.k, &w, a.k * a.n, &c, a.m * a.n)?))?;
+            let ms = median_ms(dev, || {
+                Ok(ops::gemm(dev, iris_kernels::wgpu::Spec::F32, &p, &x, a.m * a.k, &w, a.k * a.n, &c, a.m * a.n)?)
+            })?;
             rec["shape"] = json!({"m": a.m, "n": a.n, "k": a.k, "transpose_b": a.transpose_b});
             (ms, 2.0 * (a.m * a.n * a.k) as f64, 4.0 * (a.m * a.k + a.k * a.n + a.m * a.n) as f64)
         }

@@ -7,8 +7,9 @@ use crate::cuda::ops::CudaElem;
 use crate::error::{Error, Result};
 use crate::parity::KernelDevice;
 use crate::wgpu::ops::{self, WgpuMask};
-use crate::wgpu::WgpuDevice;
+use crate::wgpu::{Spec, WgpuDevice};
 use crate::{Attention, Binary, DType, Gemm, Im2col, Mask, Rope, Strided, Unary};
+use half::f16;
 
 pub struct WgpuKernels(pub Arc<WgpuDevice>);
 
@@ -38,11 +39,27 @@ impl KernelDevice for WgpuKernels {
         format!("wgpu: {}", self.0.name())
     }
     fn dtypes(&self) -> Vec<DType> {
-        vec![DType::F32]
+        if self.0.has_f16() {
+            vec![DType::F32, DType::F16]
+        } else {
+            vec![DType::F32]
+        }
+    }
+    /// Every kernel in f32; the GEMM also in f16 storage where the adapter has SHADER_F16.
+    fn supports(&self, op: &str, dtype: DType) -> bool {
+        dtype == DType::F32 || dtype == DType::F16 && op == "gemm" && self.0.has_f16()
     }
     fn gemm<T: CudaElem>(&self, p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
+        if T::DTYPE == DType::F16 {
+            let h = |x: &[T]| -> Vec<f16> { x.iter().map(|v| f16::from_f32(v.to_f32())).collect() };
+            let (ab, bb, cb) = (self.0.upload(&h(a)), self.0.upload(&h(b)), self.0.upload(&h(c)));
+            ops::gemm(&self.0, Spec::F16, p, &ab, a.len(), &bb, b.len(), &cb, c.len())?;
+            let out: Vec<f16> = self.0.download(&cb, c.len())?;
+            c.iter_mut().zip(out).for_each(|(o, x)| *o = T::from_f32(x.to_f32()));
+            return Ok(());
+        }
         let (ab, bb, cb) = (self.up("gemm", a)?, self.up("gemm", b)?, self.up("gemm", c)?);
-        ops::gemm(&self.0, p, &ab, a.len(), &bb, b.len(), &cb, c.len())?;
+        ops::gemm(&self.0, Spec::F32, p, &ab, a.len(), &bb, b.len(), &cb, c.len())?;
         self.back(&cb, c)
     }
     fn attention<T: CudaElem>(&self, p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()> {

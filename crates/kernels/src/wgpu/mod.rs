@@ -23,11 +23,30 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("norm.wgsl", include_str!("../../../../shaders/norm.wgsl")),
 ];
 
+/// A shader's specialisation: its storage type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Spec {
+    F32,
+    /// `enable f16;` and `alias T = f16;` (shaders written with `alias T = f32;`).
+    F16,
+}
+
+/// The WGSL source of `file` specialised for `spec`.
+pub fn specialise(src: &str, spec: Spec) -> String {
+    match spec {
+        Spec::F32 => src.to_string(),
+        Spec::F16 => format!("enable f16;\n{}", src.replace("alias T = f32;", "alias T = f16;")),
+    }
+}
+
+/// (shader file, entry point, specialisation).
+type PipelineKey = (&'static str, &'static str, Spec);
+
 pub struct WgpuDevice {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
-    pipelines: Mutex<HashMap<(&'static str, &'static str), Arc<wgpu::ComputePipeline>>>,
+    pipelines: Mutex<HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>>,
     /// Commands recorded since the last submit.
     pending: Mutex<Option<wgpu::CommandEncoder>>,
 }
@@ -68,7 +87,8 @@ impl WgpuDevice {
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("iris"),
-            required_features: wgpu::Features::empty(),
+            // f16 storage where the adapter has it (the f16 GEMM uses it).
+            required_features: adapter.features() & wgpu::Features::SHADER_F16,
             required_limits: wgpu::Limits {
                 max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
                 max_buffer_size: limits.max_buffer_size,
@@ -83,19 +103,28 @@ impl WgpuDevice {
     }
 
     pub fn name(&self) -> String {
-        format!("{} ({:?})", self.info.name, self.info.backend)
+        let f16 = if self.has_f16() { ", shader-f16" } else { "" };
+        format!("{} ({:?}{f16})", self.info.name, self.info.backend)
     }
 
-    /// The pipeline of `entry` in shader `file`, compiled once.
-    pub fn pipeline(&self, file: &'static str, entry: &'static str) -> Result<Arc<wgpu::ComputePipeline>> {
+    /// Whether shaders may store f16 (`enable f16;`).
+    pub fn has_f16(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SHADER_F16)
+    }
+
+    /// The pipeline of `entry` in shader `file` specialised for `spec`, compiled once.
+    pub fn pipeline(&self, file: &'static str, entry: &'static str, spec: Spec) -> Result<Arc<wgpu::ComputePipeline>> {
         let mut cache = self.pipelines.lock().expect("pipeline cache lock");
-        if let Some(p) = cache.get(&(file, entry)) {
+        if let Some(p) = cache.get(&(file, entry, spec)) {
             return Ok(p.clone());
+        }
+        if spec == Spec::F16 && !self.has_f16() {
+            return Err(err(format!("{file}: the adapter has no SHADER_F16")));
         }
         let src = SHADERS.iter().find(|(n, _)| *n == file).ok_or_else(|| err(format!("no shader {file}")))?.1;
         let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(file),
-            source: wgpu::ShaderSource::Wgsl(src.into()),
+            source: wgpu::ShaderSource::Wgsl(specialise(src, spec).into()),
         });
         let p = Arc::new(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),
@@ -105,7 +134,7 @@ impl WgpuDevice {
             compilation_options: Default::default(),
             cache: None,
         }));
-        cache.insert((file, entry), p.clone());
+        cache.insert((file, entry, spec), p.clone());
         Ok(p)
     }
 
@@ -135,10 +164,12 @@ impl WgpuDevice {
     /// Records one dispatch of `entry` with each buffer at its binding and a
     /// uniform block of `params` at binding `uniform`, into the pending
     /// encoder. A validation error comes back as an error, not a panic.
+    #[allow(clippy::too_many_arguments)]
     pub fn dispatch(
         &self,
         file: &'static str,
         entry: &'static str,
+        spec: Spec,
         buffers: &[(u32, &wgpu::Buffer)],
         params: &[u32],
         uniform: u32,
@@ -152,7 +183,7 @@ impl WgpuDevice {
             return Ok(());
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let pipeline = self.pipeline(file, entry)?;
+        let pipeline = self.pipeline(file, entry, spec)?;
         let mut block = params.to_vec();
         block.resize(params.len().div_ceil(4) * 4, 0);
         let uniform_buf = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {

@@ -3,7 +3,7 @@
 
 use crate::error::{check_extent, Error, Result};
 use crate::params::{Attention, Gemm, Heads, Im2col, MaskLayout, MatLayout, Rope, Strided, Unary};
-use crate::wgpu::WgpuDevice;
+use crate::wgpu::{Spec, WgpuDevice};
 use crate::Binary;
 
 type Buf = wgpu::Buffer;
@@ -46,7 +46,7 @@ pub fn unary(dev: &WgpuDevice, op: Unary, x: &Buf, n: usize, y: &Buf) -> Result<
     };
     let s = Strided { shape: &[n], strides: &[1], offset: 0 };
     let p = strided_params(n, code, alpha, &s, None)?;
-    dev.dispatch("elementwise.wgsl", "unary", &[(0, x), (2, y)], &p, 3, groups(n))
+    dev.dispatch("elementwise.wgsl", "unary", Spec::F32, &[(0, x), (2, y)], &p, 3, groups(n))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -74,7 +74,7 @@ pub fn binary(
     };
     let n = l.len();
     let p = strided_params(n, code, 0.0, &l, Some(&r))?;
-    dev.dispatch("elementwise.wgsl", "binary", &[(0, a), (1, b), (2, y)], &p, 3, groups(n))
+    dev.dispatch("elementwise.wgsl", "binary", Spec::F32, &[(0, a), (1, b), (2, y)], &p, 3, groups(n))
 }
 
 /// y = the elements of x's view `s`, dense.
@@ -82,7 +82,7 @@ pub fn copy(dev: &WgpuDevice, x: &Buf, x_len: usize, s: Strided, y: &Buf) -> Res
     s.check("copy", "src", x_len)?;
     let n = s.len();
     let p = strided_params(n, 0, 0.0, &s, None)?;
-    dev.dispatch("elementwise.wgsl", "copy", &[(0, x), (2, y)], &p, 3, groups(n))
+    dev.dispatch("elementwise.wgsl", "copy", Spec::F32, &[(0, x), (2, y)], &p, 3, groups(n))
 }
 
 /// y[r, :] = table[ids[r], :] (ids a buffer of u32).
@@ -101,7 +101,7 @@ pub fn embedding(
     let n = host_ids.len() * dim;
     let mut p = vec![u(n)?, 0, u(dim)?, 0, 0, 0, 0, 0];
     p.extend([0u32; 24]);
-    dev.dispatch("elementwise.wgsl", "embedding", &[(0, table), (1, ids), (2, y)], &p, 3, groups(n))
+    dev.dispatch("elementwise.wgsl", "embedding", Spec::F32, &[(0, table), (1, ids), (2, y)], &p, 3, groups(n))
 }
 
 fn norm_params(rows: usize, n: usize, eps: f32, t: usize, inner: usize, d: usize) -> Result<Vec<u32>> {
@@ -115,23 +115,23 @@ fn row_groups(rows: usize) -> (u32, u32, u32) {
 
 pub fn layer_norm(dev: &WgpuDevice, x: &Buf, rows: usize, n: usize, w: &Buf, b: &Buf, eps: f32, y: &Buf) -> Result<()> {
     let p = norm_params(rows, n, eps, 0, 0, 0)?;
-    dev.dispatch("norm.wgsl", "layer_norm", &[(0, x), (1, w), (2, b), (3, y)], &p, 4, row_groups(rows))
+    dev.dispatch("norm.wgsl", "layer_norm", Spec::F32, &[(0, x), (1, w), (2, b), (3, y)], &p, 4, row_groups(rows))
 }
 
 pub fn rms_norm(dev: &WgpuDevice, x: &Buf, rows: usize, n: usize, w: &Buf, eps: f32, y: &Buf) -> Result<()> {
     let p = norm_params(rows, n, eps, 0, 0, 0)?;
-    dev.dispatch("norm.wgsl", "rms_norm", &[(0, x), (1, w), (3, y)], &p, 4, row_groups(rows))
+    dev.dispatch("norm.wgsl", "rms_norm", Spec::F32, &[(0, x), (1, w), (3, y)], &p, 4, row_groups(rows))
 }
 
 pub fn softmax(dev: &WgpuDevice, x: &Buf, rows: usize, n: usize, y: &Buf) -> Result<()> {
     let p = norm_params(rows, n, 0.0, 0, 0, 0)?;
-    dev.dispatch("norm.wgsl", "softmax", &[(0, x), (3, y)], &p, 4, row_groups(rows))
+    dev.dispatch("norm.wgsl", "softmax", Spec::F32, &[(0, x), (3, y)], &p, 4, row_groups(rows))
 }
 
 pub fn rope(dev: &WgpuDevice, r: &Rope, x: &Buf, cos: &Buf, sin: &Buf, y: &Buf) -> Result<()> {
     let rows = r.outer * r.t * r.inner;
     let p = norm_params(rows, 0, 0.0, r.t, r.inner, r.d)?;
-    dev.dispatch("norm.wgsl", "rope", &[(0, x), (1, cos), (2, sin), (3, y)], &p, 4, groups(rows * r.d / 2))
+    dev.dispatch("norm.wgsl", "rope", Spec::F32, &[(0, x), (1, cos), (2, sin), (3, y)], &p, 4, groups(rows * r.d / 2))
 }
 
 pub fn im2col(dev: &WgpuDevice, p: &Im2col, x: &Buf, x_len: usize, y: &Buf) -> Result<()> {
@@ -142,7 +142,7 @@ pub fn im2col(dev: &WgpuDevice, p: &Im2col, x: &Buf, x_len: usize, y: &Buf) -> R
     let (oh, ow) = p.out_hw();
     let v = [p.n, p.c, p.h, p.w, p.kh, p.stride, p.pad, oh, ow, p.out_len(), 0, 0, 0, 0, 0, 0];
     let params: Vec<u32> = v.iter().map(|&x| u(x)).collect::<Result<_>>()?;
-    dev.dispatch("layout.wgsl", "im2col", &[(0, x), (1, y)], &params, 2, groups(p.out_len()))
+    dev.dispatch("layout.wgsl", "im2col", Spec::F32, &[(0, x), (1, y)], &params, 2, groups(p.out_len()))
 }
 
 /// y[o·inner_y + at + i] = x[o·inner_x + i]: a concatenation part, or KV-cache rows.
@@ -158,11 +158,14 @@ pub fn concat(
     let total = outer * inner_x;
     let v = [0, 0, 0, 0, 0, 0, 0, 0, 0, total, inner_x, inner_y, at, 0, 0, 0];
     let params: Vec<u32> = v.iter().map(|&x| u(x)).collect::<Result<_>>()?;
-    dev.dispatch("layout.wgsl", "concat", &[(0, x), (1, y)], &params, 2, groups(total))
+    dev.dispatch("layout.wgsl", "concat", Spec::F32, &[(0, x), (1, y)], &params, 2, groups(total))
 }
 
+/// GEMM over f32 buffers, or f16 ones with `spec` F16 (f32 accumulation).
+#[allow(clippy::too_many_arguments)]
 pub fn gemm(
     dev: &WgpuDevice,
+    spec: Spec,
     p: &Gemm,
     a: &Buf,
     a_len: usize,
@@ -185,6 +188,7 @@ pub fn gemm(
     dev.dispatch(
         "gemm.wgsl",
         "gemm",
+        spec,
         &[(0, a), (1, b), (2, c)],
         &params,
         3,
@@ -250,5 +254,5 @@ pub fn attention(
     params.extend([u(ml.offset)?, u(ml.b_stride)?, u(ml.h_stride)?, u(ml.q_stride)?]);
     // Without a mask the shader never reads binding 3; q stands in for it.
     let bufs = [(0, q), (1, k), (2, v), (3, mbuf), (4, o)];
-    dev.dispatch("attention.wgsl", "attention", &bufs, &params, 5, (u(p.tq)?, u(p.h)?, u(p.b)?))
+    dev.dispatch("attention.wgsl", "attention", Spec::F32, &bufs, &params, 5, (u(p.tq)?, u(p.h)?, u(p.b)?))
 }

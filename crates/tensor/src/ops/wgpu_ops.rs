@@ -69,6 +69,7 @@ pub(crate) fn gemm(p: &Gemm, a: &Tensor, b: &Tensor, init: Option<&Tensor>, shap
     };
     ops::gemm(
         &*device()?,
+        iris_kernels::wgpu::Spec::F32,
         p,
         a.wgpu_buf("gemm")?,
         a.wgpu_len(),
