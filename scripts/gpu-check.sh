@@ -50,6 +50,23 @@ done
 if [ "$device" = cuda ]; then
     "$bin/iris" bench --device cuda --json > "$out/iris-bench.jsonl" 2>> "$out/log.txt" || status=1
     python3 benches/peers/gpu.py > "$out/torch-bench.jsonl" 2>> "$out/log.txt" || status=1
+    # The same GPU through Vulkan (wgpu). The image has no Vulkan loader: carry the .debs in .gl
+    # (see the device tool's README) and they are unpacked here.
+    if [ -d .gl ]; then
+        for f in .gl/*.deb; do dpkg -x "$f" /; done
+        ldconfig
+        export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
+    fi
+    if ldconfig -p | grep -q libvulkan; then
+        run "$bin/iris" check --device wgpu
+        for a in "gemm --m 4096 --n 4096 --k 4096" "attention --tq 4096 --d 128 --causal" \
+                 "cross-attention --h 32 --tq 2048 --tk 6404 --d 128"; do
+            # shellcheck disable=SC2086
+            "$bin/iris" bench $a --device wgpu --json >> "$out/wgpu-bench.jsonl" 2>> "$out/log.txt" || status=1
+        done
+    else
+        echo "no Vulkan loader: wgpu not checked (carry .gl)" | tee -a "$out/log.txt"
+    fi
 fi
 python3 - "$out" <<'PY' | tee "$out/table.md"
 import json, sys
