@@ -45,9 +45,9 @@ impl KernelDevice for WgpuKernels {
             vec![DType::F32]
         }
     }
-    /// Every kernel in f32; the GEMM also in f16 storage where the adapter has SHADER_F16.
+    /// Every kernel in f32; the GEMM and the casts also in f16 where the adapter has SHADER_F16.
     fn supports(&self, op: &str, dtype: DType) -> bool {
-        dtype == DType::F32 || dtype == DType::F16 && op == "gemm" && self.0.has_f16()
+        dtype == DType::F32 || dtype == DType::F16 && (op == "gemm" || op == "copy") && self.0.has_f16()
     }
     fn gemm<T: CudaElem>(&self, p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
         if T::DTYPE == DType::F16 {
@@ -91,12 +91,27 @@ impl KernelDevice for WgpuKernels {
         self.back(&yb, y)
     }
     fn copy<S: CudaElem, D: CudaElem>(&self, x: &[S], s: Strided, y: &mut [D]) -> Result<()> {
-        if D::DTYPE != DType::F32 {
-            return Err(Error::DType { op: "copy", dtype: D::DTYPE });
+        match (S::DTYPE, D::DTYPE) {
+            (DType::F32, DType::F32) => {
+                let (xb, yb) = (self.up("copy", x)?, self.out(y.len()));
+                ops::copy(&self.0, &xb, x.len(), s, &yb)?;
+                self.back(&yb, y)
+            }
+            (DType::F32, DType::F16) => {
+                let (xb, yb) = (self.up("copy", x)?, self.0.buffer(y.len() * 2));
+                ops::cast(&self.0, &xb, x.len(), s, true, &yb)?;
+                let out: Vec<f16> = self.0.download(&yb, y.len())?;
+                y.iter_mut().zip(out).for_each(|(o, v)| *o = D::from_f32(v.to_f32()));
+                Ok(())
+            }
+            (DType::F16, DType::F32) => {
+                let h: Vec<f16> = x.iter().map(|v| f16::from_f32(v.to_f32())).collect();
+                let (xb, yb) = (self.0.upload(&h), self.out(y.len()));
+                ops::cast(&self.0, &xb, x.len(), s, false, &yb)?;
+                self.back(&yb, y)
+            }
+            (_, d) => Err(Error::DType { op: "copy", dtype: d }),
         }
-        let (xb, yb) = (self.up("copy", x)?, self.out(y.len()));
-        ops::copy(&self.0, &xb, x.len(), s, &yb)?;
-        self.back(&yb, y)
     }
     fn layer_norm<T: CudaElem>(&self, x: &[T], w: &[T], b: &[T], eps: f32, y: &mut [T]) -> Result<()> {
         let (xb, wb, bb, yb) =

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 /// Every shader, by file name.
 pub const SHADERS: &[(&str, &str)] = &[
     ("attention.wgsl", include_str!("../../../../shaders/attention.wgsl")),
+    ("cast.wgsl", include_str!("../../../../shaders/cast.wgsl")),
     ("elementwise.wgsl", include_str!("../../../../shaders/elementwise.wgsl")),
     ("gemm.wgsl", include_str!("../../../../shaders/gemm.wgsl")),
     ("layout.wgsl", include_str!("../../../../shaders/layout.wgsl")),
@@ -118,7 +119,7 @@ impl WgpuDevice {
         if let Some(p) = cache.get(&(file, entry, spec)) {
             return Ok(p.clone());
         }
-        if spec == Spec::F16 && !self.has_f16() {
+        if (spec == Spec::F16 || file == "cast.wgsl") && !self.has_f16() {
             return Err(err(format!("{file}: the adapter has no SHADER_F16")));
         }
         let src = SHADERS.iter().find(|(n, _)| *n == file).ok_or_else(|| err(format!("no shader {file}")))?.1;

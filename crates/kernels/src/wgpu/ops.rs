@@ -85,6 +85,16 @@ pub fn copy(dev: &WgpuDevice, x: &Buf, x_len: usize, s: Strided, y: &Buf) -> Res
     dev.dispatch("elementwise.wgsl", "copy", Spec::F32, &[(0, x), (2, y)], &p, 3, groups(n))
 }
 
+/// y = the elements of x's view `s`, dense, cast between f32 and f16
+/// (`to_f16`: f32 → f16, else f16 → f32). Needs SHADER_F16.
+pub fn cast(dev: &WgpuDevice, x: &Buf, x_len: usize, s: Strided, to_f16: bool, y: &Buf) -> Result<()> {
+    s.check("cast", "src", x_len)?;
+    let n = s.len();
+    let p = strided_params(n, 0, 0.0, &s, None)?;
+    let (entry, bufs) = if to_f16 { ("f32_to_f16", [(0, x), (2, y)]) } else { ("f16_to_f32", [(1, x), (3, y)]) };
+    dev.dispatch("cast.wgsl", entry, Spec::F32, &bufs, &p, 4, groups(n))
+}
+
 /// y[r, :] = table[ids[r], :] (ids a buffer of u32).
 pub fn embedding(
     dev: &WgpuDevice,
