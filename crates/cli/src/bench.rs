@@ -13,6 +13,8 @@ use serde_json::{json, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Op {
+    /// A whole model at a real checkpoint's shape (`--preset`).
+    Model,
     Gemm,
     Attention,
     CrossAttention,
@@ -80,12 +82,27 @@ pub struct BenchArgs {
     /// Also time the reference kernel and print the speedup over it.
     #[arg(long)]
     pub(crate) reference: bool,
+    /// Model: clip-vit-l-336, llava-1.5-7b, mllama-11b-vision or llama-3.2-1b.
+    #[arg(long, default_value = "clip-vit-l-336")]
+    pub(crate) preset: String,
+    /// Model: run only this many decoder layers (when memory is short).
+    #[arg(long)]
+    pub(crate) layers: Option<usize>,
     /// One JSON object per line instead of text.
     #[arg(long)]
     pub(crate) json: bool,
 }
 
 pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.op == Some(Op::Model) {
+        let dtype = match args.dtype {
+            Dt::F32 => iris_tensor::DType::F32,
+            Dt::F16 => iris_tensor::DType::F16,
+            Dt::Bf16 => iris_tensor::DType::BF16,
+        };
+        let device = crate::generate::parse_device(&args.device)?;
+        return crate::bench_model::run(&args.preset, args.layers, dtype, device, args.json);
+    }
     match crate::generate::parse_device(&args.device)? {
         iris_tensor::Device::Cpu => {}
         iris_tensor::Device::Cuda(n) => return crate::bench_cuda::run(args, n),
@@ -220,6 +237,7 @@ fn bench<T: Element>(a: &BenchArgs) -> Result<Value, Box<dyn std::error::Error>>
             rec["shape"] = json!({"c": a.channels, "h": a.size, "w": a.size, "patch": a.patch});
             (ms, r, 0.0, es * (x.len() + o.len()) as f64)
         }
+        Op::Model => unreachable!("bench model is routed before the kernel benches"),
         Op::Layernorm | Op::Rmsnorm | Op::Softmax | Op::Rope => {
             let x = randn::<T>(1, a.rows * a.cols);
             let w = randn::<T>(2, a.cols);

@@ -98,6 +98,7 @@ fn bench<T: CudaElem>(dev: &CudaDevice, a: &BenchArgs) -> Res<Value> {
             rec["shape"] = json!({"c": a.channels, "h": a.size, "w": a.size, "patch": a.patch});
             (ms, 0.0, es * 2.0 * p.out_len() as f64)
         }
+        Op::Model => unreachable!("bench model is routed before the kernel benches"),
         Op::Layernorm | Op::Rmsnorm | Op::Softmax | Op::Rope => {
             let x = dev.upload(&randn::<T>(1, a.rows * a.cols))?;
             let w = dev.upload(&randn::<T>(2, a.cols))?;

@@ -94,6 +94,7 @@ fn bench(dev: &WgpuDevice, a: &BenchArgs) -> Res<Value> {
             rec["shape"] = json!({"c": a.channels, "h": a.size, "w": a.size, "patch": a.patch});
             (ms, 0.0, 8.0 * p.out_len() as f64)
         }
+        Op::Model => unreachable!("bench model is routed before the kernel benches"),
         Op::Layernorm | Op::Rmsnorm | Op::Softmax | Op::Rope => {
             let (x, w) = (dev.upload(&randn::<f32>(1, a.rows * a.cols)), dev.upload(&randn::<f32>(2, a.cols)));
             let y = dev.buffer(a.rows * a.cols * 4);

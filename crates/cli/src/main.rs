@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_cuda;
+mod bench_model;
 mod bench_wgpu;
 mod check;
 mod generate;

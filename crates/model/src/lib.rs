@@ -48,6 +48,7 @@ mod trace;
 
 pub use error::{Error, Result};
 pub use kv_cache::KvCache;
+pub use loader::WeightSource;
 pub use pipeline::{ImageProcessor, LoadOptions, Model, Output, Pipeline, Request, Stats};
 pub use sampling::SamplingOptions;
 pub use trace::Trace;

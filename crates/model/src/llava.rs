@@ -5,14 +5,14 @@
 //! Shapes: N image features (patches, + CLS with the `full` strategy), Dv CLIP
 //! width, k feature layers, Dt text width, T prompt tokens.
 
-use iris_tensor::{DType, Device, Tensor, Weights};
+use iris_tensor::{DType, Device, Tensor};
 
 use crate::clip::ClipVision;
 use crate::config::{LlavaConfig, SelectStrategy};
 use crate::error::{Error, Result};
 use crate::kv_cache::KvCache;
 use crate::llama::Llama;
-use crate::loader::{Linear, Loader};
+use crate::loader::{Linear, Loader, WeightSource};
 use crate::trace::Trace;
 
 pub struct Llava {
@@ -29,7 +29,7 @@ impl Llava {
     /// Loads every weight by its name in any of the three layouts: the hub's
     /// (`vision_tower.vision_model.*`, `language_model.model.*`), transformers
     /// 5's `save_pretrained` (`vision_tower.*`) and the in-memory one (`model.*`).
-    pub fn load(weights: &Weights, cfg: LlavaConfig, dtype: DType, device: Device) -> Result<Llava> {
+    pub fn load(weights: &WeightSource, cfg: LlavaConfig, dtype: DType, device: Device) -> Result<Llava> {
         let l = Loader { weights, dtype, device };
         let vision_prefix = l.prefix(
             &["vision_tower.vision_model.", "vision_tower.", "model.vision_tower.vision_model.", "model.vision_tower."],

@@ -1,12 +1,51 @@
 //! Weights by their Hugging Face names: shape-checked, cast to the model's
 //! dtype, and found under whichever prefix the checkpoint's layout uses.
 
+use half::{bf16, f16};
 use iris_tensor::{DType, Device, Tensor, Weights};
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 
+/// Where a model's weights come from: a checkpoint, or seeded random values
+/// of whatever shape the config asks for (benchmarks at real sizes, no download).
+pub enum WeightSource<'a> {
+    Checkpoint(&'a Weights),
+    Random { seed: u64 },
+}
+
+impl WeightSource<'_> {
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            WeightSource::Checkpoint(w) => w.contains(name),
+            WeightSource::Random { .. } => true,
+        }
+    }
+}
+
+/// Seeded values in ±0.02 (norm weights 1), made in parallel straight in `dtype`.
+fn random(name: &str, shape: &[usize], dtype: DType, seed: u64) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let key = name.bytes().fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let is_norm = name.contains("norm") && name.ends_with("weight");
+    let value = move |i: usize| -> f32 {
+        if is_norm {
+            return 1.0;
+        }
+        let mut z = key.wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.04
+    };
+    Ok(match dtype {
+        DType::F32 => Tensor::from_vec((0..n).into_par_iter().map(value).collect::<Vec<f32>>(), shape)?,
+        DType::BF16 => Tensor::from_vec((0..n).into_par_iter().map(|i| bf16::from_f32(value(i))).collect::<Vec<_>>(), shape)?,
+        DType::F16 => Tensor::from_vec((0..n).into_par_iter().map(|i| f16::from_f32(value(i))).collect::<Vec<_>>(), shape)?,
+    })
+}
+
 pub(crate) struct Loader<'a> {
-    pub weights: &'a Weights,
+    pub weights: &'a WeightSource<'a>,
     pub dtype: DType,
     pub device: Device,
 }
@@ -14,10 +53,14 @@ pub(crate) struct Loader<'a> {
 impl Loader<'_> {
     /// The tensor `name` with exactly `shape`, in the model's dtype.
     pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        if !self.weights.contains(name) {
+        let weights = match self.weights {
+            WeightSource::Checkpoint(w) => *w,
+            WeightSource::Random { seed } => return Ok(random(name, shape, self.dtype, *seed)?.to_device(self.device)?),
+        };
+        if !weights.contains(name) {
             return Err(Error::Weight { name: name.into(), msg: "not found in the checkpoint".into() });
         }
-        let t = self.weights.get(name)?;
+        let t = weights.get(name)?;
         if t.shape() != shape {
             return Err(Error::Weight {
                 name: name.into(),

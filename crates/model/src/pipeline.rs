@@ -12,6 +12,7 @@ use crate::config::{read_json, LlavaConfig};
 use crate::error::{Error, Result};
 use crate::image::{ClipProcessor, RgbImage};
 use crate::llava::Llava;
+use crate::loader::WeightSource;
 use crate::mllama::{Mllama, MllamaConfig, TileProcessor};
 use crate::prompt::{expand_image_tokens, Prompter};
 use crate::sampling::{Sampler, SamplingOptions};
@@ -146,7 +147,7 @@ impl Pipeline {
                 };
                 let eos = c.text.eos_token_id.clone();
                 (
-                    Model::Llava(Box::new(Llava::load(&weights, c, opts.dtype, opts.device)?)),
+                    Model::Llava(Box::new(Llava::load(&WeightSource::Checkpoint(&weights), c, opts.dtype, opts.device)?)),
                     ImageProcessor::Clip(p),
                     eos,
                 )
@@ -164,7 +165,7 @@ impl Pipeline {
                 }
                 let eos = c.text.eos_token_id.clone();
                 (
-                    Model::Mllama(Box::new(Mllama::load(&weights, c, opts.dtype, opts.device)?)),
+                    Model::Mllama(Box::new(Mllama::load(&WeightSource::Checkpoint(&weights), c, opts.dtype, opts.device)?)),
                     ImageProcessor::Tiles(p),
                     eos,
                 )

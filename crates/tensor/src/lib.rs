@@ -6,6 +6,7 @@ mod cuda;
 mod error;
 mod layout;
 mod ops;
+pub mod profile;
 mod rss;
 mod storage;
 mod tensor;

@@ -7,7 +7,7 @@ pub mod preprocess;
 pub mod text;
 pub mod vision;
 
-use iris_tensor::{DType, Device, Tensor, Weights};
+use iris_tensor::{DType, Device, Tensor};
 
 pub use config::{MllamaConfig, MllamaVisionConfig};
 pub use preprocess::{TileProcessor, TiledImage};
@@ -15,7 +15,7 @@ pub use text::{CrossStates, RowMask};
 
 use crate::error::{Error, Result};
 use crate::kv_cache::KvCache;
-use crate::loader::{Linear, Loader, RmsNorm};
+use crate::loader::{Linear, Loader, RmsNorm, WeightSource};
 use crate::rope::Rope;
 use crate::trace::Trace;
 use text::Layer;
@@ -36,7 +36,7 @@ impl Mllama {
     /// Loads the Hub layout (`vision_model.*`, `language_model.model.*`,
     /// `language_model.lm_head.*`, `multi_modal_projector.*`) or the in-memory
     /// one (`model.*`, `lm_head.*`).
-    pub fn load(weights: &Weights, cfg: MllamaConfig, dtype: DType, device: Device) -> Result<Mllama> {
+    pub fn load(weights: &WeightSource, cfg: MllamaConfig, dtype: DType, device: Device) -> Result<Mllama> {
         let l = Loader { weights, dtype, device };
         let vp = l.prefix(&["vision_model.", "model.vision_model."], "class_embedding")?;
         let tp = l.prefix(&["language_model.model.", "model.language_model."], "embed_tokens.weight")?;

@@ -88,6 +88,7 @@ impl Tensor {
     /// softmax(q·kᵀ·scale + mask)·v with q [B, H, Tq, D], k/v [B, Hkv, Tk, D]
     /// (grouped-query heads when Hkv < H); out [B, H, Tq, D].
     pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: AttnMask, scale: f32) -> Result<Tensor> {
+        let _p = crate::profile::scope(|| "attention".to_string());
         let (p, [q, k, v]) = Tensor::attention_params("attention", q, k, v, scale, matches!(mask, AttnMask::Causal))?;
         if let Some(n) = Tensor::gpu(&[&q, &k, &v]) {
             let m = match mask {
@@ -125,6 +126,7 @@ impl Tensor {
         key_mask: Option<&Tensor>,
         scale: f32,
     ) -> Result<Tensor> {
+        let _p = crate::profile::scope(|| "cross_attention".to_string());
         let (p, [q, k, v]) = Tensor::attention_params("cross_attention", q, k, v, scale, false)?;
         let keep = match key_mask {
             Some(m) => {

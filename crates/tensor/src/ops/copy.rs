@@ -23,6 +23,7 @@ impl Tensor {
     }
 
     pub(crate) fn copy_as(&self, dtype: DType) -> Result<Tensor> {
+        let _p = crate::profile::scope(|| "copy".to_string());
         if let Some(n) = Tensor::gpu(&[self]) {
             return super::accel::copy_as(self, n, dtype);
         }
@@ -34,6 +35,7 @@ impl Tensor {
 
     /// Concatenation along `dim`; every other dimension must agree.
     pub fn cat(tensors: &[&Tensor], dim: usize) -> Result<Tensor> {
+        let _p = crate::profile::scope(|| "cat".to_string());
         let Some(first) = tensors.first() else {
             return shape_err("cat", "no tensors to concatenate");
         };
@@ -66,6 +68,7 @@ impl Tensor {
 
     /// Rows of the table [V, D] picked by `ids`: out [ids.len(), D].
     pub fn embedding(table: &Tensor, ids: &[u32]) -> Result<Tensor> {
+        let _p = crate::profile::scope(|| "embedding".to_string());
         if table.dims() != 2 {
             return shape_err("embedding", format!("table must be [V, D], is {:?}", table.shape()));
         }

@@ -9,6 +9,7 @@ use crate::{with_dtype, Tensor};
 
 impl Tensor {
     fn unary(&self, op: Unary) -> Result<Tensor> {
+        let _p = crate::profile::scope(|| format!("{op:?}").to_lowercase());
         if let Some(n) = Tensor::gpu(&[self]) {
             return super::accel::unary(self, n, op);
         }
@@ -44,6 +45,7 @@ impl Tensor {
     }
 
     fn binary(&self, op: Binary, name: &'static str, rhs: &Tensor) -> Result<Tensor> {
+        let _p = crate::profile::scope(|| name.to_string());
         self.same_dtype(name, rhs)?;
         let shape = broadcast_shape(name, self.shape(), rhs.shape())?;
         let (l, r) = (self.broadcast_as(&shape)?, rhs.broadcast_as(&shape)?);

@@ -45,6 +45,7 @@ fn with_batch_stride(t: Tensor) -> Result<(Tensor, usize)> {
 impl Tensor {
     /// [..., m, k] · [..., k, n] → [..., m, n], batch dimensions broadcast.
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        let _p = crate::profile::scope(|| "matmul".to_string());
         self.same_dtype("matmul", rhs)?;
         if self.dims() < 2 || rhs.dims() < 2 {
             return shape_err("matmul", format!("needs matrices, got {:?} and {:?}", self.shape(), rhs.shape()));
@@ -81,6 +82,7 @@ impl Tensor {
     /// x·Wᵀ + bias with x [..., k], W [n, k] (a Linear weight as stored), bias [n].
     /// The bias is written first and the product accumulated onto it (beta = 1).
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let _p = crate::profile::scope(|| "linear".to_string());
         self.same_dtype("linear", weight)?;
         let k = *self.shape().last().unwrap_or(&0);
         if self.dims() == 0 || weight.dims() != 2 || weight.shape()[1] != k {

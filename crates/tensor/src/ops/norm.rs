@@ -16,6 +16,7 @@ impl Tensor {
 
     /// (x − mean)/√(var + eps)·weight + bias over the last dimension.
     pub fn layer_norm(&self, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
+        let _p = crate::profile::scope(|| "layer_norm".to_string());
         let n = self.last_dim("layer_norm")?;
         self.same_dtype("layer_norm", weight)?;
         self.same_dtype("layer_norm", bias)?;
@@ -42,6 +43,7 @@ impl Tensor {
 
     /// x/√(mean(x²) + eps)·weight over the last dimension.
     pub fn rms_norm(&self, weight: &Tensor, eps: f32) -> Result<Tensor> {
+        let _p = crate::profile::scope(|| "rms_norm".to_string());
         let n = self.last_dim("rms_norm")?;
         self.same_dtype("rms_norm", weight)?;
         if weight.shape() != [n] {
@@ -59,6 +61,7 @@ impl Tensor {
 
     /// Softmax over the last dimension.
     pub fn softmax(&self) -> Result<Tensor> {
+        let _p = crate::profile::scope(|| "softmax".to_string());
         let n = self.last_dim("softmax")?;
         if let Some(dev) = Tensor::gpu(&[self]) {
             return super::accel::softmax(self, n, dev);
@@ -73,6 +76,7 @@ impl Tensor {
     /// Rotate-half RoPE. `t_dim` is the time dimension of x (1 for [B, T, H, D],
     /// 2 for [B, H, T, D]); cos and sin are f32 [T, D/2].
     pub fn rope(&self, cos: &Tensor, sin: &Tensor, t_dim: usize) -> Result<Tensor> {
+        let _p = crate::profile::scope(|| "rope".to_string());
         let d = self.last_dim("rope")?;
         if t_dim + 1 >= self.dims() {
             return shape_err("rope", format!("time dimension {t_dim} must precede the last of {:?}", self.shape()));
@@ -105,6 +109,7 @@ impl Tensor {
     /// im2col of an image batch [N, C, H, W] with a square `kernel`:
     /// out [N, OH·OW, C·kernel²], columns ordered like a conv weight.
     pub fn im2col(&self, kernel: usize, stride: usize, pad: usize) -> Result<Tensor> {
+        let _p = crate::profile::scope(|| "im2col".to_string());
         let &[n, c, h, w] = self.shape() else {
             return shape_err("im2col", format!("needs [N, C, H, W], got {:?}", self.shape()));
         };

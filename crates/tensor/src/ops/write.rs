@@ -13,6 +13,7 @@ impl Tensor {
     /// tensor (a view taken earlier) shares the storage, the storage is copied
     /// first, so that view keeps the values it saw.
     pub fn write_at(&mut self, dim: usize, start: usize, src: &Tensor) -> Result<()> {
+        let _p = crate::profile::scope(|| "write_at".to_string());
         self.same_dtype("write_at", src)?;
         self.layout().dim("write_at", dim)?;
         let (dst_shape, src_shape) = (self.shape().to_vec(), src.shape().to_vec());

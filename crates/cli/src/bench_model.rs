@@ -1,0 +1,191 @@
+//! `iris bench model --preset NAME`: whole models at the shapes of real
+//! checkpoints with seeded random weights (nothing downloaded): image-encode
+//! time, prefill and decode tokens/s, peak memory.
+
+use std::time::Instant;
+
+use iris_model::config::LlavaConfig;
+use iris_model::llava::Llava;
+use iris_model::mllama::{Mllama, MllamaConfig, RowMask, TiledImage};
+use iris_model::{KvCache, Trace, WeightSource};
+use iris_tensor::{DType, Device, Tensor};
+use serde_json::{json, Value};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// The presets' config.json, as the real checkpoints have them.
+pub fn preset(name: &str, layers: Option<usize>) -> Res<Value> {
+    let llama2_7b = json!({"model_type": "llama", "hidden_size": 4096, "intermediate_size": 11008,
+        "num_hidden_layers": layers.unwrap_or(32), "num_attention_heads": 32, "num_key_value_heads": 32,
+        "vocab_size": 32064, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5});
+    let clip_l_336 = json!({"model_type": "clip_vision_model", "hidden_size": 1024, "intermediate_size": 4096,
+        "num_hidden_layers": 24, "num_attention_heads": 16, "image_size": 336, "patch_size": 14});
+    let tiny_vision = json!({"model_type": "clip_vision_model", "hidden_size": 64, "intermediate_size": 128,
+        "num_hidden_layers": 2, "num_attention_heads": 2, "image_size": 28, "patch_size": 14});
+    Ok(match name {
+        "clip-vit-l-336" => json!({"model_type": "llava", "vision_config": clip_l_336,
+            "text_config": {"hidden_size": 4096, "num_hidden_layers": 0, "num_attention_heads": 32, "vocab_size": 32064}}),
+        "llava-1.5-7b" => json!({"model_type": "llava", "vision_config": clip_l_336, "text_config": llama2_7b}),
+        "llama-3.2-1b" => json!({"model_type": "llava", "vision_config": tiny_vision, "text_config": {
+            "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": layers.unwrap_or(16),
+            "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 64, "vocab_size": 128256,
+            "max_position_embeddings": 131072, "rms_norm_eps": 1e-5, "tie_word_embeddings": true,
+            "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0, "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}}),
+        "mllama-11b-vision" => {
+            let n = layers.unwrap_or(40);
+            let cross: Vec<usize> = [3, 8, 13, 18, 23, 28, 33, 38].into_iter().filter(|&l| l < n).collect();
+            json!({"model_type": "mllama", "vision_config": {"hidden_size": 1280, "image_size": 560, "patch_size": 14,
+                "num_hidden_layers": 32, "num_global_layers": 8, "attention_heads": 16, "intermediate_size": 5120,
+                "vision_output_dim": 7680, "max_num_tiles": 4, "intermediate_layers_indices": [3, 7, 15, 23, 30]},
+             "text_config": {"num_hidden_layers": n, "cross_attention_layers": cross,
+                "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
+                    "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}})
+        }
+        other => return Err(format!("unknown preset `{other}` (clip-vit-l-336, llava-1.5-7b, mllama-11b-vision, llama-3.2-1b)").into()),
+    })
+}
+
+/// With IRIS_PROFILE=1: time by op of the phase just run, on stderr; then a fresh table.
+fn profile(phase: &str) {
+    let rows = iris_tensor::profile::report();
+    if rows.is_empty() {
+        return;
+    }
+    let total: f64 = rows.iter().map(|r| r.1).sum();
+    eprintln!("profile: {phase} (all runs, {total:.0} ms in ops)");
+    for (name, ms, n) in rows {
+        eprintln!("  {name:<24} {ms:>10.1} ms {:>5.1}% {n:>8} calls", 100.0 * ms / total);
+    }
+    iris_tensor::profile::reset();
+}
+
+fn median(mut runs: Vec<f64>) -> f64 {
+    runs.sort_by(f64::total_cmp);
+    runs[runs.len() / 2]
+}
+
+fn time(reps: usize, mut f: impl FnMut() -> Res<()>) -> Res<f64> {
+    f()?; // warm-up
+    let mut v = Vec::new();
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        f()?;
+        v.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(median(v))
+}
+
+/// Prompt ids: BOS, `text - 1` ordinary tokens, and `images` slots after the first.
+fn prompt(text: usize, image_slots: usize, image_id: u32, vocab: usize) -> Vec<u32> {
+    let mut ids: Vec<u32> = (0..text).map(|i| (i * 7919 % (vocab - 10) + 5) as u32).collect();
+    ids.splice(1..1, std::iter::repeat_n(image_id, image_slots));
+    ids
+}
+
+fn llava(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value) -> Res<()> {
+    let cfg = LlavaConfig::from_value(&cfg)?;
+    let (s, layers, vocab, image_id) = (cfg.vision.image_size, cfg.text.num_hidden_layers, cfg.text.vocab_size, cfg.image_token_index);
+    let m = Llava::load(&WeightSource::Random { seed: 1 }, cfg, dtype, device)?;
+    let px = Tensor::randn(&[1, 3, s, s], DType::F32, 7);
+    let mut features = None;
+    if p != "llama-3.2-1b" {
+        rec["encode_ms"] = json!(time(reps, || {
+            features = Some(m.encode_image(&px, &mut Trace::off())?);
+            Ok(())
+        })?);
+    }
+    profile("image encode");
+    if layers == 0 {
+        return Ok(());
+    }
+    let (ids, images) = match &features {
+        Some(f) => (prompt(64, f.shape()[0], image_id, vocab), vec![f.clone()]),
+        None => (prompt(64, 0, image_id, vocab), vec![]),
+    };
+    // Prefill then decode, twice; the faster of each (the first run warms the buffer pool).
+    let steps = 16;
+    let (mut prefill, mut decode) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..2 {
+        let mut cache = KvCache::new(layers, ids.len() + steps);
+        let t0 = Instant::now();
+        let h = m.forward(&m.embed(&ids, &images, &mut Trace::off())?, &mut cache, &mut Trace::off())?;
+        m.text.logits(&h.narrow(0, ids.len() - 1, 1)?)?.to_vec::<f32>()?;
+        prefill = prefill.min(t0.elapsed().as_secs_f64());
+        let t1 = Instant::now();
+        for i in 0..steps {
+            let h = m.forward(&m.text.embed(&[(i * 31 + 7) as u32])?, &mut cache, &mut Trace::off())?;
+            m.text.logits(&h)?.to_vec::<f32>()?;
+        }
+        decode = decode.min(t1.elapsed().as_secs_f64() / steps as f64);
+    }
+    profile("prefill + decode");
+    rec["prefill_tokens"] = json!(ids.len());
+    rec["prefill_tok_s"] = json!(ids.len() as f64 / prefill);
+    rec["decode_tok_s"] = json!(1.0 / decode);
+    Ok(())
+}
+
+fn mllama(cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value) -> Res<()> {
+    let cfg = MllamaConfig::from_value(&cfg)?;
+    let (t, s, layers) = (cfg.vision.max_num_tiles, cfg.vision.image_size, cfg.text.num_hidden_layers);
+    let (vocab, image_id, tt) = (cfg.text.vocab_size, cfg.image_token_index, cfg.vision.tile_tokens());
+    let m = Mllama::load(&WeightSource::Random { seed: 1 }, cfg, dtype, device)?;
+    let img = TiledImage { pixels: Tensor::randn(&[t, 3, s, s], DType::F32, 7), aspect_ratio_id: 6, tiles: t };
+    let mut states = None;
+    rec["encode_ms"] = json!(time(reps, || {
+        states = Some(m.encode_image(&img, &mut Trace::off())?);
+        Ok(())
+    })?);
+    let states = states.expect("encoded");
+    profile("image encode");
+    let ids = prompt(64, 1, image_id, vocab);
+    let rows = m.mask_rows(&ids, &[t]);
+    let mask = RowMask::new(&rows, tt, states.dtype())?;
+    let last = RowMask::new(&rows[rows.len() - 1..], tt, states.dtype())?;
+    let steps = 16;
+    let mut cache = KvCache::new(layers, ids.len() + steps);
+    let t0 = Instant::now();
+    let kv = m.cross_states(&states)?;
+    let h = m.forward(&m.embed(&ids)?, &mut cache, Some((&kv, &mask)), &mut Trace::off())?;
+    m.logits(&h.narrow(0, ids.len() - 1, 1)?)?.to_vec::<f32>()?;
+    rec["prefill_tokens"] = json!(ids.len());
+    rec["prefill_tok_s"] = json!(ids.len() as f64 / t0.elapsed().as_secs_f64());
+    let t1 = Instant::now();
+    for i in 0..steps {
+        let h = m.forward(&m.embed(&[(i * 31 + 7) as u32])?, &mut cache, Some((&kv, &last)), &mut Trace::off())?;
+        m.logits(&h)?.to_vec::<f32>()?;
+    }
+    rec["decode_tok_s"] = json!(steps as f64 / t1.elapsed().as_secs_f64());
+    profile("prefill + decode");
+    Ok(())
+}
+
+pub fn run(name: &str, layers: Option<usize>, dtype: DType, device: Device, json_out: bool) -> Res<()> {
+    let cfg = preset(name, layers)?;
+    let mut rec = json!({"preset": name, "device": device.to_string(), "dtype": dtype.to_string(),
+        "threads": rayon::current_num_threads()});
+    if let Some(l) = layers {
+        rec["layers"] = json!(l);
+    }
+    let reps = 3;
+    if cfg["model_type"] == "mllama" {
+        mllama(cfg, dtype, device, reps, &mut rec)?;
+    } else {
+        llava(name, cfg, dtype, device, reps, &mut rec)?;
+    }
+    rec["peak_mem_mb"] = json!(iris_tensor::peak_rss_bytes().map(|b| b as f64 / 1e6));
+    if json_out {
+        println!("{rec}");
+    } else {
+        let f = |k: &str, unit: &str| rec[k].as_f64().map_or(String::new(), |v| format!(" {k} {v:.2}{unit}"));
+        println!(
+            "{name} {device} {dtype}{}{}{}{}",
+            f("encode_ms", " ms"),
+            f("prefill_tok_s", " tok/s"),
+            f("decode_tok_s", " tok/s"),
+            f("peak_mem_mb", " MB")
+        );
+    }
+    Ok(())
+}
