@@ -42,7 +42,12 @@ pub fn preset(name: &str, layers: Option<usize>) -> Res<Value> {
                 "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
                     "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}})
         }
-        other => return Err(format!("unknown preset `{other}` (clip-vit-l-336, llava-1.5-7b, mllama-11b-vision, llama-3.2-1b)").into()),
+        other => {
+            return Err(format!(
+                "unknown preset `{other}` (clip-vit-l-336, llava-1.5-7b, mllama-11b-vision, llama-3.2-1b)"
+            )
+            .into())
+        }
     })
 }
 
@@ -85,7 +90,8 @@ fn prompt(text: usize, image_slots: usize, image_id: u32, vocab: usize) -> Vec<u
 
 fn llava(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value) -> Res<()> {
     let cfg = LlavaConfig::from_value(&cfg)?;
-    let (s, layers, vocab, image_id) = (cfg.vision.image_size, cfg.text.num_hidden_layers, cfg.text.vocab_size, cfg.image_token_index);
+    let (s, layers, vocab, image_id) =
+        (cfg.vision.image_size, cfg.text.num_hidden_layers, cfg.text.vocab_size, cfg.image_token_index);
     let m = Llava::load(&WeightSource::Random { seed: 1 }, cfg, dtype, device)?;
     let px = Tensor::randn(&[1, 3, s, s], DType::F32, 7);
     let mut features = None;

@@ -168,3 +168,18 @@ fn gemm_rejects_short_buffers_and_aliasing_outputs() {
     let aliasing = Gemm { c: MatLayout { row_stride: 1, col_stride: 1, ..p.c }, ..p };
     assert!(fast::gemm(&aliasing, &a, &a, &mut c).is_err());
 }
+
+#[test]
+fn gemm_f32_few_rows_against_a_transposed_weight() {
+    // The prefill path (2 ≤ m ≤ 128, k-contiguous A and B, no packing): row
+    // and column tails of its 4×4 tiles, k tails of its 16 lanes, task
+    // blocks of columns, alpha/beta, batches, a transposed C.
+    for_each_isa(|| {
+        for (s, &(m, n, k)) in
+            [(2, 37, 17), (3, 5, 16), (7, 65, 33), (64, 130, 1000), (128, 9, 300), (5, 300, 4099)].iter().enumerate()
+        {
+            run::<f32>(1, m, n, k, false, true, false, 1.0, 0.0, 300 + s as u64);
+            run::<f32>(2, m, n, k, false, true, true, 0.5, 1.5, 400 + s as u64);
+        }
+    });
+}

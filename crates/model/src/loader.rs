@@ -39,8 +39,12 @@ fn random(name: &str, shape: &[usize], dtype: DType, seed: u64) -> Result<Tensor
     };
     Ok(match dtype {
         DType::F32 => Tensor::from_vec((0..n).into_par_iter().map(value).collect::<Vec<f32>>(), shape)?,
-        DType::BF16 => Tensor::from_vec((0..n).into_par_iter().map(|i| bf16::from_f32(value(i))).collect::<Vec<_>>(), shape)?,
-        DType::F16 => Tensor::from_vec((0..n).into_par_iter().map(|i| f16::from_f32(value(i))).collect::<Vec<_>>(), shape)?,
+        DType::BF16 => {
+            Tensor::from_vec((0..n).into_par_iter().map(|i| bf16::from_f32(value(i))).collect::<Vec<_>>(), shape)?
+        }
+        DType::F16 => {
+            Tensor::from_vec((0..n).into_par_iter().map(|i| f16::from_f32(value(i))).collect::<Vec<_>>(), shape)?
+        }
     })
 }
 

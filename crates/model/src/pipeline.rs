@@ -147,7 +147,12 @@ impl Pipeline {
                 };
                 let eos = c.text.eos_token_id.clone();
                 (
-                    Model::Llava(Box::new(Llava::load(&WeightSource::Checkpoint(&weights), c, opts.dtype, opts.device)?)),
+                    Model::Llava(Box::new(Llava::load(
+                        &WeightSource::Checkpoint(&weights),
+                        c,
+                        opts.dtype,
+                        opts.device,
+                    )?)),
                     ImageProcessor::Clip(p),
                     eos,
                 )
@@ -165,7 +170,12 @@ impl Pipeline {
                 }
                 let eos = c.text.eos_token_id.clone();
                 (
-                    Model::Mllama(Box::new(Mllama::load(&WeightSource::Checkpoint(&weights), c, opts.dtype, opts.device)?)),
+                    Model::Mllama(Box::new(Mllama::load(
+                        &WeightSource::Checkpoint(&weights),
+                        c,
+                        opts.dtype,
+                        opts.device,
+                    )?)),
                     ImageProcessor::Tiles(p),
                     eos,
                 )

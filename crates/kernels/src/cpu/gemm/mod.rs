@@ -5,6 +5,7 @@
 //! L1 while the A panels of the tile stream from L2 through the micro-kernel.
 //! One-row products go to `gemv`, which streams the weights instead.
 
+mod few_rows;
 mod gemv;
 pub(crate) mod microkernel;
 pub(crate) mod reference;
@@ -31,8 +32,16 @@ pub fn gemm<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
     }
     if T::DTYPE == DType::F32 {
         // SAFETY: T is f32 (the only Element with DTYPE F32).
-        let c32 = unsafe { std::slice::from_raw_parts_mut(c.as_mut_ptr() as *mut f32, c.len()) };
-        gemm_f32_out(p, a, b, c32);
+        let (a32, b32, c32) = unsafe {
+            (
+                std::slice::from_raw_parts(a.as_ptr() as *const f32, a.len()),
+                std::slice::from_raw_parts(b.as_ptr() as *const f32, b.len()),
+                std::slice::from_raw_parts_mut(c.as_mut_ptr() as *mut f32, c.len()),
+            )
+        };
+        if !few_rows::gemm(p, a32, b32, c32) {
+            gemm_f32_out(p, a, b, c32);
+        }
         return Ok(());
     }
     // f16/bf16 output: accumulate in a dense f32 C, round once at the end.

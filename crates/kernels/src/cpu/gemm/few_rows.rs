@@ -1,0 +1,99 @@
+//! A few rows (a prompt's prefill) against a k-contiguous B (a Linear
+//! weight [N, K] used as Wᵀ), f32, AVX-512: C[i, j] = Σ_l A[i, l]·B[l, j].
+//!
+//! Packing B for the BLIS path copies the whole weight for only M FMAs per
+//! element, which dominates when M is small. Here nothing is packed: a task
+//! takes 64 weight rows (columns of C), keeps them in L2 and runs every
+//! A row against them with 4×4 register tiles of 16-lane dot products over
+//! l, reduced across lanes at the end.
+
+use rayon::prelude::*;
+
+use crate::cpu::isa::SendPtr;
+use crate::Gemm;
+
+/// Weight rows (C columns) per task: about 512 KB of them, so they stay in L2
+/// while every A row passes; at least 16, at most 64.
+fn cols(k: usize) -> usize {
+    (131_072 / k.max(1)).clamp(16, 64) / 4 * 4
+}
+
+/// Runs `p` here when it fits (f32, 2 ≤ m ≤ 128, k-contiguous A and B,
+/// AVX-512); returns false otherwise.
+pub(super) fn gemm(p: &Gemm, a: &[f32], b: &[f32], c: &mut [f32]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let fits = (2..=128).contains(&p.m) && p.k >= 16 && p.a.col_stride == 1 && p.b.row_stride == 1;
+        if !fits || crate::cpu::isa::isa() != crate::cpu::isa::Isa::Avx512 {
+            return false;
+        }
+        let cp = SendPtr(c.as_mut_ptr());
+        for bi in 0..p.batch {
+            let cols = cols(p.k);
+            (0..p.n.div_ceil(cols)).into_par_iter().for_each(|t| {
+                let j0 = t * cols;
+                let nj = cols.min(p.n - j0);
+                // SAFETY: the CPU has AVX-512F; Gemm::check bounded every index; tasks write disjoint columns.
+                unsafe { block(p, bi, a, b, cp, j0, nj) };
+            });
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (p, a, b, c);
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn block(p: &Gemm, bi: usize, a: &[f32], b: &[f32], c: SendPtr<f32>, j0: usize, nj: usize) {
+    use std::arch::x86_64::*;
+    let k = p.k;
+    let tail = (k % 16) as u32;
+    let mask: __mmask16 = if tail == 0 { 0 } else { ((1u32 << tail) - 1) as __mmask16 };
+    let kv = k - k % 16;
+    let arow = |i: usize| a.as_ptr().add(p.a.at(bi, i, 0));
+    let bcol = |j: usize| b.as_ptr().add(p.b.at(bi, 0, j));
+    let mut i0 = 0;
+    while i0 < p.m {
+        let ni = 4.min(p.m - i0);
+        let mut jj = 0;
+        while jj < nj {
+            let nc = 4.min(nj - jj);
+            let mut acc = [[_mm512_setzero_ps(); 4]; 4];
+            let ar: [*const f32; 4] = std::array::from_fn(|r| arow(i0 + r.min(ni - 1)));
+            let bc: [*const f32; 4] = std::array::from_fn(|q| bcol(j0 + jj + q.min(nc - 1)));
+            let mut l = 0;
+            while l < kv {
+                let x: [__m512; 4] = std::array::from_fn(|r| _mm512_loadu_ps(ar[r].add(l)));
+                for q in 0..4 {
+                    let w = _mm512_loadu_ps(bc[q].add(l));
+                    for r in 0..4 {
+                        acc[r][q] = _mm512_fmadd_ps(x[r], w, acc[r][q]);
+                    }
+                }
+                l += 16;
+            }
+            if tail != 0 {
+                let x: [__m512; 4] = std::array::from_fn(|r| _mm512_maskz_loadu_ps(mask, ar[r].add(kv)));
+                for q in 0..4 {
+                    let w = _mm512_maskz_loadu_ps(mask, bc[q].add(kv));
+                    for r in 0..4 {
+                        acc[r][q] = _mm512_fmadd_ps(x[r], w, acc[r][q]);
+                    }
+                }
+            }
+            for (r, row) in acc.iter().enumerate().take(ni) {
+                for (q, v) in row.iter().enumerate().take(nc) {
+                    let at = c.get().add(p.c.at(bi, i0 + r, j0 + jj + q));
+                    let s = p.alpha * _mm512_reduce_add_ps(*v);
+                    *at = if p.beta == 0.0 { s } else { s + p.beta * *at };
+                }
+            }
+            jj += 4;
+        }
+        i0 += 4;
+    }
+}
