@@ -123,6 +123,51 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+impl BenchArgs {
+    /// The GEMM these flags describe (B stored [n, k] with --transpose-b).
+    pub(crate) fn gemm(&self) -> Gemm {
+        let b = if self.transpose_b {
+            MatLayout::row_major(self.n, self.k).t()
+        } else {
+            MatLayout::row_major(self.k, self.n)
+        };
+        let (m, n, k) = (self.m, self.n, self.k);
+        let (a, c) = (MatLayout::row_major(m, k), MatLayout::row_major(m, n));
+        Gemm { batch: 1, m, n, k, alpha: 1.0, beta: 0.0, a, b, c }
+    }
+
+    /// The attention these flags describe, dense [B, H, T, D]; cross-attention is never causal.
+    pub(crate) fn attention(&self, cross: bool) -> Attention {
+        let (h, hkv, tq, tk, d) = (self.h, self.hkv.unwrap_or(self.h), self.tq, self.tk.unwrap_or(self.tq), self.d);
+        Attention {
+            b: self.b,
+            h,
+            hkv,
+            tq,
+            tk,
+            d,
+            scale: (d as f32).powf(-0.5),
+            causal: self.causal && !cross,
+            q: Heads::bhtd(h, tq, d),
+            k: Heads::bhtd(hkv, tk, d),
+            v: Heads::bhtd(hkv, tk, d),
+            o: Heads::bhtd(h, tq, d),
+        }
+    }
+}
+
+/// Cross-attention benches: text row i sees the first tk/2 + i image tokens.
+pub(crate) fn keep_mask(tq: usize, tk: usize) -> Vec<u8> {
+    (0..tq * tk).map(|i| (i % tk <= tk / 2 + i / tk) as u8).collect()
+}
+
+/// The JSON shape and the flop count of an attention bench.
+pub(crate) fn attention_shape(p: &Attention) -> (Value, f64) {
+    let pairs = if p.causal { (p.tq * p.tk) as f64 - (p.tq * p.tq) as f64 / 2.0 } else { (p.tq * p.tk) as f64 };
+    let shape = json!({"b": p.b, "h": p.h, "hkv": p.hkv, "tq": p.tq, "tk": p.tk, "d": p.d, "causal": p.causal});
+    (shape, 4.0 * (p.b * p.h) as f64 * pairs * p.d as f64)
+}
+
 /// The standard suite: the shapes the foundation issue measures.
 fn suite(base: &BenchArgs) -> Vec<BenchArgs> {
     let with = |f: &dyn Fn(&mut BenchArgs)| {
@@ -169,19 +214,7 @@ fn bench<T: Element>(a: &BenchArgs) -> Result<Value, Box<dyn std::error::Error>>
     // (fast timing, reference timing if asked, flops, bytes)
     let (ms, ref_ms, flops, bytes): (f64, Option<f64>, f64, f64) = match op {
         Op::Gemm => {
-            let b_layout =
-                if a.transpose_b { MatLayout::row_major(a.n, a.k).t() } else { MatLayout::row_major(a.k, a.n) };
-            let p = Gemm {
-                batch: 1,
-                m: a.m,
-                n: a.n,
-                k: a.k,
-                alpha: 1.0,
-                beta: 0.0,
-                a: MatLayout::row_major(a.m, a.k),
-                b: b_layout,
-                c: MatLayout::row_major(a.m, a.n),
-            };
+            let p = a.gemm();
             let (x, w) = (randn::<T>(1, a.m * a.k), randn::<T>(2, a.k * a.n));
             let mut c = poisoned::<T>(a.m * a.n);
             fast::gemm(&p, &x, &w, &mut c)?;
@@ -192,25 +225,12 @@ fn bench<T: Element>(a: &BenchArgs) -> Result<Value, Box<dyn std::error::Error>>
         }
         Op::Attention | Op::CrossAttention => {
             let cross = op == Op::CrossAttention;
-            let (hkv, tk) = (a.hkv.unwrap_or(a.h), a.tk.unwrap_or(a.tq));
-            let p = Attention {
-                b: a.b,
-                h: a.h,
-                hkv,
-                tq: a.tq,
-                tk,
-                d: a.d,
-                scale: 1.0 / (a.d as f32).sqrt(),
-                causal: a.causal && !cross,
-                q: Heads::bhtd(a.h, a.tq, a.d),
-                k: Heads::bhtd(hkv, tk, a.d),
-                v: Heads::bhtd(hkv, tk, a.d),
-                o: Heads::bhtd(a.h, a.tq, a.d),
-            };
+            let p = a.attention(cross);
+            let (hkv, tk) = (p.hkv, p.tk);
             let q = randn::<T>(1, a.b * a.h * a.tq * a.d);
             let (k, v) = (randn::<T>(2, a.b * hkv * tk * a.d), randn::<T>(3, a.b * hkv * tk * a.d));
             // Cross-attention: each text row sees a prefix of the image tokens.
-            let keep: Vec<u8> = (0..a.tq * tk).map(|i| (i % tk <= tk / 2 + i / tk) as u8).collect();
+            let keep = keep_mask(a.tq, tk);
             let km = cross.then_some((&keep[..], MaskLayout::shared(tk)));
             let mut o = poisoned::<T>(q.len());
             let mut f = |fast_kernel: bool| {
@@ -224,9 +244,9 @@ fn bench<T: Element>(a: &BenchArgs) -> Result<Value, Box<dyn std::error::Error>>
             };
             let ms = median_ms(|| f(true));
             let r = a.reference.then(|| median_once(|| f(false)));
-            rec["shape"] = json!({"b": a.b, "h": a.h, "hkv": hkv, "tq": a.tq, "tk": tk, "d": a.d, "causal": p.causal});
-            let pairs = if p.causal { (a.tq * tk) as f64 - (a.tq * a.tq) as f64 / 2.0 } else { (a.tq * tk) as f64 };
-            (ms, r, 4.0 * (a.b * a.h) as f64 * pairs * a.d as f64, es * (2 * q.len() + 2 * k.len()) as f64)
+            let (shape, flops) = attention_shape(&p);
+            rec["shape"] = shape;
+            (ms, r, flops, es * (2 * q.len() + 2 * k.len()) as f64)
         }
         Op::Im2col => {
             let p = Im2col::patches(1, a.channels, a.size, a.size, a.patch);

@@ -9,7 +9,7 @@ use half::{bf16, f16};
 use iris_kernels::cuda::ops::{self, CudaElem, CudaMask};
 use iris_kernels::cuda::CudaDevice;
 use iris_kernels::testing::randn;
-use iris_kernels::{Attention, Gemm, Heads, Im2col, MaskLayout, MatLayout};
+use iris_kernels::{Im2col, MaskLayout};
 use serde_json::{json, Value};
 
 use crate::bench::{BenchArgs, Dt, Op};
@@ -37,18 +37,7 @@ fn bench<T: CudaElem>(dev: &CudaDevice, a: &BenchArgs) -> Res<Value> {
     let mut rec = json!({"op": format!("{op:?}").to_lowercase(), "device": "cuda", "dtype": T::DTYPE.to_string(), "gpu": dev.name()});
     let (ms, flops, bytes) = match op {
         Op::Gemm => {
-            let b = if a.transpose_b { MatLayout::row_major(a.n, a.k).t() } else { MatLayout::row_major(a.k, a.n) };
-            let p = Gemm {
-                batch: 1,
-                m: a.m,
-                n: a.n,
-                k: a.k,
-                alpha: 1.0,
-                beta: 0.0,
-                a: MatLayout::row_major(a.m, a.k),
-                b,
-                c: MatLayout::row_major(a.m, a.n),
-            };
+            let p = a.gemm();
             let (x, w) = (dev.upload(&randn::<T>(1, a.m * a.k))?, dev.upload(&randn::<T>(2, a.k * a.n))?);
             let mut c = dev.alloc::<T>(a.m * a.n)?;
             let ms = median_ms(dev, || Ok(ops::gemm(dev, &p, &x, &w, &mut c)?))?;
@@ -57,25 +46,12 @@ fn bench<T: CudaElem>(dev: &CudaDevice, a: &BenchArgs) -> Res<Value> {
         }
         Op::Attention | Op::CrossAttention => {
             let cross = op == Op::CrossAttention;
-            let (hkv, tk) = (a.hkv.unwrap_or(a.h), a.tk.unwrap_or(a.tq));
-            let p = Attention {
-                b: a.b,
-                h: a.h,
-                hkv,
-                tq: a.tq,
-                tk,
-                d: a.d,
-                scale: (a.d as f32).powf(-0.5),
-                causal: a.causal && !cross,
-                q: Heads::bhtd(a.h, a.tq, a.d),
-                k: Heads::bhtd(hkv, tk, a.d),
-                v: Heads::bhtd(hkv, tk, a.d),
-                o: Heads::bhtd(a.h, a.tq, a.d),
-            };
+            let p = a.attention(cross);
+            let (hkv, tk) = (p.hkv, p.tk);
             let q = dev.upload(&randn::<T>(1, a.b * a.h * a.tq * a.d))?;
             let (k, v) =
                 (dev.upload(&randn::<T>(2, a.b * hkv * tk * a.d))?, dev.upload(&randn::<T>(3, a.b * hkv * tk * a.d))?);
-            let keep: Vec<u8> = (0..a.tq * tk).map(|i| (i % tk <= tk / 2 + i / tk) as u8).collect();
+            let keep = crate::bench::keep_mask(a.tq, tk);
             let keep = dev.upload(&keep)?;
             let mut o = dev.alloc::<T>(a.b * a.h * a.tq * a.d)?;
             let ms = median_ms(dev, || {

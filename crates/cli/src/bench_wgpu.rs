@@ -6,7 +6,7 @@ use std::time::Instant;
 use iris_kernels::testing::randn;
 use iris_kernels::wgpu::ops::{self, WgpuMask};
 use iris_kernels::wgpu::WgpuDevice;
-use iris_kernels::{Attention, Gemm, Heads, Im2col, MaskLayout, MatLayout};
+use iris_kernels::{Im2col, MaskLayout};
 use serde_json::{json, Value};
 
 use crate::bench::{BenchArgs, Dt, Op};
@@ -35,18 +35,7 @@ fn bench(dev: &WgpuDevice, a: &BenchArgs) -> Res<Value> {
         json!({"op": format!("{op:?}").to_lowercase(), "device": "wgpu", "dtype": "f32", "adapter": dev.name()});
     let (ms, flops, bytes) = match op {
         Op::Gemm => {
-            let b = if a.transpose_b { MatLayout::row_major(a.n, a.k).t() } else { MatLayout::row_major(a.k, a.n) };
-            let p = Gemm {
-                batch: 1,
-                m: a.m,
-                n: a.n,
-                k: a.k,
-                alpha: 1.0,
-                beta: 0.0,
-                a: MatLayout::row_major(a.m, a.k),
-                b,
-                c: MatLayout::row_major(a.m, a.n),
-            };
+            let p = a.gemm();
             let (x, w) = (dev.upload(&randn::<f32>(1, a.m * a.k)), dev.upload(&randn::<f32>(2, a.k * a.n)));
             let c = dev.buffer(a.m * a.n * 4);
             let ms = median_ms(dev, || {
@@ -57,34 +46,21 @@ fn bench(dev: &WgpuDevice, a: &BenchArgs) -> Res<Value> {
         }
         Op::Attention | Op::CrossAttention => {
             let cross = op == Op::CrossAttention;
-            let (hkv, tk) = (a.hkv.unwrap_or(a.h), a.tk.unwrap_or(a.tq));
-            let p = Attention {
-                b: a.b,
-                h: a.h,
-                hkv,
-                tq: a.tq,
-                tk,
-                d: a.d,
-                scale: (a.d as f32).powf(-0.5),
-                causal: a.causal && !cross,
-                q: Heads::bhtd(a.h, a.tq, a.d),
-                k: Heads::bhtd(hkv, tk, a.d),
-                v: Heads::bhtd(hkv, tk, a.d),
-                o: Heads::bhtd(a.h, a.tq, a.d),
-            };
+            let p = a.attention(cross);
+            let (hkv, tk) = (p.hkv, p.tk);
             let (nq, nk) = (a.b * a.h * a.tq * a.d, a.b * hkv * tk * a.d);
             let (q, k, v) =
                 (dev.upload(&randn::<f32>(1, nq)), dev.upload(&randn::<f32>(2, nk)), dev.upload(&randn::<f32>(3, nk)));
-            let keep: Vec<f32> = (0..a.tq * tk).map(|i| (i % tk <= tk / 2 + i / tk) as u8 as f32).collect();
+            let keep: Vec<f32> = crate::bench::keep_mask(a.tq, tk).iter().map(|&b| b as f32).collect();
             let m = dev.upload(&keep);
             let o = dev.buffer(nq * 4);
             let ms = median_ms(dev, || {
                 let mask = if cross { WgpuMask::Keep(&m, keep.len(), MaskLayout::shared(tk)) } else { WgpuMask::None };
                 Ok(ops::attention(dev, &p, &q, &k, &v, [nq, nk, nk, nq], mask, &o)?)
             })?;
-            rec["shape"] = json!({"b": a.b, "h": a.h, "hkv": hkv, "tq": a.tq, "tk": tk, "d": a.d, "causal": p.causal});
-            let pairs = if p.causal { (a.tq * tk) as f64 - (a.tq * a.tq) as f64 / 2.0 } else { (a.tq * tk) as f64 };
-            (ms, 4.0 * (a.b * a.h) as f64 * pairs * a.d as f64, 4.0 * (2 * nq + 2 * nk) as f64)
+            let (shape, flops) = crate::bench::attention_shape(&p);
+            rec["shape"] = shape;
+            (ms, flops, 4.0 * (2 * nq + 2 * nk) as f64)
         }
         Op::Im2col => {
             let p = Im2col::patches(1, a.channels, a.size, a.size, a.patch);
