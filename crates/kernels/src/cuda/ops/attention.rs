@@ -1,0 +1,139 @@
+//! Launches of attention.cu: the fused prefill/cross kernels and the
+//! split-K decode with its combine.
+
+use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
+
+use super::{launch_err, CudaElem};
+use crate::cuda::CudaDevice;
+use crate::error::{check_extent, Error, Result};
+use crate::params::{Attention, Heads, MaskLayout};
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct AttnC {
+    b: i32,
+    h: i32,
+    hkv: i32,
+    tq: i32,
+    tk: i32,
+    d: i32,
+    scale: f32,
+    causal: i32,
+    heads: [[i64; 4]; 4],
+    mask: [i64; 4],
+    has_mask: i32,
+}
+// SAFETY: plain old data laid out as `struct AttnParams` in attention.cu.
+unsafe impl DeviceRepr for AttnC {}
+
+fn attn_params(p: &Attention, mask: Option<&MaskLayout>) -> AttnC {
+    let h = |x: &Heads| [x.offset as i64, x.b_stride as i64, x.h_stride as i64, x.t_stride as i64];
+    let m = mask.map_or([0; 4], |m| [m.offset as i64, m.b_stride as i64, m.h_stride as i64, m.q_stride as i64]);
+    AttnC {
+        b: p.b as i32,
+        h: p.h as i32,
+        hkv: p.hkv as i32,
+        tq: p.tq as i32,
+        tk: p.tk as i32,
+        d: p.d as i32,
+        scale: p.scale,
+        causal: p.causal as i32,
+        heads: [h(&p.q), h(&p.k), h(&p.v), h(&p.o)],
+        mask: m,
+        has_mask: mask.is_some() as i32,
+    }
+}
+
+/// What masks the scores on the device.
+pub enum CudaMask<'a> {
+    None,
+    Additive(&'a CudaSlice<f32>, MaskLayout),
+    Keep(&'a CudaSlice<u8>, MaskLayout),
+}
+
+/// Fused attention (see `Attention`); D ≤ 128. A decode step (Tq = 1, no
+/// mask) over more than 256 keys is split over the keys.
+pub fn attention<T: CudaElem>(
+    dev: &CudaDevice,
+    p: &Attention,
+    q: &CudaSlice<T>,
+    k: &CudaSlice<T>,
+    v: &CudaSlice<T>,
+    mask: CudaMask,
+    o: &mut CudaSlice<T>,
+) -> Result<()> {
+    if p.d > 128 {
+        return Err(Error::Shape { op: "attention", msg: format!("head dim {} > 128 is not supported on cuda", p.d) });
+    }
+    p.check(q.len(), k.len(), v.len(), o.len(), &crate::Mask::None)?;
+    let mext = |l: &MaskLayout| [(p.b, l.b_stride), (p.h, l.h_stride), (p.tq, l.q_stride), (p.tk, 1)];
+    match &mask {
+        CudaMask::None => {}
+        CudaMask::Additive(m, l) => check_extent("attention", "mask", m.len(), l.offset, &mext(l))?,
+        CudaMask::Keep(m, l) => check_extent("attention", "key_mask", m.len(), l.offset, &mext(l))?,
+    }
+    if p.b * p.h * p.tq * p.d == 0 {
+        return Ok(());
+    }
+    let s = T::SUFFIX;
+    if p.tq == 1 && p.tk > 256 && matches!(mask, CudaMask::None) {
+        return decode(dev, p, q, k, v, o);
+    }
+    let cfg = LaunchConfig {
+        grid_dim: (p.tq.div_ceil(8) as u32, p.h as u32, p.b as u32),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    let (name, layout) = match &mask {
+        CudaMask::Keep(_, l) => (format!("cross_attention_{s}"), Some(l)),
+        CudaMask::Additive(_, l) => (format!("attention_{s}"), Some(l)),
+        CudaMask::None => (format!("attention_{s}"), None),
+    };
+    let params = attn_params(p, layout);
+    let f = dev.function("attention.cu", &name)?;
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(q).arg(k).arg(v).arg(o);
+    // Without a mask the kernel never reads its mask pointer: a null one goes in.
+    let null = 0u64;
+    match &mask {
+        CudaMask::Additive(m, _) => args.arg(*m),
+        CudaMask::Keep(m, _) => args.arg(*m),
+        CudaMask::None => args.arg(&null),
+    };
+    args.arg(&params);
+    // SAFETY: argument types and count match the kernel; extents checked above.
+    unsafe { args.launch(cfg) }.map_err(|e| launch_err(&name, e))?;
+    Ok(())
+}
+
+fn decode<T: CudaElem>(
+    dev: &CudaDevice,
+    p: &Attention,
+    q: &CudaSlice<T>,
+    k: &CudaSlice<T>,
+    v: &CudaSlice<T>,
+    o: &mut CudaSlice<T>,
+) -> Result<()> {
+    let chunk = 256usize;
+    let splits = p.tk.div_ceil(chunk);
+    let mut part = dev.alloc::<f32>(p.b * p.h * splits * (p.d + 2))?;
+    let params = attn_params(p, None);
+    let name = format!("attention_decode_{}", T::SUFFIX);
+    let f = dev.function("attention.cu", &name)?;
+    let cfg =
+        LaunchConfig { grid_dim: (splits as u32, p.h as u32, p.b as u32), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+    let chunk_i = chunk as i32;
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(q).arg(k).arg(v).arg(&mut part).arg(&params).arg(&chunk_i);
+    // SAFETY: as above; `part` holds every split's partial.
+    unsafe { args.launch(cfg) }.map_err(|e| launch_err(&name, e))?;
+    let name = format!("attention_combine_{}", T::SUFFIX);
+    let f = dev.function("attention.cu", &name)?;
+    let cfg = LaunchConfig { grid_dim: (p.h as u32, p.b as u32, 1), block_dim: (128, 1, 1), shared_mem_bytes: 0 };
+    let splits_i = splits as i32;
+    let mut args = dev.stream.launch_builder(&f);
+    args.arg(&part).arg(o).arg(&params).arg(&splits_i);
+    // SAFETY: as above.
+    unsafe { args.launch(cfg) }.map_err(|e| launch_err(&name, e))?;
+    Ok(())
+}
