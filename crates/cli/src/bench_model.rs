@@ -51,16 +51,21 @@ pub fn preset(name: &str, layers: Option<usize>) -> Res<Value> {
     })
 }
 
-/// With IRIS_PROFILE=1: time by op of the phase just run, on stderr; then a fresh table.
+/// With IRIS_PROFILE=1: time by op, then by layer, of the phase just run,
+/// on stderr; then a fresh table.
 fn profile(phase: &str) {
     let rows = iris_tensor::profile::report();
     if rows.is_empty() {
         return;
     }
-    let total: f64 = rows.iter().map(|r| r.1).sum();
-    eprintln!("profile: {phase} (all runs, {total:.0} ms in ops)");
-    for (name, ms, n) in rows {
-        eprintln!("  {name:<24} {ms:>10.1} ms {:>5.1}% {n:>8} calls", 100.0 * ms / total);
+    let (layers, ops): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.0.starts_with("layer: "));
+    for (what, rows) in [("op", ops), ("layer", layers)] {
+        let total: f64 = rows.iter().map(|r| r.1).sum();
+        eprintln!("profile: {phase}, by {what} (all runs, {total:.0} ms)");
+        for (name, ms, n) in rows {
+            let name = name.trim_start_matches("layer: ");
+            eprintln!("  {name:<24} {ms:>10.1} ms {:>5.1}% {n:>8} calls", 100.0 * ms / total.max(1e-9));
+        }
     }
     iris_tensor::profile::reset();
 }

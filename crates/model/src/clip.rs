@@ -151,6 +151,7 @@ impl ClipVision {
         trace.record(|| "vision_embed".into(), &x);
         let mut states = vec![x.clone()];
         for (i, layer) in self.layers.iter().enumerate() {
+            let _p = iris_tensor::profile::scope(|| format!("layer: vision {i}"));
             x = layer.forward(&x)?;
             trace.record(|| format!("vision_layer.{i}"), &x);
             states.push(x.clone());

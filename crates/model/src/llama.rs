@@ -163,6 +163,7 @@ impl Llama {
         let (cos, sin) = self.rope.tables(pos, t)?;
         let mut x = x.clone();
         for (i, layer) in self.layers.iter().enumerate() {
+            let _p = iris_tensor::profile::scope(|| format!("layer: text {i}"));
             x = layer.forward(&x, &cos, &sin, cache, i)?;
             trace.record(|| format!("text_layer.{i}"), &x);
         }

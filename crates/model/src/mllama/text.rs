@@ -159,6 +159,7 @@ pub(crate) fn forward_layers(
 ) -> Result<Tensor> {
     let mut x = x.clone();
     for (i, layer) in layers.iter().enumerate() {
+        let _p = iris_tensor::profile::scope(|| format!("layer: text {i}"));
         match (layer, cross) {
             (Layer::SelfAttention(l), _) => x = l.forward(&x, cos, sin, cache, i)?,
             (Layer::CrossAttention(l), Some((states, mask))) => {

@@ -167,6 +167,7 @@ impl MllamaVision {
         let mut x = x;
         let mut inter = Vec::new();
         for (i, layer) in self.local.iter().enumerate() {
+            let _p = iris_tensor::profile::scope(|| format!("layer: vision local {i}"));
             x = layer.forward(&x, keep.as_ref(), self.act)?;
             if c.intermediate_layers_indices.contains(&i) {
                 inter.push((i, x.clone()));
@@ -176,7 +177,8 @@ impl MllamaVision {
         let x = self.layernorm_post.forward(&x)?.reshape(&[t, lp, d])?;
         let x = x.add(&row(&self.post_tile, &[t, 1, d])?.scale(self.post_tile_gate)?)?;
         let mut x = x.reshape(&[1, t * lp, d])?;
-        for layer in &self.global {
+        for (i, layer) in self.global.iter().enumerate() {
+            let _p = iris_tensor::profile::scope(|| format!("layer: vision global {i}"));
             x = layer.forward(&x, keep.as_ref(), self.act)?;
         }
         trace.record(|| "vision_global".into(), &x);
