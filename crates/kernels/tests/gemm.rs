@@ -180,6 +180,9 @@ fn gemm_f32_few_rows_against_a_transposed_weight() {
         {
             run::<f32>(1, m, n, k, false, true, false, 1.0, 0.0, 300 + s as u64);
             run::<f32>(2, m, n, k, false, true, true, 0.5, 1.5, 400 + s as u64);
+            // bf16 takes its AVX512-BF16 form of the path where the CPU has it.
+            run::<bf16>(1, m, n, k.max(32), false, true, false, 1.0, 0.0, 500 + s as u64);
+            run::<bf16>(2, m, n, k.max(32), false, true, true, 0.5, 1.5, 600 + s as u64);
         }
     });
 }

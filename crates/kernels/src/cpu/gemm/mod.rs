@@ -44,6 +44,19 @@ pub fn gemm<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
         }
         return Ok(());
     }
+    if T::DTYPE == DType::BF16 {
+        // SAFETY: T is bf16 (the only Element with DTYPE BF16).
+        let (a16, b16, c16) = unsafe {
+            (
+                std::slice::from_raw_parts(a.as_ptr() as *const half::bf16, a.len()),
+                std::slice::from_raw_parts(b.as_ptr() as *const half::bf16, b.len()),
+                std::slice::from_raw_parts_mut(c.as_mut_ptr() as *mut half::bf16, c.len()),
+            )
+        };
+        if few_rows::gemm_bf16(p, a16, b16, c16) {
+            return Ok(());
+        }
+    }
     // f16/bf16 output: accumulate in a dense f32 C, round once at the end.
     let dense = MatLayout::row_major(p.m, p.n);
     let mut stage = vec![0f32; p.batch * p.m * p.n];
