@@ -93,12 +93,9 @@ impl Tensor {
         if device == self.device() {
             return Ok(self.clone());
         }
-        if device == Device::Wgpu && self.device() != Device::Cpu {
-            return self.to_device(Device::Cpu)?.to_device(device);
-        }
         match (self.device(), device) {
             (Device::Cpu, Device::Cuda(n)) => {
-                let dev = device_or_err(n)?;
+                let dev = crate::cuda::device(n)?;
                 let x = self.contiguous()?;
                 with_dtype!(x.dtype(), T => {
                     let s = dev.upload(x.slice::<T>("to_device")?)?;
@@ -106,9 +103,13 @@ impl Tensor {
                 })
             }
             (Device::Cuda(n), Device::Cpu) => {
-                let dev = device_or_err(n)?;
-                let x = self.contiguous()?;
-                with_dtype!(x.dtype(), T => {
+                let dev = crate::cuda::device(n)?;
+                with_dtype!(self.dtype(), T => {
+                    // The download takes the whole buffer: a view of part of one is copied out first.
+                    let whole = self.is_contiguous()
+                        && self.layout().offset == 0
+                        && self.cuda::<T>("to_device")?.len() == self.elem_count();
+                    let x = if whole { self.clone() } else { self.copy_as(self.dtype())? };
                     let host = dev.download(x.cuda::<T>("to_device")?)?;
                     Tensor::from_vec(host, x.shape())
                 })
@@ -118,8 +119,4 @@ impl Tensor {
             _ => self.to_device(Device::Cpu)?.to_device(device),
         }
     }
-}
-
-pub(crate) fn device_or_err(n: usize) -> Result<Arc<CudaDevice>> {
-    device(n)
 }

@@ -68,10 +68,12 @@ pub(crate) fn gemm(
     let dev = device(n)?;
     let (a, b) = (on(a, n)?, on(b, n)?);
     with_dtype!(a.dtype(), T => {
-        let mut out = match init {
-            Some(c) => copy_as(&on(c, n)?, n, a.dtype())?.cuda::<T>("gemm")?.clone(),
-            None => alloc::<T>(n, shape.iter().product())?,
-        };
+        let mut out = alloc::<T>(n, shape.iter().product())?;
+        if let Some(c) = init {
+            // C starts as init's values (a bias broadcast over the rows), copied straight into it.
+            let c = on(c, n)?;
+            ops::copy(&dev, c.cuda::<T>("gemm")?, c.strided(), &mut out)?;
+        }
         ops::gemm(&dev, p, a.cuda::<T>("gemm")?, b.cuda::<T>("gemm")?, &mut out)?;
         Ok(Tensor::from_cuda(out, n, shape))
     })

@@ -7,15 +7,35 @@
 //! A row against them with 4×4 register tiles of 16-lane dot products over
 //! l, reduced across lanes at the end.
 
+#[cfg(target_arch = "x86_64")]
 use rayon::prelude::*;
 
 use crate::cpu::isa::SendPtr;
 use crate::Gemm;
 
-/// Weight rows (C columns) per task: about 512 KB of them, so they stay in L2
-/// while every A row passes; at least 16, at most 64.
-fn cols(k: usize) -> usize {
-    (131_072 / k.max(1)).clamp(16, 64) / 4 * 4
+/// Whether `p` has the shape this path takes: 2 ≤ m ≤ 128 rows, at least one
+/// vector of k, A and B contiguous along k, and an AVX-512 CPU.
+#[cfg(target_arch = "x86_64")]
+fn fits(p: &Gemm, min_k: usize) -> bool {
+    (2..=128).contains(&p.m)
+        && p.k >= min_k
+        && p.a.col_stride == 1
+        && p.b.row_stride == 1
+        && crate::cpu::isa::isa() == crate::cpu::isa::Isa::Avx512
+}
+
+/// Runs `block(batch, j0, nj)` over tasks of C columns: about 512 KB of weight
+/// rows each (`row_bytes` apiece, at least 16 rows, at most 64), so they stay
+/// in L2 while every A row passes.
+#[cfg(target_arch = "x86_64")]
+fn for_each_block(p: &Gemm, row_bytes: usize, block: impl Fn(usize, usize, usize) + Sync) {
+    let cols = (524_288 / row_bytes.max(1)).clamp(16, 64) / 4 * 4;
+    for bi in 0..p.batch {
+        (0..p.n.div_ceil(cols)).into_par_iter().for_each(|t| {
+            let j0 = t * cols;
+            block(bi, j0, cols.min(p.n - j0));
+        });
+    }
 }
 
 /// Runs `p` here when it fits (f32, 2 ≤ m ≤ 128, k-contiguous A and B,
@@ -23,20 +43,12 @@ fn cols(k: usize) -> usize {
 pub(super) fn gemm(p: &Gemm, a: &[f32], b: &[f32], c: &mut [f32]) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        let fits = (2..=128).contains(&p.m) && p.k >= 16 && p.a.col_stride == 1 && p.b.row_stride == 1;
-        if !fits || crate::cpu::isa::isa() != crate::cpu::isa::Isa::Avx512 {
+        if !fits(p, 16) {
             return false;
         }
         let cp = SendPtr(c.as_mut_ptr());
-        for bi in 0..p.batch {
-            let cols = cols(p.k);
-            (0..p.n.div_ceil(cols)).into_par_iter().for_each(|t| {
-                let j0 = t * cols;
-                let nj = cols.min(p.n - j0);
-                // SAFETY: the CPU has AVX-512F; Gemm::check bounded every index; tasks write disjoint columns.
-                unsafe { block(p, bi, a, b, cp, j0, nj) };
-            });
-        }
+        // SAFETY: the CPU has AVX-512F; Gemm::check bounded every index; tasks write disjoint columns.
+        for_each_block(p, p.k * 4, |bi, j0, nj| unsafe { block(p, bi, a, b, cp, j0, nj) });
         true
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -104,24 +116,13 @@ unsafe fn block(p: &Gemm, bi: usize, a: &[f32], b: &[f32], c: SendPtr<f32>, j0: 
 pub(super) fn gemm_bf16(p: &Gemm, a: &[half::bf16], b: &[half::bf16], c: &mut [half::bf16]) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        let fits = (2..=128).contains(&p.m) && p.k >= 32 && p.a.col_stride == 1 && p.b.row_stride == 1;
-        if !fits
-            || crate::cpu::isa::isa() != crate::cpu::isa::Isa::Avx512
-            || !std::is_x86_feature_detected!("avx512bf16")
-        {
+        if !fits(p, 32) || !std::is_x86_feature_detected!("avx512bf16") {
             return false;
         }
         let cp = SendPtr(c.as_mut_ptr());
-        for bi in 0..p.batch {
-            let cols = cols(p.k / 2);
-            (0..p.n.div_ceil(cols)).into_par_iter().for_each(|t| {
-                let j0 = t * cols;
-                let nj = cols.min(p.n - j0);
-                // SAFETY: the CPU has AVX-512F and AVX512-BF16; Gemm::check bounded every index;
-                // tasks write disjoint columns.
-                unsafe { block_bf16(p, bi, a, b, cp, j0, nj) };
-            });
-        }
+        // SAFETY: the CPU has AVX-512F and AVX512-BF16; Gemm::check bounded every index; tasks write
+        // disjoint columns.
+        for_each_block(p, p.k * 2, |bi, j0, nj| unsafe { block_bf16(p, bi, a, b, cp, j0, nj) });
         true
     }
     #[cfg(not(target_arch = "x86_64"))]
