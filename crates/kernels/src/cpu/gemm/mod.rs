@@ -8,6 +8,7 @@
 mod few_rows;
 mod gemv;
 pub(crate) mod microkernel;
+mod pack;
 pub(crate) mod reference;
 
 use std::cell::Cell;
@@ -17,6 +18,7 @@ use rayon::prelude::*;
 use crate::cpu::isa::SendPtr;
 use crate::{DType, Element, Gemm, MatLayout, Result};
 use microkernel::{kernel, store_tile, Kernel};
+use pack::pack;
 
 /// k-slab depth: a 32-wide B panel of KC steps is 32 KB, within L1.
 const KC: usize = 256;
@@ -159,40 +161,6 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [f32]) {
         }
     }
     PACKS.set((apack, bpack));
-}
-
-/// Packs `w` columns [j0, j0 + w) of the k-slab starting at `pc` of a k×n
-/// operand (B, or Aᵀ) k-major into `panel`, zero-padding columns past `n`.
-#[allow(clippy::too_many_arguments)]
-fn pack<T: Element>(panel: &mut [f32], src: &[T], l: &MatLayout, bi: usize, pc: usize, j0: usize, n: usize, w: usize) {
-    let live = w.min(n - j0);
-    let kc = panel.len() / w;
-    if l.col_stride != 1 && l.row_stride == 1 {
-        // Each of the w source lines runs along k: read them contiguously.
-        for jj in 0..live {
-            let line = &src[l.at(bi, pc, j0 + jj)..][..kc];
-            for (s, v) in line.iter().enumerate() {
-                panel[s * w + jj] = v.to_f32();
-            }
-        }
-        for s in 0..kc {
-            panel[s * w + live..(s + 1) * w].fill(0.0);
-        }
-        return;
-    }
-    for (s, dst) in panel.chunks_exact_mut(w).enumerate() {
-        let row = l.at(bi, pc + s, j0);
-        if l.col_stride == 1 {
-            for (d, v) in dst.iter_mut().zip(&src[row..row + live]) {
-                *d = v.to_f32();
-            }
-        } else {
-            for (jj, d) in dst[..live].iter_mut().enumerate() {
-                *d = src[row + jj * l.col_stride].to_f32();
-            }
-        }
-        dst[live..].fill(0.0);
-    }
 }
 
 /// Splits `panels` into `groups` runs whose lengths differ by at most one:

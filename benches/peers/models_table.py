@@ -1,0 +1,51 @@
+"""The models table of docs/benchmarks.md from the JSON lines of benches/peers/models.sh:
+the best figure of each engine per preset and metric, with iris's ratio to each peer
+(above 1: iris is faster).
+
+usage: models_table.py RESULTS.jsonl THREADS
+"""
+
+import datetime
+import json
+import platform
+import re
+import sys
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+threads = sys.argv[2]
+peers = ["pytorch", "candle"]
+metrics = [("encode_ms", True), ("prefill_tok_s", False), ("decode_tok_s", False), ("peak_mem_mb", True)]
+
+
+def best(preset, engine, key):
+    v = [r[key] for r in rows if r["preset"] == preset and r.get("peer", "iris") == engine and key in r]
+    if not v:
+        return None
+    return min(v) if key in ("encode_ms", "peak_mem_mb") else max(v)
+
+
+def fmt(v):
+    return "–" if v is None else f"{v:.2f}"
+
+
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+lines = [f"## Whole models on the CPU, {datetime.date.today()}", "",
+         f"Machine: {cpu}; {threads} threads; f32; random weights at real shapes. Ratios are iris's speed over "
+         "the peer's (above 1: iris is faster); for peak memory, the peer's over iris's.", "",
+         "| preset | metric | iris | PyTorch | candle | vs PyTorch | vs candle |", "|---|---|---:|---:|---:|---:|---:|"]
+for preset in dict.fromkeys(r["preset"] for r in rows):
+    for key, lower_is_better in metrics:
+        ours = best(preset, "iris", key)
+        if ours is None:
+            continue
+        theirs = [best(preset, p, key) for p in peers]
+        ratios = ["–" if t is None else f"{(t / ours if lower_is_better else ours / t):.2f}×" for t in theirs]
+        lines.append(f"| {preset} | {key} | {fmt(ours)} | {' | '.join(fmt(t) for t in theirs)} | {' | '.join(ratios)} |")
+text = open("docs/benchmarks.md").read()
+block = "<!-- models:begin -->\n" + "\n".join(lines) + "\n<!-- models:end -->"
+if "<!-- models:begin -->" in text:
+    text = re.sub(r"<!-- models:begin -->.*<!-- models:end -->", block, text, flags=re.S)
+else:
+    text = text.rstrip() + "\n\n" + block + "\n"
+open("docs/benchmarks.md", "w").write(text)
+print("\n".join(lines))

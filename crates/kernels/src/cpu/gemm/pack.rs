@@ -1,0 +1,163 @@
+//! Packing for the BLIS path: `w` columns [j0, j0 + w) of a k-slab of KC
+//! steps of a k×n operand (B, or Aᵀ) into a k-major panel
+//!   panel[s·w + jj] = src(pc + s, j0 + jj)      (s < kc, jj < w)
+//! widened to f32 and zero-padded past column n.
+//!
+//! When the operand's columns run along k (a weight [N, K] as F.linear takes
+//! it, or A itself), each of the w source lines is read contiguously and the
+//! panel is their transpose: on AVX-512 that is done 16×16 at a time in
+//! registers, since one scalar store per element to a line 4·w bytes away
+//! cost as much as a third of the micro-kernel's time.
+
+use crate::{Element, MatLayout};
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn pack<T: Element>(
+    panel: &mut [f32],
+    src: &[T],
+    l: &MatLayout,
+    bi: usize,
+    pc: usize,
+    j0: usize,
+    n: usize,
+    w: usize,
+) {
+    let live = w.min(n - j0);
+    let kc = panel.len() / w;
+    if l.col_stride != 1 && l.row_stride == 1 {
+        let line = |jj: usize| &src[l.at(bi, pc, j0 + jj)..][..kc];
+        if !transpose_lines(panel, w, live, kc, &line) {
+            for jj in 0..live {
+                for (s, v) in line(jj).iter().enumerate() {
+                    panel[s * w + jj] = v.to_f32();
+                }
+            }
+        }
+        for s in 0..kc {
+            panel[s * w + live..(s + 1) * w].fill(0.0);
+        }
+        return;
+    }
+    for (s, dst) in panel.chunks_exact_mut(w).enumerate() {
+        let row = l.at(bi, pc + s, j0);
+        if l.col_stride == 1 {
+            for (d, v) in dst.iter_mut().zip(&src[row..row + live]) {
+                *d = v.to_f32();
+            }
+        } else {
+            for (jj, d) in dst[..live].iter_mut().enumerate() {
+                *d = src[row + jj * l.col_stride].to_f32();
+            }
+        }
+        dst[live..].fill(0.0);
+    }
+}
+
+/// `panel[s·w + jj] = line(jj)[s]` for jj < live, s < kc, 16 lines × 16
+/// steps per register transpose. False when this CPU or dtype has no fast path.
+fn transpose_lines<'a, T: Element>(
+    panel: &mut [f32],
+    w: usize,
+    live: usize,
+    kc: usize,
+    line: &dyn Fn(usize) -> &'a [T],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::isa::isa() == crate::cpu::isa::Isa::Avx512 {
+        for jj0 in (0..live).step_by(16) {
+            let lines = 16.min(live - jj0);
+            let ptrs: [*const T; 16] = std::array::from_fn(|r| line(jj0 + r.min(lines - 1)).as_ptr());
+            assert!(panel.len() >= (kc - 1) * w + jj0 + lines);
+            // SAFETY: every line holds kc elements; the assert bounds the panel's stores.
+            unsafe { avx512::transpose_block(panel.as_mut_ptr().add(jj0), w, lines, kc, &ptrs) };
+        }
+        return true;
+    }
+    let _ = (panel, w, live, kc, line);
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use crate::{DType, Element};
+
+    /// out[s·w + r] = lines[r][s] for r < rows, s < kc.
+    ///
+    /// # Safety
+    /// AVX-512 CPU; each of the 16 pointers valid for kc elements (rows past
+    /// `rows` repeat a valid line); `out` valid for (kc − 1)·w + rows floats.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn transpose_block<T: Element>(
+        out: *mut f32,
+        w: usize,
+        rows: usize,
+        kc: usize,
+        lines: &[*const T; 16],
+    ) {
+        let store = ((1u32 << rows) - 1) as __mmask16;
+        for s0 in (0..kc).step_by(16) {
+            let steps = 16.min(kc - s0);
+            let load: __mmask16 = if steps == 16 { 0xFFFF } else { (1u16 << steps) - 1 };
+            let mut r = [_mm512_setzero_ps(); 16];
+            for (v, line) in r.iter_mut().zip(lines) {
+                *v = load16::<T>(line.add(s0), load);
+                // Four cache lines ahead: sixteen lines at a page's stride outrun the prefetchers.
+                _mm_prefetch::<_MM_HINT_T0>(line.add(s0 + 64) as *const i8);
+            }
+            let t = transpose16(r);
+            for (c, v) in t.iter().enumerate().take(steps) {
+                _mm512_mask_storeu_ps(out.add((s0 + c) * w), store, *v);
+            }
+        }
+    }
+
+    /// 16 elements from `p` (only the `mask` lanes are read) widened to f32.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn load16<T: Element>(p: *const T, mask: __mmask16) -> __m512 {
+        match T::DTYPE {
+            DType::F32 => _mm512_maskz_loadu_ps(mask, p as *const f32),
+            DType::F16 => _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p as *const i16)),
+            // bf16 is the high half of an f32.
+            _ => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(
+                mask,
+                p as *const i16,
+            )))),
+        }
+    }
+
+    /// The transpose of 16 rows of 16: 32-bit, then 64-bit interleaves within
+    /// 128-bit lanes, then two rounds of lane shuffles.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+        let mut t = [_mm512_setzero_ps(); 16];
+        for p in 0..8 {
+            t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);
+            t[2 * p + 1] = _mm512_unpackhi_ps(r[2 * p], r[2 * p + 1]);
+        }
+        // u[4g + j]: in 128-bit lane L, column 4L + j of rows 4g..4g + 4.
+        let mut u = [_mm512_setzero_ps(); 16];
+        for g in 0..4 {
+            for h in 0..2 {
+                let (a, b) = (_mm512_castps_pd(t[4 * g + h]), _mm512_castps_pd(t[4 * g + 2 + h]));
+                u[4 * g + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+                u[4 * g + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+            }
+        }
+        let mut out = [_mm512_setzero_ps(); 16];
+        for j in 0..4 {
+            let lo02 = _mm512_shuffle_f32x4::<0x88>(u[j], u[4 + j]);
+            let hi02 = _mm512_shuffle_f32x4::<0x88>(u[8 + j], u[12 + j]);
+            let lo13 = _mm512_shuffle_f32x4::<0xDD>(u[j], u[4 + j]);
+            let hi13 = _mm512_shuffle_f32x4::<0xDD>(u[8 + j], u[12 + j]);
+            out[j] = _mm512_shuffle_f32x4::<0x88>(lo02, hi02);
+            out[8 + j] = _mm512_shuffle_f32x4::<0xDD>(lo02, hi02);
+            out[4 + j] = _mm512_shuffle_f32x4::<0x88>(lo13, hi13);
+            out[12 + j] = _mm512_shuffle_f32x4::<0xDD>(lo13, hi13);
+        }
+        out
+    }
+}
