@@ -16,7 +16,29 @@ fn layout(rows: usize, cols: usize, transposed: bool, batch_pad: usize) -> MatLa
     MatLayout { offset: 3, batch_stride: rows * cols + batch_pad, ..l }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run<T: Element>(
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    ta: bool,
+    tb: bool,
+    tc: bool,
+    alpha: f32,
+    beta: f32,
+    seed: u64,
+) {
+    run_with::<T>(&|p, a, b, c| fast::gemm(p, a, b, c).unwrap(), batch, m, n, k, ta, tb, tc, alpha, beta, seed);
+}
+
+type FastGemm<'a, T> = &'a dyn Fn(&Gemm, &[T], &[T], &mut [T]);
+
+/// `fast` against the reference on one product (B shared by every batch when
+/// its batch stride is 0).
+#[allow(clippy::too_many_arguments)]
+fn run_with<T: Element>(
+    fast: FastGemm<T>,
     batch: usize,
     m: usize,
     n: usize,
@@ -40,7 +62,7 @@ fn run<T: Element>(
         (c.clone(), c)
     };
     reference::gemm(&p, &a, &b, &mut want).unwrap();
-    fast::gemm(&p, &a, &b, &mut out).unwrap();
+    fast(&p, &a, &b, &mut out);
     // Elements outside the view are padding: compare only the view.
     let pick = |v: &[T]| -> Vec<T> {
         let mut r = Vec::new();
@@ -185,4 +207,38 @@ fn gemm_f32_few_rows_against_a_transposed_weight() {
             run::<bf16>(2, m, n, k.max(32), false, true, true, 0.5, 1.5, 600 + s as u64);
         }
     });
+}
+
+#[test]
+fn gemm_with_b_packed_once_matches_reference() {
+    // B packed beforehand over its whole depth (a Linear weight [N, K] or a
+    // row-major [K, N]): slabs past KC, row and column tails, alpha/beta and
+    // a transposed C; every batch reads the same packed B.
+    let packed: FastGemm<f32> = &|p, a, b, c| {
+        let w = fast::PackedB::new(b, &p.b, p.k, p.n).unwrap();
+        fast::gemm_packed(p, a, &w, c).unwrap()
+    };
+    for_each_isa(|| {
+        for (s, &(m, n, k)) in
+            [(1, 1, 1), (13, 33, 257), (200, 513, 77), (577, 64, 600), (37, 129, 1000)].iter().enumerate()
+        {
+            let seed = 700 + 10 * s as u64;
+            run_with::<f32>(packed, 1, m, n, k, false, true, false, 1.0, 0.0, seed);
+            run_with::<f32>(packed, 1, m, n, k, true, false, true, 0.5, 1.5, seed + 1);
+        }
+    });
+    let w = fast::PackedB::new(&[0f32; 12], &MatLayout::row_major(3, 4), 3, 4).unwrap();
+    let p = Gemm {
+        batch: 1,
+        m: 2,
+        n: 4,
+        k: 4,
+        alpha: 1.0,
+        beta: 0.0,
+        a: MatLayout::row_major(2, 4),
+        b: MatLayout::row_major(4, 4),
+        c: MatLayout::row_major(2, 4),
+    };
+    let err = fast::gemm_packed(&p, &[0f32; 8], &w, &mut [0f32; 8]).unwrap_err().to_string();
+    assert!(err.contains("packed as [3, 4]"), "{err}");
 }

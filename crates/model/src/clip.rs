@@ -24,10 +24,10 @@ impl ClipAttention {
     pub fn load(l: &Loader, prefix: &str, d: usize, heads: usize) -> Result<ClipAttention> {
         let p = |n: &str| format!("{prefix}{n}");
         Ok(ClipAttention {
-            q: Linear::load(l, &p("q_proj"), d, d, true)?,
-            k: Linear::load(l, &p("k_proj"), d, d, true)?,
-            v: Linear::load(l, &p("v_proj"), d, d, true)?,
-            out: Linear::load(l, &p("out_proj"), d, d, true)?,
+            q: Linear::load_packed(l, &p("q_proj"), d, d, true)?,
+            k: Linear::load_packed(l, &p("k_proj"), d, d, true)?,
+            v: Linear::load_packed(l, &p("v_proj"), d, d, true)?,
+            out: Linear::load_packed(l, &p("out_proj"), d, d, true)?,
             heads,
         })
     }
@@ -59,8 +59,8 @@ pub(crate) struct ClipMlp {
 impl ClipMlp {
     pub fn load(l: &Loader, prefix: &str, d: usize, f: usize, act: Activation) -> Result<ClipMlp> {
         Ok(ClipMlp {
-            fc1: Linear::load(l, &format!("{prefix}fc1"), f, d, true)?,
-            fc2: Linear::load(l, &format!("{prefix}fc2"), d, f, true)?,
+            fc1: Linear::load_packed(l, &format!("{prefix}fc1"), f, d, true)?,
+            fc2: Linear::load_packed(l, &format!("{prefix}fc2"), d, f, true)?,
             act,
         })
     }

@@ -58,8 +58,8 @@ impl Llava {
         let bias = cfg.multimodal_projector_bias;
         Ok(Llava {
             vision: ClipVision::load(&l, &vision_prefix, &cfg.vision, depth)?,
-            linear_1: Linear::load(&l, &format!("{proj}linear_1"), dt, dv, bias)?,
-            linear_2: Linear::load(&l, &format!("{proj}linear_2"), dt, dt, bias)?,
+            linear_1: Linear::load_packed(&l, &format!("{proj}linear_1"), dt, dv, bias)?,
+            linear_2: Linear::load_packed(&l, &format!("{proj}linear_2"), dt, dt, bias)?,
             text: Llama::load(&l, &text_prefix, lm_head, &cfg.text)?,
             feature_layers,
             cfg,

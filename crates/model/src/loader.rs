@@ -2,7 +2,7 @@
 //! dtype, and found under whichever prefix the checkpoint's layout uses.
 
 use half::{bf16, f16};
-use iris_tensor::{DType, Device, Tensor, Weights};
+use iris_tensor::{DType, Device, PackedWeight, Tensor, Weights};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -94,22 +94,44 @@ impl Loader<'_> {
     }
 }
 
-/// A Linear layer as stored: weight [out, in], optional bias [out].
+/// A Linear layer: weight [out, in] as stored, or packed for the CPU GEMM; optional bias [out].
 pub(crate) struct Linear {
-    pub weight: Tensor,
-    pub bias: Option<Tensor>,
+    weight: LinearWeight,
+    bias: Option<Tensor>,
+}
+
+enum LinearWeight {
+    Dense(Tensor),
+    Packed(PackedWeight),
 }
 
 impl Linear {
     pub fn load(l: &Loader, name: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
         Ok(Linear {
-            weight: l.get(&format!("{name}.weight"), &[out, inp])?,
+            weight: LinearWeight::Dense(l.get(&format!("{name}.weight"), &[out, inp])?),
             bias: l.get_if(bias, &format!("{name}.bias"), &[out])?,
         })
     }
 
+    /// `load`, with the weight packed once where the CPU GEMM takes it packed
+    /// (f32 on the CPU): for layers that only ever see many rows at a time
+    /// (vision towers), so no call re-packs the weight. Decoder layers stay
+    /// dense, since decoding's one-row products stream the weight as stored.
+    pub fn load_packed(l: &Loader, name: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
+        let mut lin = Linear::load(l, name, out, inp, bias)?;
+        if let LinearWeight::Dense(w) = &lin.weight {
+            if let Some(p) = PackedWeight::new(w)? {
+                lin.weight = LinearWeight::Packed(p);
+            }
+        }
+        Ok(lin)
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.linear(&self.weight, self.bias.as_ref())?)
+        Ok(match &self.weight {
+            LinearWeight::Dense(w) => x.linear(w, self.bias.as_ref())?,
+            LinearWeight::Packed(w) => x.linear_packed(w, self.bias.as_ref())?,
+        })
     }
 }
 

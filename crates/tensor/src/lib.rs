@@ -16,7 +16,7 @@ mod wgpu_backend;
 pub use error::{Error, Result};
 pub use iris_kernels::DType;
 pub use layout::Layout;
-pub use ops::AttnMask;
+pub use ops::{AttnMask, PackedWeight};
 pub use rss::peak_rss_bytes;
 pub use storage::{pool_stats, PoolStats};
 pub use tensor::{Device, Tensor};

@@ -49,7 +49,7 @@ impl Mllama {
         let (t, d) = (&cfg.text, cfg.text.hidden_size);
         Ok(Mllama {
             vision: MllamaVision::load(&l, &vp, &cfg.vision, cfg.vision_act)?,
-            projector: Linear::load(&l, pp.trim_end_matches('.'), d, cfg.vision.vision_output_dim, true)?,
+            projector: Linear::load_packed(&l, pp.trim_end_matches('.'), d, cfg.vision.vision_output_dim, true)?,
             embed: l.get(&format!("{tp}embed_tokens.weight"), &[t.vocab_size + 8, d])?,
             layers: text::load_layers(&l, &tp, t, &cfg.cross_attention_layers)?,
             norm: RmsNorm::load(&l, &format!("{tp}norm"), d, t.rms_norm_eps)?,

@@ -44,7 +44,7 @@ fn gate(l: &Loader, name: &str) -> Result<f32> {
 impl VisionLayer {
     fn load(l: &Loader, p: &str, c: &MllamaVisionConfig, gated: bool) -> Result<VisionLayer> {
         let (d, f, eps) = (c.hidden_size, c.intermediate_size, c.norm_eps);
-        let lin = |n: &str, o: usize, i: usize, b: bool| Linear::load(l, &format!("{p}{n}"), o, i, b);
+        let lin = |n: &str, o: usize, i: usize, b: bool| Linear::load_packed(l, &format!("{p}{n}"), o, i, b);
         Ok(VisionLayer {
             input_layernorm: LayerNorm::load(l, &format!("{p}input_layernorm"), d, eps)?,
             self_attn: VisionAttention {

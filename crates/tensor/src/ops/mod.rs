@@ -10,12 +10,14 @@ mod cuda_ops;
 mod elementwise;
 mod matmul;
 mod norm;
+mod packed;
 mod wgpu_ops;
 mod write;
 
 pub(crate) use wgpu_ops::dense as wgpu_dense;
 
 pub use attention::AttnMask;
+pub use packed::PackedWeight;
 
 use iris_kernels::Strided;
 

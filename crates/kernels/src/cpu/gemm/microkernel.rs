@@ -96,6 +96,14 @@ unsafe fn avx512_12x32(
 ) {
     use std::arch::x86_64::*;
     const MR: usize = 12;
+    // C's tile is read (beta ≠ 0) and written after the k loop: start fetching it now,
+    // or each call stalls on 24 lines of a C that no longer fits in cache.
+    if cs == 1 {
+        for i in 0..MR {
+            _mm_prefetch::<_MM_HINT_T0>(c.add(i * rs) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.add(i * rs + 31) as *const i8);
+        }
+    }
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
     let (mut a, mut b) = (a, b);
     for _ in 0..kc {

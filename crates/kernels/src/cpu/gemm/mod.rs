@@ -9,6 +9,7 @@ mod few_rows;
 mod gemv;
 pub(crate) mod microkernel;
 mod pack;
+mod prepacked;
 pub(crate) mod reference;
 
 use std::cell::Cell;
@@ -19,6 +20,7 @@ use crate::cpu::isa::SendPtr;
 use crate::{DType, Element, Gemm, MatLayout, Result};
 use microkernel::{kernel, store_tile, Kernel};
 use pack::pack;
+pub use prepacked::PackedB;
 
 /// k-slab depth: a 32-wide B panel of KC steps is 32 KB, within L1.
 const KC: usize = 256;
@@ -42,7 +44,7 @@ pub fn gemm<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
             )
         };
         if !few_rows::gemm(p, a32, b32, c32) {
-            gemm_f32_out(p, a, b, c32);
+            gemm_f32_out(p, a, Operand::Matrix(b), c32);
         }
         return Ok(());
     }
@@ -65,9 +67,30 @@ pub fn gemm<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
     if p.beta != 0.0 {
         for_each_index(p, |bi, i, j| stage[dense.at(bi, i, j)] = c[p.c.at(bi, i, j)].to_f32());
     }
-    gemm_f32_out(&Gemm { c: dense, ..*p }, a, b, &mut stage);
+    gemm_f32_out(&Gemm { c: dense, ..*p }, a, Operand::Matrix(b), &mut stage);
     for_each_index(p, |bi, i, j| c[p.c.at(bi, i, j)] = T::from_f32(stage[dense.at(bi, i, j)]));
     Ok(())
+}
+
+/// `C = alpha·A·B + beta·C` with B packed beforehand (`PackedB`); `p.b` is
+/// not read. Every batch uses the same B.
+pub fn gemm_packed(p: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32]) -> Result<()> {
+    b.check(p.m, p.k, p.n)?;
+    let bl = MatLayout { offset: 0, batch_stride: 0, row_stride: 0, col_stride: 0 };
+    Gemm { b: bl, ..*p }.check(a.len(), 1, c.len())?;
+    if p.batch == 0 || p.m == 0 || p.n == 0 {
+        return Ok(());
+    }
+    gemm_f32_out(p, a, Operand::Packed(b), c);
+    Ok(())
+}
+
+/// Where B comes from: a matrix packed slab by slab in the call, or panels
+/// packed once before it.
+#[derive(Clone, Copy)]
+enum Operand<'a, T> {
+    Matrix(&'a [T]),
+    Packed(&'a PackedB),
 }
 
 fn for_each_index(p: &Gemm, mut f: impl FnMut(usize, usize, usize)) {
@@ -103,7 +126,7 @@ thread_local! {
     static PACKS: Cell<(Packed, Packed)> = Cell::new((Packed::default(), Packed::default()));
 }
 
-fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [f32]) {
+fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, c: &mut [f32]) {
     if p.k == 0 {
         for_each_index(p, |bi, i, j| {
             let ci = p.c.at(bi, i, j);
@@ -111,8 +134,10 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [f32]) {
         });
         return;
     }
-    if gemv::gemv(p, a, b, c) {
-        return;
+    if let Operand::Matrix(b) = b {
+        if gemv::gemv(p, a, b, c) {
+            return;
+        }
     }
     let kern = kernel();
     let (mr, nr) = (kern.mr, kern.nr);
@@ -125,16 +150,25 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [f32]) {
         for pc in (0..p.k).step_by(KC) {
             let kc = KC.min(p.k - pc);
             let apack = apack.resize(mp * mr * kc);
-            let bpack = bpack.resize(np * nr * kc);
             let pack_a = |(ip, panel): (usize, &mut [f32])| pack(panel, a, &p.a.t(), bi, pc, ip * mr, p.m, mr);
-            let pack_b = |(jp, panel): (usize, &mut [f32])| pack(panel, b, &p.b, bi, pc, jp * nr, p.n, nr);
             if small {
                 apack.chunks_mut(mr * kc).enumerate().for_each(pack_a);
-                bpack.chunks_mut(nr * kc).enumerate().for_each(pack_b);
             } else {
                 apack.par_chunks_mut(mr * kc).enumerate().for_each(pack_a);
-                bpack.par_chunks_mut(nr * kc).enumerate().for_each(pack_b);
             }
+            let bpanels = match b {
+                Operand::Matrix(b) => {
+                    let bpack = bpack.resize(np * nr * kc);
+                    let pack_b = |(jp, panel): (usize, &mut [f32])| pack(panel, b, &p.b, bi, pc, jp * nr, p.n, nr);
+                    if small {
+                        bpack.chunks_mut(nr * kc).enumerate().for_each(pack_b);
+                    } else {
+                        bpack.par_chunks_mut(nr * kc).enumerate().for_each(pack_b);
+                    }
+                    Panels::Slab(bpack.as_ptr())
+                }
+                Operand::Packed(b) => Panels::Packed(b),
+            };
             let beta = if pc == 0 { p.beta } else { 1.0 };
             // Tiles of nearly equal size, as many as the threads can share evenly.
             let threads = rayon::current_num_threads();
@@ -142,13 +176,22 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [f32]) {
             let gn = np.div_ceil((NC / nr).max(1));
             let gm = if small { gm } else { gm.div_ceil(threads) * threads }.min(mp);
             let (rows, cols) = (split(mp, gm), split(np, gn));
-            let (ap, bp) = (&*apack, &*bpack);
+            let ap = &*apack;
             let run = |t: usize| {
                 let (ti, tj) = (t / gn, t % gn);
-                for ip in rows(ti)..rows(ti + 1) {
-                    for jp in cols(tj)..cols(tj + 1) {
+                // A B panel stays in L1 while the tile's A panels stream from L2.
+                let (r0, r1) = (rows(ti), rows(ti + 1));
+                for jp in cols(tj)..cols(tj + 1) {
+                    let bpanel = bpanels.get(jp, nr, kc, pc);
+                    // The next B panel, a share per A panel, into L2 while this one computes.
+                    let next = (jp + 1 < cols(tj + 1)).then(|| bpanels.get(jp + 1, nr, kc, pc));
+                    let share = (nr * kc).div_ceil(16 * (r1 - r0).max(1));
+                    for ip in r0..r1 {
+                        if let Some(next) = next {
+                            prefetch_l2(next, (ip - r0) * share, share, nr * kc);
+                        }
                         // SAFETY: tiles are disjoint and Gemm::check bounded C.
-                        unsafe { tile(&kern, p, kc, bi, ip, jp, ap, bp, cptr, beta) };
+                        unsafe { tile(&kern, p, kc, bi, ip, jp, ap, bpanel, cptr, beta) };
                     }
                 }
             };
@@ -163,13 +206,47 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [f32]) {
     PACKS.set((apack, bpack));
 }
 
+/// The B panels of one k-slab.
+#[derive(Clone, Copy)]
+enum Panels<'a> {
+    /// Packed for this slab: panel jp at jp·NR·kc.
+    Slab(*const f32),
+    Packed(&'a PackedB),
+}
+
+// SAFETY: read-only pointers into buffers that outlive the slab's tasks.
+unsafe impl Send for Panels<'_> {}
+unsafe impl Sync for Panels<'_> {}
+
+impl Panels<'_> {
+    fn get(self, jp: usize, nr: usize, kc: usize, pc: usize) -> *const f32 {
+        match self {
+            // SAFETY: jp < ⌈n/NR⌉ panels of NR·kc floats were packed.
+            Panels::Slab(base) => unsafe { base.add(jp * nr * kc) },
+            Panels::Packed(b) => b.panel(jp, pc),
+        }
+    }
+}
+
+/// Hints cache lines [first, first + lines) of the `len` floats at `p` into L2.
+#[inline(always)]
+fn prefetch_l2(p: *const f32, first: usize, lines: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for line in first..(first + lines).min(len.div_ceil(16)) {
+        // SAFETY: a prefetch never faults; the address stays inside the panel.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p.add(line * 16) as *const i8) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, first, lines, len);
+}
+
 /// Splits `panels` into `groups` runs whose lengths differ by at most one:
 /// run g is [start(g), start(g + 1)).
 fn split(panels: usize, groups: usize) -> impl Fn(usize) -> usize {
     move |g| g * (panels / groups) + g.min(panels % groups)
 }
 
-/// One MR×NR block of C from A panel `ip` and B panel `jp`.
+/// One MR×NR block of C from A panel `ip` and the B panel `b` (column block `jp`).
 ///
 /// # Safety
 /// `c` must cover the C layout of `p`; no other task may write this block.
@@ -182,14 +259,13 @@ unsafe fn tile(
     ip: usize,
     jp: usize,
     ap: &[f32],
-    bp: &[f32],
+    b: *const f32,
     c: SendPtr<f32>,
     beta: f32,
 ) {
     let (i0, j0) = (ip * k.mr, jp * k.nr);
     let (mr, nr) = (k.mr.min(p.m - i0), k.nr.min(p.n - j0));
     let a = ap.as_ptr().add(ip * k.mr * kc);
-    let b = bp.as_ptr().add(jp * k.nr * kc);
     let cp = c.0.add(p.c.at(bi, i0, j0));
     let (rs, cs) = (p.c.row_stride, p.c.col_stride);
     if mr == k.mr && nr == k.nr {

@@ -1,0 +1,85 @@
+//! Linear weights packed once for the CPU GEMM (`iris_kernels::cpu::fast::PackedB`):
+//! products with many rows (a vision tower's 577 tokens a layer) then stream
+//! each weight panel contiguously instead of re-packing the weight on every call.
+
+use std::sync::Arc;
+
+use iris_kernels::cpu::fast::{self, PackedB};
+use iris_kernels::{DType, Gemm, MatLayout};
+
+use crate::error::{shape_err, Result};
+use crate::{Device, Tensor};
+
+/// A Linear weight [N, K] (as stored) packed for the CPU's f32 micro-kernel.
+#[derive(Clone)]
+pub struct PackedWeight {
+    b: Arc<PackedB>,
+}
+
+impl PackedWeight {
+    /// The packed form of `weight` [N, K], or `None` where packing does not
+    /// apply (a weight that is not f32 or not on the CPU).
+    pub fn new(weight: &Tensor) -> Result<Option<PackedWeight>> {
+        if weight.dtype() != DType::F32 || weight.device() != Device::Cpu || weight.dims() != 2 {
+            return Ok(None);
+        }
+        let (n, k) = (weight.shape()[0], weight.shape()[1]);
+        let s = weight.strides();
+        let layout = MatLayout { offset: weight.layout().offset, batch_stride: 0, row_stride: s[1], col_stride: s[0] };
+        let b = PackedB::new(weight.data::<f32>("pack_weight")?, &layout, k, n)?;
+        Ok(Some(PackedWeight { b: Arc::new(b) }))
+    }
+
+    /// N, the outputs.
+    pub fn out_features(&self) -> usize {
+        self.b.n()
+    }
+
+    /// K, the inputs.
+    pub fn in_features(&self) -> usize {
+        self.b.k()
+    }
+}
+
+impl Tensor {
+    /// `self.linear(weight, bias)` with the weight packed by `PackedWeight::new`:
+    /// x [..., K] (f32, CPU) → [..., N].
+    pub fn linear_packed(&self, weight: &PackedWeight, bias: Option<&Tensor>) -> Result<Tensor> {
+        let _p = crate::profile::scope(|| "linear".to_string());
+        let (n, k) = (weight.out_features(), weight.in_features());
+        if self.dims() == 0 || self.shape()[self.dims() - 1] != k {
+            return shape_err("linear", format!("x {:?} needs a last dimension of {k}", self.shape()));
+        }
+        if let Some(b) = bias {
+            if b.shape() != [n] {
+                return shape_err(
+                    "linear",
+                    format!("a packed weight [{n}, {k}] needs a bias [{n}], got {:?}", b.shape()),
+                );
+            }
+        }
+        let x = self.contiguous()?;
+        let m = x.elem_count() / k.max(1);
+        let mut shape = x.shape().to_vec();
+        *shape.last_mut().expect("rank ≥ 1") = n;
+        let p = Gemm {
+            batch: 1,
+            m,
+            n,
+            k,
+            alpha: 1.0,
+            beta: if bias.is_some() { 1.0 } else { 0.0 },
+            a: MatLayout { offset: x.layout().offset, ..MatLayout::row_major(m, k) },
+            b: MatLayout::row_major(k, n),
+            c: MatLayout::row_major(m, n),
+        };
+        let bias = bias.map(|b| b.broadcast_as(&[m, n])).transpose()?;
+        let xd = x.data::<f32>("linear")?;
+        Tensor::build(&shape, |o: &mut [f32]| {
+            if let Some(b) = &bias {
+                fast::copy(b.data::<f32>("linear")?, b.strided(), o)?;
+            }
+            Ok(fast::gemm_packed(&p, xd, &weight.b, o)?)
+        })
+    }
+}
