@@ -160,6 +160,9 @@ fn gemm_f32_large_k_crosses_slabs() {
     for_each_isa(|| {
         run::<f32>(1, 50, 70, 700, false, false, false, 1.0, 2.0, 7);
         run::<f32>(1, 1, 200, 4099, false, true, false, 1.0, 0.5, 8);
+        // Packed operands past 8M floats go in chunks of rows, then of columns.
+        run::<f32>(1, 2060, 20, 4100, false, false, false, 1.0, 0.5, 9);
+        run::<f32>(1, 20, 2060, 4100, true, false, false, 1.0, 0.0, 10);
     });
 }
 

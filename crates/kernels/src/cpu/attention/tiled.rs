@@ -4,10 +4,51 @@
 //!   O [rows, D] = c·O + P [rows, BK] · V [BK, D]        (A = P panels, B = V panels)
 //! with the online softmax between them (see flash.rs). Rows are padded to
 //! MR and D to NR with zeros, so every micro-kernel call is a full tile.
+//! K and V are packed into B panels once per head (`PackedKv`) and shared by
+//! every query block of it: packed per block, at CLIP's 577 keys and 48 rows
+//! a task, packing took as long as the products.
 
 use crate::cpu::gemm::microkernel::kernel;
+use crate::cpu::gemm::pack::pack;
 use crate::cpu::math::{exp, max, sum};
-use crate::{Attention, Element, Mask};
+use crate::{Attention, Element, Heads, Mask, MatLayout};
+
+/// K and V of one head (b, kh) as B panels, key block by key block (BK = 2·NR keys):
+///   k[blk·2·D·NR + half·D·NR + dd·NR + j]: two panels [D, NR], keys along NR;
+///   v[blk·⌈D/NR⌉·BK·NR + c·BK·NR + j·NR + x]: ⌈D/NR⌉ panels [BK, NR] over D.
+/// Zero past the last key and past D.
+pub(super) struct PackedKv {
+    k: Vec<f32>,
+    v: Vec<f32>,
+}
+
+pub(super) fn pack_kv<T: Element>(p: &Attention, k: &[T], v: &[T], b: usize, kh: usize) -> PackedKv {
+    let nr = kernel().nr;
+    let (d, bk) = (p.d, 2 * nr);
+    let (blocks, dpan) = (p.tk.div_ceil(bk), d.div_ceil(nr));
+    let base = |h: &Heads| h.offset + b * h.b_stride + kh * h.h_stride;
+    let mut kp = vec![0f32; blocks * 2 * d * nr];
+    let mut vp = vec![0f32; blocks * dpan * bk * nr];
+    // K as a [D, Tk] operand (rows along D), V as [Tk, D].
+    let kl = MatLayout { offset: base(&p.k), batch_stride: 0, row_stride: 1, col_stride: p.k.t_stride };
+    for (j, panel) in kp.chunks_exact_mut(d * nr).enumerate().take(p.tk.div_ceil(nr)) {
+        pack(panel, k, &kl, 0, 0, j * nr, p.tk, nr);
+    }
+    for (blk, block) in vp.chunks_exact_mut(dpan * bk * nr).enumerate() {
+        let k0 = blk * bk;
+        let kb = bk.min(p.tk - k0);
+        let vl = MatLayout {
+            offset: base(&p.v) + k0 * p.v.t_stride,
+            batch_stride: 0,
+            row_stride: p.v.t_stride,
+            col_stride: 1,
+        };
+        for (c, panel) in block.chunks_exact_mut(bk * nr).enumerate() {
+            pack(&mut panel[..kb * nr], v, &vl, 0, 0, c * nr, d, nr);
+        }
+    }
+    PackedKv { k: kp, v: vp }
+}
 
 /// Attention for query rows [q0, q0 + nq) of every query head that reads
 /// key/value head (b, kh), into `out` [heads·nq, D] (row r: head
@@ -16,8 +57,7 @@ use crate::{Attention, Element, Mask};
 pub(super) fn query_block_tiled<T: Element>(
     p: &Attention,
     q: &[T],
-    k: &[T],
-    v: &[T],
+    kv: &PackedKv,
     mask: Mask,
     b: usize,
     kh: usize,
@@ -51,8 +91,6 @@ pub(super) fn query_block_tiled<T: Element>(
             panel[dd * mr + r % mr] = q[qr + dd].to_f32() * p.scale;
         }
     }
-    let mut kp = vec![0f32; 2 * d * nr]; // two B panels [D, NR]
-    let mut vp = vec![0f32; dpan * bk * nr]; // D/NR B panels [BK, NR]
     let mut s = vec![0f32; apan * mr * bk]; // scores, then weights [rows, BK]
     let mut pp = vec![0f32; apan * bk * mr]; // weights as A panels over k = BK
     let mut o = vec![0f32; apan * mr * dp];
@@ -61,23 +99,9 @@ pub(super) fn query_block_tiled<T: Element>(
 
     for k0 in (0..kend).step_by(bk) {
         let kb = bk.min(kend - k0);
-        kp.fill(0.0);
-        vp.fill(0.0);
-        for j in 0..kb {
-            let (kr, vr) = (p.k.row(b, kh, k0 + j), p.v.row(b, kh, k0 + j));
-            // K transposed into its panel: column j % NR, one row per dd.
-            let kpan = &mut kp[(j / nr) * d * nr + j % nr..];
-            for (dd, x) in k[kr..kr + d].iter().enumerate() {
-                kpan[dd * nr] = x.to_f32();
-            }
-            // V row j cut into NR-wide pieces, one per panel.
-            for (c, piece) in v[vr..vr + d].chunks(nr).enumerate() {
-                let dst = &mut vp[c * bk * nr + j * nr..][..piece.len()];
-                for (y, x) in dst.iter_mut().zip(piece) {
-                    *y = x.to_f32();
-                }
-            }
-        }
+        let blk = k0 / bk;
+        let kp = &kv.k[blk * 2 * d * nr..][..2 * d * nr];
+        let vp = &kv.v[blk * dpan * bk * nr..][..dpan * bk * nr];
         for a in 0..apan {
             for half in 0..2 {
                 tile(d, &qp[a * mr * d..], &kp[half * d * nr..], &mut s[a * mr * bk + half * nr..], bk, 0.0);

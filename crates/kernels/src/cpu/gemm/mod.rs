@@ -8,7 +8,7 @@
 mod few_rows;
 mod gemv;
 pub(crate) mod microkernel;
-mod pack;
+pub(crate) mod pack;
 mod prepacked;
 pub(crate) mod reference;
 
@@ -26,6 +26,8 @@ pub use prepacked::PackedB;
 const KC: usize = 256;
 /// Rows of A per tile: 384×256×4 = 384 KB of packed A, within L2.
 const MC: usize = 384;
+/// Most floats a packed operand holds (32 MB); larger ones go in chunks.
+const PACK_FLOATS: usize = 8 << 20;
 /// Columns of C per tile.
 const NC: usize = 512;
 
@@ -141,76 +143,93 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, c: &mut [f32]) {
     }
     let kern = kernel();
     let (mr, nr) = (kern.mr, kern.nr);
-    let (mp, np) = (p.m.div_ceil(mr), p.n.div_ceil(nr));
     // Taken, not borrowed: a rayon task of this thread may re-enter gemm.
     let (mut apack, mut bpack) = PACKS.take();
     let cptr = SendPtr(c.as_mut_ptr());
     let small = 2 * p.m * p.n * p.k < (1 << 21);
+    let threads = rayon::current_num_threads();
+    // Operands are packed over their whole depth, so each source line is read
+    // once, start to end, and a product costs three fork-joins (pack A, pack
+    // B, compute) instead of two per k-slab; rows and columns go in chunks
+    // that keep a packed operand within PACK_FLOATS.
+    let chunk = |unit: usize| ((PACK_FLOATS / p.k) / unit * unit).max(unit);
+    let (row_chunk, col_chunk) = (chunk(mr), chunk(nr));
     for bi in 0..p.batch {
-        for pc in (0..p.k).step_by(KC) {
-            let kc = KC.min(p.k - pc);
-            let apack = apack.resize(mp * mr * kc);
-            let pack_a = |(ip, panel): (usize, &mut [f32])| pack(panel, a, &p.a.t(), bi, pc, ip * mr, p.m, mr);
+        for ic in (0..p.m).step_by(row_chunk) {
+            let mp = row_chunk.min(p.m - ic).div_ceil(mr);
+            let apack = apack.resize(mp * mr * p.k);
+            let pack_a = |(ip, panel): (usize, &mut [f32])| pack(panel, a, &p.a.t(), bi, 0, ic + ip * mr, p.m, mr);
             if small {
-                apack.chunks_mut(mr * kc).enumerate().for_each(pack_a);
+                apack.chunks_mut(mr * p.k).enumerate().for_each(pack_a);
             } else {
-                apack.par_chunks_mut(mr * kc).enumerate().for_each(pack_a);
+                apack.par_chunks_mut(mr * p.k).enumerate().for_each(pack_a);
             }
-            let bpanels = match b {
-                Operand::Matrix(b) => {
-                    let bpack = bpack.resize(np * nr * kc);
-                    let pack_b = |(jp, panel): (usize, &mut [f32])| pack(panel, b, &p.b, bi, pc, jp * nr, p.n, nr);
-                    if small {
-                        bpack.chunks_mut(nr * kc).enumerate().for_each(pack_b);
-                    } else {
-                        bpack.par_chunks_mut(nr * kc).enumerate().for_each(pack_b);
-                    }
-                    Panels::Slab(bpack.as_ptr())
-                }
-                Operand::Packed(b) => Panels::Packed(b),
-            };
-            let beta = if pc == 0 { p.beta } else { 1.0 };
-            // Tiles of nearly equal size, as many as the threads can share evenly.
-            let threads = rayon::current_num_threads();
-            let gm = mp.div_ceil((MC / mr).max(1));
-            let gn = np.div_ceil((NC / nr).max(1));
-            let gm = if small { gm } else { gm.div_ceil(threads) * threads }.min(mp);
-            let (rows, cols) = (split(mp, gm), split(np, gn));
-            let ap = &*apack;
-            let run = |t: usize| {
-                let (ti, tj) = (t / gn, t % gn);
-                // A B panel stays in L1 while the tile's A panels stream from L2.
-                let (r0, r1) = (rows(ti), rows(ti + 1));
-                for jp in cols(tj)..cols(tj + 1) {
-                    let bpanel = bpanels.get(jp, nr, kc, pc);
-                    // The next B panel, a share per A panel, into L2 while this one computes.
-                    let next = (jp + 1 < cols(tj + 1)).then(|| bpanels.get(jp + 1, nr, kc, pc));
-                    let share = (nr * kc).div_ceil(16 * (r1 - r0).max(1));
-                    for ip in r0..r1 {
-                        if let Some(next) = next {
-                            prefetch_l2(next, (ip - r0) * share, share, nr * kc);
+            for jc in (0..p.n).step_by(col_chunk) {
+                let np = col_chunk.min(p.n - jc).div_ceil(nr);
+                let bpanels = match b {
+                    Operand::Matrix(b) => {
+                        let bpack = bpack.resize(np * nr * p.k);
+                        let pack_b =
+                            |(jp, panel): (usize, &mut [f32])| pack(panel, b, &p.b, bi, 0, jc + jp * nr, p.n, nr);
+                        if small {
+                            bpack.chunks_mut(nr * p.k).enumerate().for_each(pack_b);
+                        } else {
+                            bpack.par_chunks_mut(nr * p.k).enumerate().for_each(pack_b);
                         }
-                        // SAFETY: tiles are disjoint and Gemm::check bounded C.
-                        unsafe { tile(&kern, p, kc, bi, ip, jp, ap, bpanel, cptr, beta) };
+                        Panels::Local(bpack.as_ptr())
                     }
+                    Operand::Packed(b) => Panels::Packed(b),
+                };
+                // Tiles of nearly equal size, as many as the threads can share evenly.
+                let gm = mp.div_ceil((MC / mr).max(1));
+                let gn = np.div_ceil((NC / nr).max(1));
+                let gm = if small { gm } else { gm.div_ceil(threads) * threads }.min(mp);
+                let (rows, cols) = (split(mp, gm), split(np, gn));
+                let ap = SendPtr(apack.as_mut_ptr());
+                let run = |t: usize| {
+                    let (ti, tj) = (t / gn, t % gn);
+                    let (r0, r1) = (rows(ti), rows(ti + 1));
+                    let (c0, c1) = (cols(tj), cols(tj + 1));
+                    for pc in (0..p.k).step_by(KC) {
+                        let kc = KC.min(p.k - pc);
+                        let beta = if pc == 0 { p.beta } else { 1.0 };
+                        let bpanel = |jp: usize| bpanels.get(jc / nr + jp, jp, nr, p.k, pc);
+                        // A B panel stays in L1 while the tile's A panels stream from L2.
+                        for jp in c0..c1 {
+                            // The next B panel, a share per A panel, into L2 while this one computes.
+                            let next = (jp + 1 < c1).then(|| bpanel(jp + 1));
+                            let share = (nr * kc).div_ceil(16 * (r1 - r0).max(1));
+                            for ip in r0..r1 {
+                                if let Some(next) = next {
+                                    prefetch_l2(next, (ip - r0) * share, share, nr * kc);
+                                }
+                                // SAFETY: ip < mp panels of k·MR floats were packed; tiles are
+                                // disjoint and Gemm::check bounded C.
+                                unsafe {
+                                    let apanel = ap.get().add(ip * mr * p.k + pc * mr);
+                                    tile(&kern, p, kc, bi, ic / mr + ip, jc / nr + jp, apanel, bpanel(jp), cptr, beta)
+                                };
+                            }
+                        }
+                    }
+                };
+                let tiles = gm * gn;
+                if small {
+                    (0..tiles).for_each(run);
+                } else {
+                    (0..tiles).into_par_iter().for_each(run);
                 }
-            };
-            let tiles = gm * gn;
-            if small {
-                (0..tiles).for_each(run);
-            } else {
-                (0..tiles).into_par_iter().for_each(run);
             }
         }
     }
     PACKS.set((apack, bpack));
 }
 
-/// The B panels of one k-slab.
+/// Where the B panels of a column chunk are.
 #[derive(Clone, Copy)]
 enum Panels<'a> {
-    /// Packed for this slab: panel jp at jp·NR·kc.
-    Slab(*const f32),
+    /// Packed in this call over the whole depth: the chunk's panel jp at jp·NR·K.
+    Local(*const f32),
     Packed(&'a PackedB),
 }
 
@@ -219,11 +238,12 @@ unsafe impl Send for Panels<'_> {}
 unsafe impl Sync for Panels<'_> {}
 
 impl Panels<'_> {
-    fn get(self, jp: usize, nr: usize, kc: usize, pc: usize) -> *const f32 {
+    /// Slab pc of the panel that is `global`-th of B and `local`-th of its chunk.
+    fn get(self, global: usize, local: usize, nr: usize, k: usize, pc: usize) -> *const f32 {
         match self {
-            // SAFETY: jp < ⌈n/NR⌉ panels of NR·kc floats were packed.
-            Panels::Slab(base) => unsafe { base.add(jp * nr * kc) },
-            Panels::Packed(b) => b.panel(jp, pc),
+            // SAFETY: the chunk's panels of NR·K floats were packed.
+            Panels::Local(base) => unsafe { base.add(local * nr * k + pc * nr) },
+            Panels::Packed(b) => b.panel(global, pc),
         }
     }
 }
@@ -246,7 +266,7 @@ fn split(panels: usize, groups: usize) -> impl Fn(usize) -> usize {
     move |g| g * (panels / groups) + g.min(panels % groups)
 }
 
-/// One MR×NR block of C from A panel `ip` and the B panel `b` (column block `jp`).
+/// One MR×NR block of C, row block `ip` and column block `jp`, from the A panel `a` and the B panel `b`.
 ///
 /// # Safety
 /// `c` must cover the C layout of `p`; no other task may write this block.
@@ -258,14 +278,13 @@ unsafe fn tile(
     bi: usize,
     ip: usize,
     jp: usize,
-    ap: &[f32],
+    a: *const f32,
     b: *const f32,
     c: SendPtr<f32>,
     beta: f32,
 ) {
     let (i0, j0) = (ip * k.mr, jp * k.nr);
     let (mr, nr) = (k.mr.min(p.m - i0), k.nr.min(p.n - j0));
-    let a = ap.as_ptr().add(ip * k.mr * kc);
     let cp = c.0.add(p.c.at(bi, i0, j0));
     let (rs, cs) = (p.c.row_stride, p.c.col_stride);
     if mr == k.mr && nr == k.nr {

@@ -12,7 +12,7 @@
 use crate::{Element, MatLayout};
 
 #[allow(clippy::too_many_arguments)]
-pub(super) fn pack<T: Element>(
+pub(crate) fn pack<T: Element>(
     panel: &mut [f32],
     src: &[T],
     l: &MatLayout,
