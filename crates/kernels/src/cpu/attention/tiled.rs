@@ -13,13 +13,19 @@ use crate::cpu::gemm::pack::pack;
 use crate::cpu::math::{exp, max, sum};
 use crate::{Attention, Element, Heads, Mask, MatLayout};
 
-/// K and V of one head (b, kh) as B panels, key block by key block (BK = 2·NR keys):
-///   k[blk·2·D·NR + half·D·NR + dd·NR + j]: two panels [D, NR], keys along NR;
-///   v[blk·⌈D/NR⌉·BK·NR + c·BK·NR + j·NR + x]: ⌈D/NR⌉ panels [BK, NR] over D.
+/// Up to this many visible keys a block keeps all its scores (48 rows ×
+/// 2048 × 4 bytes, twice: 768 KB of L2) instead of streaming key blocks.
+const WHOLE_KEYS: usize = 2048;
+
+/// K and V of one head (b, kh) as B panels, with Tk padded to Tkp, a
+/// multiple of BK = 2·NR keys:
+///   k[jp·D·NR + dd·NR + j]: panel jp of keys [jp·NR, jp·NR + NR), [D, NR];
+///   v[c·Tkp·NR + key·NR + x]: panel c of dims [c·NR, c·NR + NR), [Tkp, NR].
 /// Zero past the last key and past D.
 pub(super) struct PackedKv {
     k: Vec<f32>,
     v: Vec<f32>,
+    tkp: usize,
 }
 
 pub(super) fn pack_kv<T: Element>(p: &Attention, k: &[T], v: &[T], b: usize, kh: usize) -> PackedKv {
@@ -28,26 +34,18 @@ pub(super) fn pack_kv<T: Element>(p: &Attention, k: &[T], v: &[T], b: usize, kh:
     let (blocks, dpan) = (p.tk.div_ceil(bk), d.div_ceil(nr));
     let base = |h: &Heads| h.offset + b * h.b_stride + kh * h.h_stride;
     let mut kp = vec![0f32; blocks * 2 * d * nr];
-    let mut vp = vec![0f32; blocks * dpan * bk * nr];
+    let tkp = blocks * bk;
+    let mut vp = vec![0f32; dpan * tkp * nr];
     // K as a [D, Tk] operand (rows along D), V as [Tk, D].
     let kl = MatLayout { offset: base(&p.k), batch_stride: 0, row_stride: 1, col_stride: p.k.t_stride };
     for (j, panel) in kp.chunks_exact_mut(d * nr).enumerate().take(p.tk.div_ceil(nr)) {
         pack(panel, k, &kl, 0, 0, j * nr, p.tk, nr);
     }
-    for (blk, block) in vp.chunks_exact_mut(dpan * bk * nr).enumerate() {
-        let k0 = blk * bk;
-        let kb = bk.min(p.tk - k0);
-        let vl = MatLayout {
-            offset: base(&p.v) + k0 * p.v.t_stride,
-            batch_stride: 0,
-            row_stride: p.v.t_stride,
-            col_stride: 1,
-        };
-        for (c, panel) in block.chunks_exact_mut(bk * nr).enumerate() {
-            pack(&mut panel[..kb * nr], v, &vl, 0, 0, c * nr, d, nr);
-        }
+    let vl = MatLayout { offset: base(&p.v), batch_stride: 0, row_stride: p.v.t_stride, col_stride: 1 };
+    for (c, panel) in vp.chunks_exact_mut(tkp.max(1) * nr).enumerate() {
+        pack(&mut panel[..p.tk * nr], v, &vl, 0, 0, c * nr, d, nr);
     }
-    PackedKv { k: kp, v: vp }
+    PackedKv { k: kp, v: vp, tkp }
 }
 
 /// Attention for query rows [q0, q0 + nq) of every query head that reads
@@ -91,6 +89,49 @@ pub(super) fn query_block_tiled<T: Element>(
             panel[dd * mr + r % mr] = q[qr + dd].to_f32() * p.scale;
         }
     }
+    if kend == 0 {
+        out.fill(0.0);
+        return;
+    }
+    if kend <= WHOLE_KEYS {
+        // Every score of the block fits in L2: one softmax per row, then two
+        // long products, and no running max to correct.
+        let ld = kend.div_ceil(nr) * nr;
+        let mut s = vec![0f32; apan * mr * ld];
+        for a in 0..apan {
+            for jp in 0..ld / nr {
+                tile(d, &qp[a * mr * d..], &kv.k[jp * d * nr..], &mut s[a * mr * ld + jp * nr..], ld, 0.0);
+            }
+        }
+        let mut inv = vec![0f32; rows];
+        for (r, sr) in s.chunks_exact_mut(ld).enumerate().take(rows) {
+            let (h, i) = head_pos(r);
+            super::mask_row(sr, super::visible(p, i, 0, kend), mask, b, h, i, 0);
+            let mb = max(sr);
+            if mb == f32::NEG_INFINITY {
+                sr.fill(0.0);
+                continue;
+            }
+            sr.iter_mut().for_each(|x| *x = exp(*x - mb));
+            inv[r] = 1.0 / sum(sr);
+        }
+        // The weights as A panels over k = keys.
+        let mut pp = vec![0f32; apan * mr * ld];
+        let pl = MatLayout { offset: 0, batch_stride: 0, row_stride: 1, col_stride: ld };
+        for (a, panel) in pp.chunks_exact_mut(mr * ld).enumerate() {
+            pack(panel, &s, &pl, 0, 0, a * mr, rows, mr);
+        }
+        let mut o = vec![0f32; apan * mr * dp];
+        for a in 0..apan {
+            for c in 0..dpan {
+                tile(ld, &pp[a * mr * ld..], &kv.v[c * kv.tkp * nr..], &mut o[a * mr * dp + c * nr..], dp, 0.0);
+            }
+        }
+        for (r, row) in out.chunks_exact_mut(d).enumerate() {
+            row.iter_mut().zip(&o[r * dp..]).for_each(|(x, y)| *x = y * inv[r]);
+        }
+        return;
+    }
     let mut s = vec![0f32; apan * mr * bk]; // scores, then weights [rows, BK]
     let mut pp = vec![0f32; apan * bk * mr]; // weights as A panels over k = BK
     let mut o = vec![0f32; apan * mr * dp];
@@ -99,9 +140,7 @@ pub(super) fn query_block_tiled<T: Element>(
 
     for k0 in (0..kend).step_by(bk) {
         let kb = bk.min(kend - k0);
-        let blk = k0 / bk;
-        let kp = &kv.k[blk * 2 * d * nr..][..2 * d * nr];
-        let vp = &kv.v[blk * dpan * bk * nr..][..dpan * bk * nr];
+        let kp = &kv.k[k0 * d..][..2 * d * nr];
         for a in 0..apan {
             for half in 0..2 {
                 tile(d, &qp[a * mr * d..], &kp[half * d * nr..], &mut s[a * mr * bk + half * nr..], bk, 0.0);
@@ -134,7 +173,8 @@ pub(super) fn query_block_tiled<T: Element>(
         }
         for a in 0..apan {
             for c in 0..dpan {
-                tile(bk, &pp[a * bk * mr..], &vp[c * bk * nr..], &mut o[a * mr * dp + c * nr..], dp, 1.0);
+                let vp = &kv.v[c * kv.tkp * nr + k0 * nr..];
+                tile(bk, &pp[a * bk * mr..], vp, &mut o[a * mr * dp + c * nr..], dp, 1.0);
             }
         }
     }
