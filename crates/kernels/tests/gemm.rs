@@ -8,7 +8,7 @@ use common::{assert_close, for_each_isa};
 use half::{bf16, f16};
 use iris_kernels::cpu::{fast, reference};
 use iris_kernels::testing::{poisoned, randn, tolerance};
-use iris_kernels::{Element, Gemm, MatLayout};
+use iris_kernels::{DType, Element, Gemm, MatLayout};
 
 /// m×n as a view: either dense row-major or the transpose of a dense n×m.
 fn layout(rows: usize, cols: usize, transposed: bool, batch_pad: usize) -> MatLayout {
@@ -219,7 +219,7 @@ fn gemm_with_b_packed_once_matches_reference() {
     // a transposed C; every batch reads the same packed B.
     let packed: FastGemm<f32> = &|p, a, b, c| {
         let w = fast::PackedB::new(b, &p.b, p.k, p.n).unwrap();
-        fast::gemm_packed(p, a, &w, c).unwrap()
+        fast::gemm_packed(p, a, &w, None, c).unwrap()
     };
     for_each_isa(|| {
         for (s, &(m, n, k)) in
@@ -242,6 +242,47 @@ fn gemm_with_b_packed_once_matches_reference() {
         b: MatLayout::row_major(4, 4),
         c: MatLayout::row_major(2, 4),
     };
-    let err = fast::gemm_packed(&p, &[0f32; 8], &w, &mut [0f32; 8]).unwrap_err().to_string();
+    let err = fast::gemm_packed(&p, &[0f32; 8], &w, None, &mut [0f32; 8]).unwrap_err().to_string();
     assert!(err.contains("packed as [3, 4]"), "{err}");
+}
+
+#[test]
+fn gemm_packed_adds_its_bias_in_the_epilogue() {
+    // A Linear's bias, added per row after the first k-slab, matches adding
+    // it to the finished product (up to the order of the f32 sums), over row
+    // and column tails, several slabs and a transposed C.
+    for_each_isa(|| {
+        for (s, &(m, n, k, tc)) in
+            [(13, 33, 257, false), (577, 70, 600, false), (40, 129, 5, true), (3, 2, 0, false)].iter().enumerate()
+        {
+            let seed = 900 + 10 * s as u64;
+            let (a, wt, bias) = (randn::<f32>(seed, m * k), randn::<f32>(seed + 1, n * k), randn::<f32>(seed + 2, n));
+            let c = if tc { MatLayout::row_major(n, m).t() } else { MatLayout::row_major(m, n) };
+            let p = Gemm {
+                batch: 1,
+                m,
+                n,
+                k,
+                alpha: 1.0,
+                beta: 0.0,
+                a: MatLayout::row_major(m, k),
+                b: MatLayout::row_major(n, k).t(),
+                c,
+            };
+            let w = fast::PackedB::new(&wt, &p.b, k, n).unwrap();
+            let (mut with, mut without) = (poisoned::<f32>(m * n), poisoned::<f32>(m * n));
+            fast::gemm_packed(&p, &a, &w, Some(&bias), &mut with).unwrap();
+            fast::gemm_packed(&p, &a, &w, None, &mut without).unwrap();
+            let pick = |v: &[f32], add: bool| -> Vec<f32> {
+                let at = |i: usize, j: usize| c.offset + i * c.row_stride + j * c.col_stride;
+                (0..m * n).map(|e| v[at(e / n, e % n)] + if add { bias[e % n] } else { 0.0 }).collect()
+            };
+            assert_close(
+                &format!("bias {m}x{n}x{k}"),
+                &pick(&with, false),
+                &pick(&without, true),
+                tolerance(DType::F32),
+            );
+        }
+    });
 }

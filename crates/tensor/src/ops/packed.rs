@@ -62,24 +62,24 @@ impl Tensor {
         let m = x.elem_count() / k.max(1);
         let mut shape = x.shape().to_vec();
         *shape.last_mut().expect("rank ≥ 1") = n;
+        // The bias goes into the product's epilogue: no pass over the output before it.
         let p = Gemm {
             batch: 1,
             m,
             n,
             k,
             alpha: 1.0,
-            beta: if bias.is_some() { 1.0 } else { 0.0 },
+            beta: 0.0,
             a: MatLayout { offset: x.layout().offset, ..MatLayout::row_major(m, k) },
             b: MatLayout::row_major(k, n),
             c: MatLayout::row_major(m, n),
         };
-        let bias = bias.map(|b| b.broadcast_as(&[m, n])).transpose()?;
+        let bias = bias.map(|b| b.contiguous()).transpose()?;
+        let bias = match &bias {
+            Some(b) => Some(&b.data::<f32>("linear")?[b.layout().offset..][..n]),
+            None => None,
+        };
         let xd = x.data::<f32>("linear")?;
-        Tensor::build(&shape, |o: &mut [f32]| {
-            if let Some(b) = &bias {
-                fast::copy(b.data::<f32>("linear")?, b.strided(), o)?;
-            }
-            Ok(fast::gemm_packed(&p, xd, &weight.b, o)?)
-        })
+        Tensor::build(&shape, |o: &mut [f32]| Ok(fast::gemm_packed(&p, xd, &weight.b, bias, o)?))
     }
 }

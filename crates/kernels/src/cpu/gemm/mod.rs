@@ -46,7 +46,7 @@ pub fn gemm<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
             )
         };
         if !few_rows::gemm(p, a32, b32, c32) {
-            gemm_f32_out(p, a, Operand::Matrix(b), c32);
+            gemm_f32_out(p, a, Operand::Matrix(b), None, c32);
         }
         return Ok(());
     }
@@ -69,21 +69,26 @@ pub fn gemm<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
     if p.beta != 0.0 {
         for_each_index(p, |bi, i, j| stage[dense.at(bi, i, j)] = c[p.c.at(bi, i, j)].to_f32());
     }
-    gemm_f32_out(&Gemm { c: dense, ..*p }, a, Operand::Matrix(b), &mut stage);
+    gemm_f32_out(&Gemm { c: dense, ..*p }, a, Operand::Matrix(b), None, &mut stage);
     for_each_index(p, |bi, i, j| c[p.c.at(bi, i, j)] = T::from_f32(stage[dense.at(bi, i, j)]));
     Ok(())
 }
 
-/// `C = alpha·A·B + beta·C` with B packed beforehand (`PackedB`); `p.b` is
-/// not read. Every batch uses the same B.
-pub fn gemm_packed(p: &Gemm, a: &[f32], b: &PackedB, c: &mut [f32]) -> Result<()> {
+/// `C = alpha·A·B + beta·C + bias` with B packed beforehand (`PackedB`);
+/// `p.b` is not read. Every batch uses the same B. The bias [n] is added to
+/// each row of a tile while the tile is in registers' reach (after its first
+/// k-slab), so a Linear's bias costs no pass over C.
+pub fn gemm_packed(p: &Gemm, a: &[f32], b: &PackedB, bias: Option<&[f32]>, c: &mut [f32]) -> Result<()> {
     b.check(p.m, p.k, p.n)?;
+    if let Some(bias) = bias {
+        crate::error::check_extent("gemm_packed", "bias", bias.len(), 0, &[(p.n, 1)])?;
+    }
     let bl = MatLayout { offset: 0, batch_stride: 0, row_stride: 0, col_stride: 0 };
     Gemm { b: bl, ..*p }.check(a.len(), 1, c.len())?;
     if p.batch == 0 || p.m == 0 || p.n == 0 {
         return Ok(());
     }
-    gemm_f32_out(p, a, Operand::Packed(b), c);
+    gemm_f32_out(p, a, Operand::Packed(b), bias, c);
     Ok(())
 }
 
@@ -128,11 +133,11 @@ thread_local! {
     static PACKS: Cell<(Packed, Packed)> = Cell::new((Packed::default(), Packed::default()));
 }
 
-fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, c: &mut [f32]) {
+fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, bias: Option<&[f32]>, c: &mut [f32]) {
     if p.k == 0 {
         for_each_index(p, |bi, i, j| {
             let ci = p.c.at(bi, i, j);
-            c[ci] = if p.beta == 0.0 { 0.0 } else { p.beta * c[ci] };
+            c[ci] = if p.beta == 0.0 { 0.0 } else { p.beta * c[ci] } + bias.map_or(0.0, |b| b[j]);
         });
         return;
     }
@@ -192,7 +197,7 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, c: &mut [f32]) {
                     let (c0, c1) = (cols(tj), cols(tj + 1));
                     for pc in (0..p.k).step_by(KC) {
                         let kc = KC.min(p.k - pc);
-                        let beta = if pc == 0 { p.beta } else { 1.0 };
+                        let (beta, bias) = if pc == 0 { (p.beta, bias) } else { (1.0, None) };
                         let bpanel = |jp: usize| bpanels.get(jc / nr + jp, jp, nr, p.k, pc);
                         // A B panel stays in L1 while the tile's A panels stream from L2.
                         for jp in c0..c1 {
@@ -207,7 +212,8 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, c: &mut [f32]) {
                                 // disjoint and Gemm::check bounded C.
                                 unsafe {
                                     let apanel = ap.get().add(ip * mr * p.k + pc * mr);
-                                    tile(&kern, p, kc, bi, ic / mr + ip, jc / nr + jp, apanel, bpanel(jp), cptr, beta)
+                                    let (ib, jb) = (ic / mr + ip, jc / nr + jp);
+                                    tile(&kern, p, kc, bi, ib, jb, apanel, bpanel(jp), cptr, beta, bias)
                                 };
                             }
                         }
@@ -282,6 +288,7 @@ unsafe fn tile(
     b: *const f32,
     c: SendPtr<f32>,
     beta: f32,
+    bias: Option<&[f32]>,
 ) {
     let (i0, j0) = (ip * k.mr, jp * k.nr);
     let (mr, nr) = (k.mr.min(p.m - i0), k.nr.min(p.n - j0));
@@ -293,5 +300,18 @@ unsafe fn tile(
         let mut acc = [0f32; 12 * 32];
         (k.run)(kc, a, b, acc.as_mut_ptr(), k.nr, 1, 1.0, 0.0);
         store_tile(&acc, k.nr, mr, nr, cp, rs, cs, p.alpha, beta);
+    }
+    if let Some(bias) = bias {
+        let bias = &bias[j0..j0 + nr];
+        for i in 0..mr {
+            if cs == 1 {
+                let row = std::slice::from_raw_parts_mut(cp.add(i * rs), nr);
+                row.iter_mut().zip(bias).for_each(|(x, b)| *x += b);
+            } else {
+                for (j, b) in bias.iter().enumerate() {
+                    *cp.add(i * rs + j * cs) += b;
+                }
+            }
+        }
     }
 }
