@@ -8,7 +8,7 @@
 //! every query block of it: packed per block, at CLIP's 577 keys and 48 rows
 //! a task, packing took as long as the products.
 
-use crate::cpu::gemm::microkernel::kernel;
+use crate::cpu::gemm::microkernel::{kernel, Kernel};
 use crate::cpu::gemm::pack::pack;
 use crate::cpu::math::{exp, max, sum};
 use crate::{Attention, Element, Heads, Mask, MatLayout};
@@ -26,10 +26,14 @@ pub(super) struct PackedKv {
     k: Vec<f32>,
     v: Vec<f32>,
     tkp: usize,
+    /// The micro-kernel the panels are laid out for, used for the products
+    /// too (the instruction set can be capped while a call runs).
+    kern: Kernel,
 }
 
 pub(super) fn pack_kv<T: Element>(p: &Attention, k: &[T], v: &[T], b: usize, kh: usize) -> PackedKv {
-    let nr = kernel().nr;
+    let kern = kernel();
+    let nr = kern.nr;
     let (d, bk) = (p.d, 2 * nr);
     let (blocks, dpan) = (p.tk.div_ceil(bk), d.div_ceil(nr));
     let base = |h: &Heads| h.offset + b * h.b_stride + kh * h.h_stride;
@@ -45,7 +49,7 @@ pub(super) fn pack_kv<T: Element>(p: &Attention, k: &[T], v: &[T], b: usize, kh:
     for (c, panel) in vp.chunks_exact_mut(tkp.max(1) * nr).enumerate() {
         pack(&mut panel[..p.tk * nr], v, &vl, 0, 0, c * nr, d, nr);
     }
-    PackedKv { k: kp, v: vp, tkp }
+    PackedKv { k: kp, v: vp, tkp, kern }
 }
 
 /// Attention for query rows [q0, q0 + nq) of every query head that reads
@@ -63,7 +67,7 @@ pub(super) fn query_block_tiled<T: Element>(
     nq: usize,
     out: &mut [f32],
 ) {
-    let kern = kernel();
+    let kern = kv.kern;
     let (mr, nr) = (kern.mr, kern.nr);
     // c[MR, NR] (row stride ld) = a-panel · b-panel over kc steps + beta·c.
     let tile = |kc: usize, a: &[f32], b: &[f32], c: &mut [f32], ld: usize, beta: f32| {
