@@ -33,7 +33,61 @@ def presets(name, layers):
             max_position_embeddings=131072, tie_word_embeddings=True,
             rope_parameters=dict(rope_type="llama3", rope_theta=500000.0, factor=32.0, low_freq_factor=1.0,
                                  high_freq_factor=4.0, original_max_position_embeddings=8192)), image_token_index=128000)
+    if name == "mllama-11b-vision":
+        n = layers or 40
+        return MllamaConfig(
+            vision_config=dict(hidden_size=1280, image_size=560, patch_size=14, num_hidden_layers=32, num_global_layers=8,
+                               attention_heads=16, intermediate_size=5120, vision_output_dim=7680, max_num_tiles=4,
+                               intermediate_layers_indices=[3, 7, 15, 23, 30]),
+            text_config=dict(num_hidden_layers=n, cross_attention_layers=[l for l in (3, 8, 13, 18, 23, 28, 33, 38) if l < n],
+                             rope_parameters=dict(rope_type="llama3", rope_theta=500000.0, factor=8.0, low_freq_factor=1.0,
+                                                  high_freq_factor=4.0, original_max_position_embeddings=8192)))
     raise SystemExit(f"unknown preset {name}")
+
+
+def randomise(model):
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            p.copy_(torch.ones_like(p) if "norm" in n and n.endswith("weight") else (torch.rand(p.shape, generator=g) - 0.5) * 0.04)
+
+
+def mllama(cfg, dtype, rec):
+    """Vision encoder at 4 tiles of 560 px (encode: vision model + projector), then a 64-token
+    prompt whose tokens after the first see the image, and 16 decode steps on cached cross K/V."""
+    from transformers import DynamicCache
+    with torch.device("meta"):
+        model = MllamaForConditionalGeneration(cfg)
+    model = model.to_empty(device="cpu").to(dtype).eval()
+    lm = model.model.language_model
+    lm.rotary_emb = type(lm.rotary_emb)(cfg.text_config)
+    randomise(model)
+    v = cfg.vision_config
+    px = torch.randn(1, 1, v.max_num_tiles, 3, v.image_size, v.image_size, dtype=dtype)
+    ar_ids, ar_mask = torch.tensor([[6]]), torch.ones(1, 1, v.max_num_tiles, dtype=torch.long)
+    mm = model.model
+
+    def encode():
+        s = mm.vision_model(pixel_values=px, aspect_ratio_ids=ar_ids, aspect_ratio_mask=ar_mask).last_hidden_state
+        return mm.multi_modal_projector(s).reshape(-1, s.shape[-2], cfg.text_config.hidden_size)
+
+    rec["encode_ms"] = median_ms(encode, reps=1)
+    states = encode()
+    vocab = cfg.text_config.vocab_size
+    ids = torch.tensor([[(i * 7919) % (vocab - 10) + 5 for i in range(64)]])
+    cam = torch.ones(1, 64, 1, v.max_num_tiles, dtype=torch.long)
+    cam[:, 0] = 0
+    t = time.perf_counter()
+    cache = DynamicCache(config=cfg.text_config)
+    out = mm(input_ids=ids, cross_attention_states=states, cross_attention_mask=cam, cache=cache, use_cache=True)
+    model.lm_head(out.last_hidden_state[:, -1:])
+    rec["prefill_tokens"] = 64
+    rec["prefill_tok_s"] = 64 / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for i in range(16):
+        out = mm(input_ids=torch.tensor([[(i * 31 + 7)]]), cross_attention_mask=cam[:, -1:], cache=cache, use_cache=True)
+        model.lm_head(out.last_hidden_state)
+    rec["decode_tok_s"] = 16 / (time.perf_counter() - t)
 
 
 def median_ms(f, reps=3):
@@ -57,6 +111,15 @@ def main():
     torch.set_num_threads(a.threads)
     dtype = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[a.dtype]
     cfg = presets(a.preset, a.layers)
+    rec = {"preset": a.preset, "device": "cpu", "dtype": a.dtype, "threads": a.threads, "peer": "pytorch"}
+    if a.layers:
+        rec["layers"] = a.layers
+    if a.preset == "mllama-11b-vision":
+        with torch.inference_mode():
+            mllama(cfg, dtype, rec)
+        rec["peak_mem_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+        print(json.dumps(rec))
+        return
     with torch.device("meta"):
         model = LlavaForConditionalGeneration(cfg)
     model = model.to_empty(device="cpu").to(dtype).eval()
@@ -65,11 +128,7 @@ def main():
     emb.position_ids = torch.arange(emb.num_positions).expand((1, -1))
     lm = model.model.language_model
     lm.rotary_emb = type(lm.rotary_emb)(cfg.text_config)
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            p.copy_(torch.ones_like(p) if "norm" in n and n.endswith("weight") else (torch.rand(p.shape, generator=g) - 0.5) * 0.04)
-    rec = {"preset": a.preset, "device": "cpu", "dtype": a.dtype, "threads": a.threads, "peer": "pytorch"}
+    randomise(model)
     s = cfg.vision_config.image_size
     px = torch.randn(1, 3, s, s, dtype=dtype)
     with torch.inference_mode():

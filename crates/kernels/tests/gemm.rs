@@ -6,9 +6,10 @@ mod common;
 
 use common::{assert_close, for_each_isa};
 use half::{bf16, f16};
+use iris_kernels::cpu::fast::Epilogue;
 use iris_kernels::cpu::{fast, reference};
 use iris_kernels::testing::{poisoned, randn, tolerance};
-use iris_kernels::{DType, Element, Gemm, MatLayout};
+use iris_kernels::{DType, Element, Gemm, MatLayout, Unary};
 
 /// m×n as a view: either dense row-major or the transpose of a dense n×m.
 fn layout(rows: usize, cols: usize, transposed: bool, batch_pad: usize) -> MatLayout {
@@ -219,7 +220,7 @@ fn gemm_with_b_packed_once_matches_reference() {
     // a transposed C; every batch reads the same packed B.
     let packed: FastGemm<f32> = &|p, a, b, c| {
         let w = fast::PackedB::new(b, &p.b, p.k, p.n).unwrap();
-        fast::gemm_packed(p, a, &w, None, c).unwrap()
+        fast::gemm_packed(p, a, &w, Epilogue::default(), c).unwrap()
     };
     for_each_isa(|| {
         for (s, &(m, n, k)) in
@@ -242,14 +243,15 @@ fn gemm_with_b_packed_once_matches_reference() {
         b: MatLayout::row_major(4, 4),
         c: MatLayout::row_major(2, 4),
     };
-    let err = fast::gemm_packed(&p, &[0f32; 8], &w, None, &mut [0f32; 8]).unwrap_err().to_string();
+    let err = fast::gemm_packed(&p, &[0f32; 8], &w, Epilogue::default(), &mut [0f32; 8]).unwrap_err().to_string();
     assert!(err.contains("packed as [3, 4]"), "{err}");
 }
 
 #[test]
-fn gemm_packed_adds_its_bias_in_the_epilogue() {
-    // A Linear's bias, added per row after the first k-slab, matches adding
-    // it to the finished product (up to the order of the f32 sums), over row
+fn gemm_packed_adds_its_bias_and_activation_in_the_epilogue() {
+    // A Linear's bias, added per row after the first k-slab, and quick_gelu
+    // after the last, match adding the bias to the finished product (up to
+    // the order of the f32 sums) and then the reference activation, over row
     // and column tails, several slabs and a transposed C.
     for_each_isa(|| {
         for (s, &(m, n, k, tc)) in
@@ -271,18 +273,20 @@ fn gemm_packed_adds_its_bias_in_the_epilogue() {
             };
             let w = fast::PackedB::new(&wt, &p.b, k, n).unwrap();
             let (mut with, mut without) = (poisoned::<f32>(m * n), poisoned::<f32>(m * n));
-            fast::gemm_packed(&p, &a, &w, Some(&bias), &mut with).unwrap();
-            fast::gemm_packed(&p, &a, &w, None, &mut without).unwrap();
+            let act = (s > 0).then_some(Unary::QuickGelu);
+            fast::gemm_packed(&p, &a, &w, Epilogue { bias: Some(&bias), act }, &mut with).unwrap();
+            fast::gemm_packed(&p, &a, &w, Epilogue::default(), &mut without).unwrap();
             let pick = |v: &[f32], add: bool| -> Vec<f32> {
                 let at = |i: usize, j: usize| c.offset + i * c.row_stride + j * c.col_stride;
                 (0..m * n).map(|e| v[at(e / n, e % n)] + if add { bias[e % n] } else { 0.0 }).collect()
             };
-            assert_close(
-                &format!("bias {m}x{n}x{k}"),
-                &pick(&with, false),
-                &pick(&without, true),
-                tolerance(DType::F32),
-            );
+            let mut want = pick(&without, true);
+            if act.is_some() {
+                let mut after = vec![0f32; want.len()];
+                reference::unary(Unary::QuickGelu, &want, &mut after).unwrap();
+                want = after;
+            }
+            assert_close(&format!("epilogue {m}x{n}x{k} {act:?}"), &pick(&with, false), &want, tolerance(DType::F32));
         }
     });
 }

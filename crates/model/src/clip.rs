@@ -66,7 +66,7 @@ impl ClipMlp {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.fc2.forward(&self.act.apply(&self.fc1.forward(x)?)?)
+        self.fc2.forward(&self.fc1.forward_act(x, self.act)?)
     }
 }
 

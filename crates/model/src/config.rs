@@ -355,6 +355,16 @@ pub fn read_json(path: &Path) -> Result<Value> {
 }
 
 impl Activation {
+    /// The kernels' op for this activation.
+    pub fn unary(self) -> iris_tensor::Unary {
+        match self {
+            Activation::Gelu => iris_tensor::Unary::Gelu,
+            Activation::GeluTanh => iris_tensor::Unary::GeluTanh,
+            Activation::QuickGelu => iris_tensor::Unary::QuickGelu,
+            Activation::Silu => iris_tensor::Unary::Silu,
+        }
+    }
+
     pub fn apply(self, x: &iris_tensor::Tensor) -> iris_tensor::Result<iris_tensor::Tensor> {
         match self {
             Activation::Gelu => x.gelu(),

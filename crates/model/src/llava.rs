@@ -80,7 +80,7 @@ impl Llava {
             .collect::<Result<_>>()?;
         let features = Tensor::cat(&picked.iter().collect::<Vec<_>>(), 2)?.squeeze(0)?;
         trace.record(|| "image_features".into(), &features);
-        let h = self.cfg.projector_hidden_act.apply(&self.linear_1.forward(&features)?)?;
+        let h = self.linear_1.forward_act(&features, self.cfg.projector_hidden_act)?;
         let projected = self.linear_2.forward(&h)?;
         trace.record(|| "projected".into(), &projected);
         Ok(projected)

@@ -5,6 +5,7 @@ use half::{bf16, f16};
 use iris_tensor::{DType, Device, PackedWeight, Tensor, Weights};
 use rayon::prelude::*;
 
+use crate::config::Activation;
 use crate::error::{Error, Result};
 
 /// Where a model's weights come from: a checkpoint, or seeded random values
@@ -131,6 +132,14 @@ impl Linear {
         Ok(match &self.weight {
             LinearWeight::Dense(w) => x.linear(w, self.bias.as_ref())?,
             LinearWeight::Packed(w) => x.linear_packed(w, self.bias.as_ref())?,
+        })
+    }
+
+    /// `act(self.forward(x))`; a packed weight applies the activation in the product's epilogue.
+    pub fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
+        Ok(match &self.weight {
+            LinearWeight::Dense(w) => act.apply(&x.linear(w, self.bias.as_ref())?)?,
+            LinearWeight::Packed(w) => x.linear_packed_act(w, self.bias.as_ref(), Some(act.unary()))?,
         })
     }
 }

@@ -14,7 +14,7 @@ mod weights;
 mod wgpu_backend;
 
 pub use error::{Error, Result};
-pub use iris_kernels::DType;
+pub use iris_kernels::{DType, Unary};
 pub use layout::Layout;
 pub use ops::{AttnMask, PackedWeight};
 pub use rss::peak_rss_bytes;

@@ -23,7 +23,7 @@ fn sigmoid(x: f32) -> f32 {
 }
 
 #[inline(always)]
-fn unary_f32(op: Unary, x: f32) -> f32 {
+pub(crate) fn unary_f32(op: Unary, x: f32) -> f32 {
     match op {
         // erfc(−y) = 1 + erf(y) without the cancellation for x ≪ 0.
         Unary::Gelu => 0.5 * x * libm::erfcf(-x * std::f32::consts::FRAC_1_SQRT_2),
@@ -60,6 +60,25 @@ pub fn unary<T: Element>(op: Unary, x: &[T], out: &mut [T]) -> Result<()> {
     check_len("unary", x.len(), out.len())?;
     out.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, x)| unary_chunk(op, x, o));
     Ok(())
+}
+
+/// x = op(x) over a row (a GEMM epilogue's tile row).
+pub(crate) fn unary_in_place(op: Unary, x: &mut [f32]) {
+    unary_rows(op, x)
+}
+
+dispatch_isa!(fn unary_rows<T: Element>(op: Unary, x: &mut [T]) = unary_rows_body);
+
+#[inline(always)]
+fn unary_rows_body<T: Element>(op: Unary, x: &mut [T]) {
+    match op {
+        Unary::Gelu => x.iter_mut().for_each(|v| *v = T::from_f32(unary_f32(Unary::Gelu, v.to_f32()))),
+        Unary::GeluTanh => x.iter_mut().for_each(|v| *v = T::from_f32(unary_f32(Unary::GeluTanh, v.to_f32()))),
+        Unary::QuickGelu => x.iter_mut().for_each(|v| *v = T::from_f32(unary_f32(Unary::QuickGelu, v.to_f32()))),
+        Unary::Silu => x.iter_mut().for_each(|v| *v = T::from_f32(unary_f32(Unary::Silu, v.to_f32()))),
+        Unary::Tanh => x.iter_mut().for_each(|v| *v = T::from_f32(unary_f32(Unary::Tanh, v.to_f32()))),
+        Unary::Scale(s) => x.iter_mut().for_each(|v| *v = T::from_f32(v.to_f32() * s)),
+    }
 }
 
 // Compiled per instruction set: built for baseline x86-64, the polynomial exp

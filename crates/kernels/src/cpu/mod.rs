@@ -40,7 +40,7 @@ pub mod fast {
     pub use super::attention::{attention, cross_attention};
     pub use super::copy::{concat, copy, embedding};
     pub use super::elementwise::{binary, unary};
-    pub use super::gemm::{gemm, gemm_packed, PackedB};
+    pub use super::gemm::{gemm, gemm_packed, Epilogue, PackedB};
     pub use super::im2col::im2col;
     pub use super::norm::{layer_norm, rms_norm, softmax};
     pub use super::rope::rope;

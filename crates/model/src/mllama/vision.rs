@@ -78,7 +78,7 @@ impl VisionLayer {
             o = o.scale(g)?;
         }
         let x = x.add(&o)?;
-        let mut m = self.fc2.forward(&act.apply(&self.fc1.forward(&self.post_attention_layernorm.forward(&x)?)?)?)?;
+        let mut m = self.fc2.forward(&self.fc1.forward_act(&self.post_attention_layernorm.forward(&x)?, act)?)?;
         if let Some((_, g)) = self.gates {
             m = m.scale(g)?;
         }

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use iris_kernels::cpu::fast::{self, PackedB};
-use iris_kernels::{DType, Gemm, MatLayout};
+use iris_kernels::cpu::fast::{self, Epilogue, PackedB};
+use iris_kernels::{DType, Gemm, MatLayout, Unary};
 
 use crate::error::{shape_err, Result};
 use crate::{Device, Tensor};
@@ -45,6 +45,17 @@ impl Tensor {
     /// `self.linear(weight, bias)` with the weight packed by `PackedWeight::new`:
     /// x [..., K] (f32, CPU) → [..., N].
     pub fn linear_packed(&self, weight: &PackedWeight, bias: Option<&Tensor>) -> Result<Tensor> {
+        self.linear_packed_act(weight, bias, None)
+    }
+
+    /// `act(self.linear_packed(weight, bias))`, the activation applied to each
+    /// tile of the product while it is in cache (no pass over the output).
+    pub fn linear_packed_act(
+        &self,
+        weight: &PackedWeight,
+        bias: Option<&Tensor>,
+        act: Option<Unary>,
+    ) -> Result<Tensor> {
         let _p = crate::profile::scope(|| "linear".to_string());
         let (n, k) = (weight.out_features(), weight.in_features());
         if self.dims() == 0 || self.shape()[self.dims() - 1] != k {
@@ -80,6 +91,7 @@ impl Tensor {
             None => None,
         };
         let xd = x.data::<f32>("linear")?;
-        Tensor::build(&shape, |o: &mut [f32]| Ok(fast::gemm_packed(&p, xd, &weight.b, bias, o)?))
+        let epilogue = Epilogue { bias, act };
+        Tensor::build(&shape, |o: &mut [f32]| Ok(fast::gemm_packed(&p, xd, &weight.b, epilogue, o)?))
     }
 }

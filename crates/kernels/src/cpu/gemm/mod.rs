@@ -16,8 +16,9 @@ use std::cell::Cell;
 
 use rayon::prelude::*;
 
+use crate::cpu::elementwise::{unary_f32, unary_in_place};
 use crate::cpu::isa::SendPtr;
-use crate::{DType, Element, Gemm, MatLayout, Result};
+use crate::{DType, Element, Gemm, MatLayout, Result, Unary};
 use microkernel::{kernel, store_tile, Kernel};
 use pack::pack;
 pub use prepacked::PackedB;
@@ -46,7 +47,7 @@ pub fn gemm<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
             )
         };
         if !few_rows::gemm(p, a32, b32, c32) {
-            gemm_f32_out(p, a, Operand::Matrix(b), None, c32);
+            gemm_f32_out(p, a, Operand::Matrix(b), Epilogue::default(), c32);
         }
         return Ok(());
     }
@@ -69,18 +70,25 @@ pub fn gemm<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
     if p.beta != 0.0 {
         for_each_index(p, |bi, i, j| stage[dense.at(bi, i, j)] = c[p.c.at(bi, i, j)].to_f32());
     }
-    gemm_f32_out(&Gemm { c: dense, ..*p }, a, Operand::Matrix(b), None, &mut stage);
+    gemm_f32_out(&Gemm { c: dense, ..*p }, a, Operand::Matrix(b), Epilogue::default(), &mut stage);
     for_each_index(p, |bi, i, j| c[p.c.at(bi, i, j)] = T::from_f32(stage[dense.at(bi, i, j)]));
     Ok(())
 }
 
-/// `C = alpha·A·B + beta·C + bias` with B packed beforehand (`PackedB`);
-/// `p.b` is not read. Every batch uses the same B. The bias [n] is added to
-/// each row of a tile while the tile is in registers' reach (after its first
-/// k-slab), so a Linear's bias costs no pass over C.
-pub fn gemm_packed(p: &Gemm, a: &[f32], b: &PackedB, bias: Option<&[f32]>, c: &mut [f32]) -> Result<()> {
+/// What a product does to each tile of C while the tile is still in L1: add
+/// a bias [n] to every row after the first k-slab, then apply an activation
+/// after the last. A Linear's bias and activation then cost no pass over C.
+#[derive(Clone, Copy, Default)]
+pub struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub act: Option<Unary>,
+}
+
+/// `C = act(alpha·A·B + beta·C + bias)` with B packed beforehand
+/// (`PackedB`); `p.b` is not read. Every batch uses the same B.
+pub fn gemm_packed(p: &Gemm, a: &[f32], b: &PackedB, epilogue: Epilogue, c: &mut [f32]) -> Result<()> {
     b.check(p.m, p.k, p.n)?;
-    if let Some(bias) = bias {
+    if let Some(bias) = epilogue.bias {
         crate::error::check_extent("gemm_packed", "bias", bias.len(), 0, &[(p.n, 1)])?;
     }
     let bl = MatLayout { offset: 0, batch_stride: 0, row_stride: 0, col_stride: 0 };
@@ -88,7 +96,7 @@ pub fn gemm_packed(p: &Gemm, a: &[f32], b: &PackedB, bias: Option<&[f32]>, c: &m
     if p.batch == 0 || p.m == 0 || p.n == 0 {
         return Ok(());
     }
-    gemm_f32_out(p, a, Operand::Packed(b), bias, c);
+    gemm_f32_out(p, a, Operand::Packed(b), epilogue, c);
     Ok(())
 }
 
@@ -133,11 +141,12 @@ thread_local! {
     static PACKS: Cell<(Packed, Packed)> = Cell::new((Packed::default(), Packed::default()));
 }
 
-fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, bias: Option<&[f32]>, c: &mut [f32]) {
+fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, epilogue: Epilogue, c: &mut [f32]) {
     if p.k == 0 {
         for_each_index(p, |bi, i, j| {
             let ci = p.c.at(bi, i, j);
-            c[ci] = if p.beta == 0.0 { 0.0 } else { p.beta * c[ci] } + bias.map_or(0.0, |b| b[j]);
+            let v = if p.beta == 0.0 { 0.0 } else { p.beta * c[ci] } + epilogue.bias.map_or(0.0, |b| b[j]);
+            c[ci] = epilogue.act.map_or(v, |op| unary_f32(op, v));
         });
         return;
     }
@@ -197,7 +206,11 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, bias: Option<&[f32
                     let (c0, c1) = (cols(tj), cols(tj + 1));
                     for pc in (0..p.k).step_by(KC) {
                         let kc = KC.min(p.k - pc);
-                        let (beta, bias) = if pc == 0 { (p.beta, bias) } else { (1.0, None) };
+                        let beta = if pc == 0 { p.beta } else { 1.0 };
+                        let ep = Epilogue {
+                            bias: epilogue.bias.filter(|_| pc == 0),
+                            act: epilogue.act.filter(|_| pc + kc == p.k),
+                        };
                         let bpanel = |jp: usize| bpanels.get(jc / nr + jp, jp, nr, p.k, pc);
                         // A B panel stays in L1 while the tile's A panels stream from L2.
                         for jp in c0..c1 {
@@ -213,7 +226,7 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, bias: Option<&[f32
                                 unsafe {
                                     let apanel = ap.get().add(ip * mr * p.k + pc * mr);
                                     let (ib, jb) = (ic / mr + ip, jc / nr + jp);
-                                    tile(&kern, p, kc, bi, ib, jb, apanel, bpanel(jp), cptr, beta, bias)
+                                    tile(&kern, p, kc, bi, ib, jb, apanel, bpanel(jp), cptr, beta, ep)
                                 };
                             }
                         }
@@ -288,7 +301,7 @@ unsafe fn tile(
     b: *const f32,
     c: SendPtr<f32>,
     beta: f32,
-    bias: Option<&[f32]>,
+    epilogue: Epilogue,
 ) {
     let (i0, j0) = (ip * k.mr, jp * k.nr);
     let (mr, nr) = (k.mr.min(p.m - i0), k.nr.min(p.n - j0));
@@ -301,7 +314,7 @@ unsafe fn tile(
         (k.run)(kc, a, b, acc.as_mut_ptr(), k.nr, 1, 1.0, 0.0);
         store_tile(&acc, k.nr, mr, nr, cp, rs, cs, p.alpha, beta);
     }
-    if let Some(bias) = bias {
+    if let Some(bias) = epilogue.bias {
         let bias = &bias[j0..j0 + nr];
         for i in 0..mr {
             if cs == 1 {
@@ -310,6 +323,18 @@ unsafe fn tile(
             } else {
                 for (j, b) in bias.iter().enumerate() {
                     *cp.add(i * rs + j * cs) += b;
+                }
+            }
+        }
+    }
+    if let Some(op) = epilogue.act {
+        for i in 0..mr {
+            if cs == 1 {
+                unary_in_place(op, std::slice::from_raw_parts_mut(cp.add(i * rs), nr));
+            } else {
+                for j in 0..nr {
+                    let x = cp.add(i * rs + j * cs);
+                    *x = unary_f32(op, *x);
                 }
             }
         }
