@@ -74,8 +74,8 @@ const SHAPES: &[(usize, usize, usize, usize, usize, usize)] = &[
     (2, 3, 3, 65, 65, 7),
     (1, 8, 2, 1, 1023, 128),
     (1, 2, 1, 64, 129, 96),
-    // Past WHOLE_KEYS (2048) visible keys: the key-block streaming path.
-    (1, 4, 2, 50, 2100, 40),
+    // Past WHOLE_KEYS (8192) visible keys: the key-block streaming path.
+    (1, 4, 2, 30, 8300, 24),
     // Empty: no keys (every row sees nothing), no queries, no head dimension.
     (1, 2, 1, 5, 0, 8),
     (1, 2, 2, 0, 5, 8),

@@ -13,9 +13,10 @@ use crate::cpu::gemm::pack::pack;
 use crate::cpu::math::{exp, max, sum};
 use crate::{Attention, Element, Heads, Mask, MatLayout};
 
-/// Up to this many visible keys a block keeps all its scores (48 rows ×
-/// 2048 × 4 bytes, twice: 768 KB of L2) instead of streaming key blocks.
-const WHOLE_KEYS: usize = 2048;
+/// Up to this many visible keys a block keeps all its scores and weights
+/// (48 rows × 8192 × 4 bytes, twice: 3 MB, mostly in L2) instead of
+/// streaming key blocks: at Mllama's 6404 keys that is 13% faster.
+const WHOLE_KEYS: usize = 8192;
 
 /// K and V of one head (b, kh) as B panels, with Tk padded to Tkp, a
 /// multiple of BK = 2·NR keys:
