@@ -61,7 +61,7 @@ fn profile(phase: &str) {
     let (layers, ops): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.0.starts_with("layer: "));
     for (what, rows) in [("op", ops), ("layer", layers)] {
         let total: f64 = rows.iter().map(|r| r.1).sum();
-        eprintln!("profile: {phase}, by {what} (all runs, {total:.0} ms)");
+        eprintln!("profile: {phase}, by {what} ({total:.0} ms)");
         for (name, ms, n) in rows {
             let name = name.trim_start_matches("layer: ");
             eprintln!("  {name:<24} {ms:>10.1} ms {:>5.1}% {n:>8} calls", 100.0 * ms / total.max(1e-9));
@@ -106,7 +106,7 @@ fn llava(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &m
             Ok(())
         })?);
     }
-    profile("image encode");
+    profile(&format!("image encode, {} runs", reps + 1));
     if layers == 0 {
         return Ok(());
     }
@@ -117,20 +117,27 @@ fn llava(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &m
     // Prefill then decode, twice; the faster of each (the first run warms the buffer pool).
     let steps = 16;
     let (mut prefill, mut decode) = (f64::INFINITY, f64::INFINITY);
-    for _ in 0..2 {
+    for round in 0..2 {
+        // The profile shows the second round: one prefill, then the decode steps.
+        iris_tensor::profile::reset();
         let mut cache = KvCache::new(layers, ids.len() + steps);
         let t0 = Instant::now();
         let h = m.forward(&m.embed(&ids, &images, &mut Trace::off())?, &mut cache, &mut Trace::off())?;
         m.text.logits(&h.narrow(0, ids.len() - 1, 1)?)?.to_vec::<f32>()?;
         prefill = prefill.min(t0.elapsed().as_secs_f64());
+        if round == 1 {
+            profile("prefill");
+        }
         let t1 = Instant::now();
         for i in 0..steps {
             let h = m.forward(&m.text.embed(&[(i * 31 + 7) as u32])?, &mut cache, &mut Trace::off())?;
             m.text.logits(&h)?.to_vec::<f32>()?;
         }
         decode = decode.min(t1.elapsed().as_secs_f64() / steps as f64);
+        if round == 1 {
+            profile(&format!("decode, {steps} steps"));
+        }
     }
-    profile("prefill + decode");
     rec["prefill_tokens"] = json!(ids.len());
     rec["prefill_tok_s"] = json!(ids.len() as f64 / prefill);
     rec["decode_tok_s"] = json!(1.0 / decode);
@@ -149,7 +156,7 @@ fn mllama(cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value
         Ok(())
     })?);
     let states = states.expect("encoded");
-    profile("image encode");
+    profile(&format!("image encode, {} runs", reps + 1));
     let ids = prompt(64, 1, image_id, vocab);
     let rows = m.mask_rows(&ids, &[t]);
     let mask = RowMask::new(&rows, tt, states.dtype())?;
@@ -162,13 +169,14 @@ fn mllama(cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value
     m.logits(&h.narrow(0, ids.len() - 1, 1)?)?.to_vec::<f32>()?;
     rec["prefill_tokens"] = json!(ids.len());
     rec["prefill_tok_s"] = json!(ids.len() as f64 / t0.elapsed().as_secs_f64());
+    profile("prefill");
     let t1 = Instant::now();
     for i in 0..steps {
         let h = m.forward(&m.embed(&[(i * 31 + 7) as u32])?, &mut cache, Some((&kv, &last)), &mut Trace::off())?;
         m.logits(&h)?.to_vec::<f32>()?;
     }
     rec["decode_tok_s"] = json!(steps as f64 / t1.elapsed().as_secs_f64());
-    profile("prefill + decode");
+    profile(&format!("decode, {steps} steps"));
     Ok(())
 }
 
