@@ -74,8 +74,10 @@ const SHAPES: &[(usize, usize, usize, usize, usize, usize)] = &[
     (2, 3, 3, 65, 65, 7),
     (1, 8, 2, 1, 1023, 128),
     (1, 2, 1, 64, 129, 96),
-    // Past WHOLE_KEYS (8192) visible keys: the key-block streaming path.
+    // Past WHOLE_KEYS (8192) visible keys: the key-block streaming path,
+    // on K/V packed per block (two query blocks a head) and once per head.
     (1, 4, 2, 30, 8300, 24),
+    (1, 1, 1, 150, 8300, 8),
     // Empty: no keys (every row sees nothing), no queries, no head dimension.
     (1, 2, 1, 5, 0, 8),
     (1, 2, 2, 0, 5, 8),

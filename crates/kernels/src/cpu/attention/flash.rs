@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::tiled::{pack_kv, PackedKv};
+use super::tiled::{pack_kv, KvSource, PackedKv};
 use crate::cpu::isa::{dispatch_isa, SendPtr};
 use crate::cpu::math::{dot, exp, max};
 use crate::{Attention, Element, Mask, Result};
@@ -33,9 +33,12 @@ pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mas
     let per_head = (BQ / group).max(1);
     let blocks = p.tq.div_ceil(per_head);
     let out = SendPtr(o.as_mut_ptr());
-    // Blocks of 4 rows or more share their head's K/V, packed once.
+    // Blocks of 4 rows or more run on the micro-kernel; when four or more
+    // blocks read a head, its K/V are packed once for all of them (two or
+    // three, e.g. 64 text rows over 6404 image tokens, pack block by block).
     let tiled = group * per_head.min(p.tq) >= 4;
-    let packed: Vec<PackedKv> = if tiled {
+    let prepack = tiled && blocks >= 4;
+    let packed: Vec<PackedKv> = if prepack {
         (0..p.b * p.hkv).into_par_iter().map(|bg| pack_kv(p, k, v, bg / p.hkv, bg % p.hkv)).collect()
     } else {
         Vec::new()
@@ -47,7 +50,8 @@ pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mas
         let nq = per_head.min(p.tq - q0);
         let mut acc = vec![0f32; group * nq * p.d];
         if tiled && group * nq >= 4 {
-            group_block(p, q, &packed[bg], mask, b, kh, q0, nq, &mut acc);
+            let kv = if prepack { KvSource::Packed(&packed[bg]) } else { KvSource::Raw { k, v } };
+            group_block(p, q, kv, mask, b, kh, q0, nq, &mut acc);
         } else {
             for (g, rows) in acc.chunks_mut(nq * p.d).enumerate() {
                 query_block(p, q, k, v, mask, b, kh * group + g, q0, rows);
@@ -65,7 +69,7 @@ pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mas
 }
 
 dispatch_isa!(fn group_block<T: Element>(
-    p: &Attention, q: &[T], kv: &PackedKv, mask: Mask, b: usize, kh: usize, q0: usize, nq: usize, out: &mut [f32]
+    p: &Attention, q: &[T], kv: KvSource<T>, mask: Mask, b: usize, kh: usize, q0: usize, nq: usize, out: &mut [f32]
 ) = super::tiled::query_block_tiled);
 
 dispatch_isa!(fn query_block<T: Element>(

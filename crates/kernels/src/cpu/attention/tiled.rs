@@ -32,21 +32,36 @@ pub(super) struct PackedKv {
     kern: Kernel,
 }
 
+/// Where a block's K/V panels come from: packed once for the head (many
+/// query rows share them), or packed key block by key block into buffers
+/// that stay in L1 (decode, or a few text rows against many image tokens,
+/// where packing the whole head first would only add a pass over memory).
+pub(super) enum KvSource<'a, T> {
+    Packed(&'a PackedKv),
+    Raw { k: &'a [T], v: &'a [T] },
+}
+
+/// Head (b, kh)'s K as a [D, Tk] operand (rows along D) and V as [Tk, D].
+fn kv_layouts(p: &Attention, b: usize, kh: usize) -> (MatLayout, MatLayout) {
+    let base = |h: &Heads| h.offset + b * h.b_stride + kh * h.h_stride;
+    (
+        MatLayout { offset: base(&p.k), batch_stride: 0, row_stride: 1, col_stride: p.k.t_stride },
+        MatLayout { offset: base(&p.v), batch_stride: 0, row_stride: p.v.t_stride, col_stride: 1 },
+    )
+}
+
 pub(super) fn pack_kv<T: Element>(p: &Attention, k: &[T], v: &[T], b: usize, kh: usize) -> PackedKv {
     let kern = kernel();
     let nr = kern.nr;
     let (d, bk) = (p.d, 2 * nr);
     let (blocks, dpan) = (p.tk.div_ceil(bk), d.div_ceil(nr));
-    let base = |h: &Heads| h.offset + b * h.b_stride + kh * h.h_stride;
     let mut kp = vec![0f32; blocks * 2 * d * nr];
     let tkp = blocks * bk;
     let mut vp = vec![0f32; dpan * tkp * nr];
-    // K as a [D, Tk] operand (rows along D), V as [Tk, D].
-    let kl = MatLayout { offset: base(&p.k), batch_stride: 0, row_stride: 1, col_stride: p.k.t_stride };
+    let (kl, vl) = kv_layouts(p, b, kh);
     for (j, panel) in kp.chunks_exact_mut(d * nr).enumerate().take(p.tk.div_ceil(nr)) {
         pack(panel, k, &kl, 0, 0, j * nr, p.tk, nr);
     }
-    let vl = MatLayout { offset: base(&p.v), batch_stride: 0, row_stride: p.v.t_stride, col_stride: 1 };
     for (c, panel) in vp.chunks_exact_mut(tkp.max(1) * nr).enumerate() {
         pack(&mut panel[..p.tk * nr], v, &vl, 0, 0, c * nr, d, nr);
     }
@@ -60,7 +75,7 @@ pub(super) fn pack_kv<T: Element>(p: &Attention, k: &[T], v: &[T], b: usize, kh:
 pub(super) fn query_block_tiled<T: Element>(
     p: &Attention,
     q: &[T],
-    kv: &PackedKv,
+    kv: KvSource<T>,
     mask: Mask,
     b: usize,
     kh: usize,
@@ -68,7 +83,10 @@ pub(super) fn query_block_tiled<T: Element>(
     nq: usize,
     out: &mut [f32],
 ) {
-    let kern = kv.kern;
+    let kern = match &kv {
+        KvSource::Packed(kv) => kv.kern,
+        KvSource::Raw { .. } => kernel(),
+    };
     let (mr, nr) = (kern.mr, kern.nr);
     // c[MR, NR] (row stride ld) = a-panel · b-panel over kc steps + beta·c.
     let tile = |kc: usize, a: &[f32], b: &[f32], c: &mut [f32], ld: usize, beta: f32| {
@@ -98,7 +116,7 @@ pub(super) fn query_block_tiled<T: Element>(
         out.fill(0.0);
         return;
     }
-    if kend <= WHOLE_KEYS {
+    if let (KvSource::Packed(kv), true) = (&kv, kend <= WHOLE_KEYS) {
         // Every score of the block fits in L2: one softmax per row, then two
         // long products, and no running max to correct.
         let ld = kend.div_ceil(nr) * nr;
@@ -137,6 +155,11 @@ pub(super) fn query_block_tiled<T: Element>(
         }
         return;
     }
+    // Per-block K/V panels when the head's are not packed beforehand.
+    let (mut kbuf, mut vbuf) = match &kv {
+        KvSource::Packed(_) => (Vec::new(), Vec::new()),
+        KvSource::Raw { .. } => (vec![0f32; 2 * d * nr], vec![0f32; dpan * bk * nr]),
+    };
     let mut s = vec![0f32; apan * mr * bk]; // scores, then weights [rows, BK]
     let mut pp = vec![0f32; apan * bk * mr]; // weights as A panels over k = BK
     let mut o = vec![0f32; apan * mr * dp];
@@ -145,7 +168,26 @@ pub(super) fn query_block_tiled<T: Element>(
 
     for k0 in (0..kend).step_by(bk) {
         let kb = bk.min(kend - k0);
-        let kp = &kv.k[k0 * d..][..2 * d * nr];
+        let (kp, vstart, vstride): (&[f32], usize, usize) = match &kv {
+            KvSource::Packed(kv) => (&kv.k[k0 * d..][..2 * d * nr], k0 * nr, kv.tkp * nr),
+            KvSource::Raw { k, v } => {
+                let (kl, vl) = kv_layouts(p, b, kh);
+                for half in 0..2 {
+                    let (panel, j0) = (&mut kbuf[half * d * nr..][..d * nr], k0 + half * nr);
+                    if j0 < p.tk {
+                        pack(panel, k, &kl, 0, 0, j0, p.tk, nr);
+                    } else {
+                        panel.fill(0.0);
+                    }
+                }
+                let vl = MatLayout { offset: vl.offset + k0 * p.v.t_stride, ..vl };
+                for (c, panel) in vbuf.chunks_exact_mut(bk * nr).enumerate() {
+                    pack(&mut panel[..kb * nr], v, &vl, 0, 0, c * nr, d, nr);
+                    panel[kb * nr..].fill(0.0);
+                }
+                (&kbuf[..], 0, bk * nr)
+            }
+        };
         for a in 0..apan {
             for half in 0..2 {
                 tile(d, &qp[a * mr * d..], &kp[half * d * nr..], &mut s[a * mr * bk + half * nr..], bk, 0.0);
@@ -178,7 +220,10 @@ pub(super) fn query_block_tiled<T: Element>(
         }
         for a in 0..apan {
             for c in 0..dpan {
-                let vp = &kv.v[c * kv.tkp * nr + k0 * nr..];
+                let vp = match &kv {
+                    KvSource::Packed(kv) => &kv.v[c * vstride + vstart..],
+                    KvSource::Raw { .. } => &vbuf[c * vstride..],
+                };
                 tile(bk, &pp[a * bk * mr..], vp, &mut o[a * mr * dp + c * nr..], dp, 1.0);
             }
         }
