@@ -1,9 +1,14 @@
 //! Fast GEMM, `C = alpha·A·B + beta·C` (shapes in `Gemm`), in the BLIS
-//! structure: for each k-slab of KC, pack A into MR-row panels and B into
-//! NR-column panels (f16/bf16 widened to f32 as they are packed), then cover
-//! C with MC×NC tiles, one rayon task each; inside a tile a B panel stays in
-//! L1 while the A panels of the tile stream from L2 through the micro-kernel.
-//! One-row products go to `gemv`, which streams the weights instead.
+//! structure: pack A into MR-row panels and B into NR-column panels over the
+//! whole depth (f16/bf16 widened to f32 as they are packed; rows and columns
+//! in chunks that keep a packed operand within 32 MB), then cover C with
+//! MC×NC tiles, one rayon task each, which walk the k-slabs of KC; inside a
+//! tile a B panel stays in L1 while the tile's A panels stream from L2
+//! through the micro-kernel. A B packed beforehand (`PackedB`, a Linear's
+//! weight) skips its packing, and its products can end in an `Epilogue`
+//! (bias, activation) applied to each tile while it is in cache.
+//! One-row products go to `gemv`, which streams the weights instead; 2–128
+//! rows against a k-contiguous weight go to `few_rows`, unpacked.
 
 mod few_rows;
 mod gemv;
