@@ -160,7 +160,10 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, epilogue: Epilogue
             return;
         }
     }
-    let kern = kernel();
+    let kern = match b {
+        Operand::Packed(b) => b.kern,
+        Operand::Matrix(_) => kernel(),
+    };
     let (mr, nr) = (kern.mr, kern.nr);
     // Taken, not borrowed: a rayon task of this thread may re-enter gemm.
     let (mut apack, mut bpack) = PACKS.take();

@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 
-use super::microkernel::kernel;
+use super::microkernel::{kernel, Kernel};
 use super::pack::pack;
 use super::Packed;
 use crate::{Element, Error, MatLayout, Result};
@@ -22,7 +22,9 @@ pub struct PackedB {
     data: Packed,
     k: usize,
     n: usize,
-    nr: usize,
+    /// The micro-kernel the panels are laid out for; products with this B
+    /// run on it even if the instruction set is capped after packing.
+    pub(super) kern: Kernel,
 }
 
 impl PackedB {
@@ -36,7 +38,8 @@ impl PackedB {
             layout.offset,
             &[(k, layout.row_stride), (n, layout.col_stride)],
         )?;
-        let nr = kernel().nr;
+        let kern = kernel();
+        let nr = kern.nr;
         let mut data = Packed::default();
         let panels = data.resize(n.div_ceil(nr) * nr * k);
         if k > 0 {
@@ -45,7 +48,7 @@ impl PackedB {
                 .enumerate()
                 .for_each(|(jp, panel)| pack(panel, b, layout, 0, 0, jp * nr, n, nr));
         }
-        Ok(PackedB { data, k, n, nr })
+        Ok(PackedB { data, k, n, kern })
     }
 
     pub fn k(&self) -> usize {
@@ -64,22 +67,16 @@ impl PackedB {
     /// Slab [pc, pc + kc) of panel `jp`: kc·NR floats.
     pub(super) fn panel(&self, jp: usize, pc: usize) -> *const f32 {
         // SAFETY (of the caller's reads): jp < ⌈N/NR⌉ and pc + kc ≤ K keep kc·NR floats in bounds.
-        unsafe { (self.data.0.as_ptr() as *const f32).add(jp * self.nr * self.k + pc * self.nr) }
+        unsafe { (self.data.0.as_ptr() as *const f32).add(jp * self.kern.nr * self.k + pc * self.kern.nr) }
     }
 
     /// Errors unless a product [m, k]·[k, n] (every batch shares B) fits the
-    /// packed operand and the micro-kernel it was packed for still runs.
+    /// packed operand.
     pub(super) fn check(&self, m: usize, k: usize, n: usize) -> Result<()> {
         if (k, n) != (self.k, self.n) {
             return Err(Error::Shape {
                 op: "gemm_packed",
                 msg: format!("B packed as [{}, {}] cannot serve [{m}, {k}]·[{k}, {n}]", self.k, self.n),
-            });
-        }
-        if kernel().nr != self.nr {
-            return Err(Error::Shape {
-                op: "gemm_packed",
-                msg: format!("B was packed for {}-wide panels; this CPU's kernel now takes {}", self.nr, kernel().nr),
             });
         }
         Ok(())
