@@ -79,6 +79,24 @@ impl Tensor {
         })
     }
 
+    /// For a Linear with n outputs over x [..., k] (k checked by the caller):
+    /// checks the bias [n], and returns x contiguous, its m rows and the
+    /// output shape [..., n].
+    pub(super) fn linear_input(&self, n: usize, bias: Option<&Tensor>) -> Result<(Tensor, usize, Vec<usize>)> {
+        if let Some(b) = bias {
+            self.same_dtype("linear", b)?;
+            if b.shape() != [n] {
+                return shape_err("linear", format!("{n} outputs need a bias [{n}], got {:?}", b.shape()));
+            }
+        }
+        let x = self.contiguous()?;
+        let k = *x.shape().last().expect("rank ≥ 1");
+        let m = x.elem_count() / k.max(1);
+        let mut shape = x.shape().to_vec();
+        *shape.last_mut().expect("rank ≥ 1") = n;
+        Ok((x, m, shape))
+    }
+
     /// x·Wᵀ + bias with x [..., k], W [n, k] (a Linear weight as stored), bias [n].
     /// The bias is written first and the product accumulated onto it (beta = 1).
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
@@ -92,19 +110,7 @@ impl Tensor {
             );
         }
         let n = weight.shape()[0];
-        if let Some(b) = bias {
-            self.same_dtype("linear", b)?;
-            if b.shape() != [n] {
-                return shape_err(
-                    "linear",
-                    format!("weight {:?} needs a bias [{n}], got {:?}", weight.shape(), b.shape()),
-                );
-            }
-        }
-        let x = self.contiguous()?;
-        let m = x.elem_count() / k.max(1);
-        let mut shape = x.shape().to_vec();
-        *shape.last_mut().expect("rank ≥ 1") = n;
+        let (x, m, shape) = self.linear_input(n, bias)?;
         let ws = weight.strides();
         let wt = MatLayout { offset: weight.layout().offset, batch_stride: 0, row_stride: ws[1], col_stride: ws[0] };
         let p = Gemm {

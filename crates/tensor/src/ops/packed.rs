@@ -61,18 +61,7 @@ impl Tensor {
         if self.dims() == 0 || self.shape()[self.dims() - 1] != k {
             return shape_err("linear", format!("x {:?} needs a last dimension of {k}", self.shape()));
         }
-        if let Some(b) = bias {
-            if b.shape() != [n] {
-                return shape_err(
-                    "linear",
-                    format!("a packed weight [{n}, {k}] needs a bias [{n}], got {:?}", b.shape()),
-                );
-            }
-        }
-        let x = self.contiguous()?;
-        let m = x.elem_count() / k.max(1);
-        let mut shape = x.shape().to_vec();
-        *shape.last_mut().expect("rank ≥ 1") = n;
+        let (x, m, shape) = self.linear_input(n, bias)?;
         // The bias goes into the product's epilogue: no pass over the output before it.
         let p = Gemm {
             batch: 1,

@@ -156,6 +156,7 @@ pub(super) fn query_block_tiled<T: Element>(
         return;
     }
     // Per-block K/V panels when the head's are not packed beforehand.
+    let (kl, vl) = kv_layouts(p, b, kh);
     let (mut kbuf, mut vbuf) = match &kv {
         KvSource::Packed(_) => (Vec::new(), Vec::new()),
         KvSource::Raw { .. } => (vec![0f32; 2 * d * nr], vec![0f32; dpan * bk * nr]),
@@ -171,7 +172,6 @@ pub(super) fn query_block_tiled<T: Element>(
         let (kp, vstart, vstride): (&[f32], usize, usize) = match &kv {
             KvSource::Packed(kv) => (&kv.k[k0 * d..][..2 * d * nr], k0 * nr, kv.tkp * nr),
             KvSource::Raw { k, v } => {
-                let (kl, vl) = kv_layouts(p, b, kh);
                 for half in 0..2 {
                     let (panel, j0) = (&mut kbuf[half * d * nr..][..d * nr], k0 + half * nr);
                     if j0 < p.tk {

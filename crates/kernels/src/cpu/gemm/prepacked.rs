@@ -59,11 +59,6 @@ impl PackedB {
         self.n
     }
 
-    /// Bytes held.
-    pub fn bytes(&self) -> usize {
-        self.data.0.len() * 64
-    }
-
     /// Slab [pc, pc + kc) of panel `jp`: kc·NR floats.
     pub(super) fn panel(&self, jp: usize, pc: usize) -> *const f32 {
         // SAFETY (of the caller's reads): jp < ⌈N/NR⌉ and pc + kc ≤ K keep kc·NR floats in bounds.
