@@ -71,29 +71,9 @@ extern "C" __global__ void __launch_bounds__(256) gemm_f32(const float* __restri
     }
 }
 
-// D = A·B + D for one 16×8×16 tile: a[4], b[2] packed pairs of 16-bit values.
-__device__ __forceinline__ void mma_bf16(float* d, const unsigned* a, const unsigned* b) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
-__device__ __forceinline__ void mma_f16(float* d, const unsigned* a, const unsigned* b) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
 // Tiles in shared memory, k contiguous (+8 halves of padding against bank conflicts):
 // As[i][k] and Bs[j][k], so every fragment register is one aligned 32-bit load.
-// Fragment layout of m16n8k16 (g = lane/4, t = lane%4):
-//   A: a0 (g, 2t..2t+1)  a1 (g+8, 2t..)  a2 (g, 2t+8..)  a3 (g+8, 2t+8..)
-//   B: b0 (k 2t..2t+1, n g)  b1 (k 2t+8.., n g)
-//   D: d0,d1 (g, 2t..2t+1)  d2,d3 (g+8, 2t..2t+1)
+// (fragment layout of m16n8k16: common.cuh, mma_bf16_16816).
 #define GEMM_TC(T, MMA)                                                                                  \
     extern "C" __global__ void __launch_bounds__(256) gemm_##T(const T* __restrict__ A, const T* __restrict__ B, \
                                                                T* __restrict__ C, GemmParams p) {        \
@@ -149,5 +129,5 @@ __device__ __forceinline__ void mma_f16(float* d, const unsigned* a, const unsig
                 }                                                                                        \
     }
 
-GEMM_TC(bf16, mma_bf16)
-GEMM_TC(f16, mma_f16)
+GEMM_TC(bf16, mma_bf16_16816)
+GEMM_TC(f16, mma_f16_16816)
