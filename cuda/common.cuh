@@ -101,6 +101,27 @@ template <> __device__ __forceinline__ float from_f32<float>(float v) { return v
 template <> __device__ __forceinline__ bf16 from_f32<bf16>(float v) { return bf16{f32_to_bf16_bits(v)}; }
 template <> __device__ __forceinline__ f16 from_f32<f16>(float v) { return f16{f32_to_f16_bits(v)}; }
 
+// Activations (f32 math), shared by elementwise.cu and the GEMM epilogues.
+__device__ __forceinline__ float op_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+__device__ __forceinline__ float op_gelu_tanh(float x) {
+    return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+}
+__device__ __forceinline__ float op_quick_gelu(float x) { return x / (1.0f + expf(-1.702f * x)); }
+__device__ __forceinline__ float op_silu(float x) { return x / (1.0f + expf(-x)); }
+__device__ __forceinline__ float op_tanh(float x) { return tanhf(x); }
+
+// The GEMM epilogue's activation code (crates/kernels/src/cuda/ops: `act_code`).
+enum Act { ACT_NONE = 0, ACT_GELU = 1, ACT_GELU_TANH = 2, ACT_QUICK_GELU = 3, ACT_SILU = 4 };
+__device__ __forceinline__ float apply_act(int act, float v) {
+    switch (act) {
+        case ACT_GELU: return op_gelu(v);
+        case ACT_GELU_TANH: return op_gelu_tanh(v);
+        case ACT_QUICK_GELU: return op_quick_gelu(v);
+        case ACT_SILU: return op_silu(v);
+        default: return v;
+    }
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;

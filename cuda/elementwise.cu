@@ -9,14 +9,6 @@
 // The dense paths move 16 bytes per thread per step when n and the
 // pointers allow it.
 
-__device__ __forceinline__ float op_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
-__device__ __forceinline__ float op_gelu_tanh(float x) {
-    return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-}
-__device__ __forceinline__ float op_quick_gelu(float x) { return x / (1.0f + expf(-1.702f * x)); }
-__device__ __forceinline__ float op_silu(float x) { return x / (1.0f + expf(-x)); }
-__device__ __forceinline__ float op_tanh(float x) { return tanhf(x); }
-
 #define UNARY(OP, EXPR, T)                                                                            \
     extern "C" __global__ void unary_##OP##_##T(const T* __restrict__ x, T* __restrict__ y, long long n, \
                                                 float alpha) {                                        \

@@ -1,5 +1,8 @@
-// gemm.cu — batched GEMM over strided operands, f32 accumulation:
-//   C[b, i, j] = alpha · Σ_k A[b, i, k]·B[b, k, j] + beta · C[b, i, j]
+// gemm.cu — batched GEMM over strided operands, f32 accumulation, with the
+// epilogue of the CPU's gemm_packed:
+//   C[b, i, j] = act(alpha · Σ_k A[b, i, k]·B[b, k, j] + beta · C[b, i, j] + bias[j])
+// (bias may be null; act is an `Act` code of common.cuh). Operands whose rows
+// are contiguous and 16-byte aligned take gemm_tc.cu's pipelined kernel instead.
 // Shape letters: batch, M, N, K; every operand has an offset, a batch stride
 // and row/column strides in elements (a transposed operand is just swapped
 // strides; a broadcast batch has stride 0), as the CPU GemmParams.
@@ -15,13 +18,24 @@ struct GemmParams {
     long long a_off, a_bs, a_rs, a_cs;
     long long b_off, b_bs, b_rs, b_cs;
     long long c_off, c_bs, c_rs, c_cs;
+    int act;
 };
+
+// One output element through the epilogue.
+template <typename T>
+__device__ __forceinline__ void gemm_store(T* out, float acc, const GemmParams& p, const T* bias, int j) {
+    float v = p.alpha * acc;
+    if (p.beta != 0.0f) v += p.beta * to_f32(*out);
+    if (bias) v += to_f32(bias[j]);
+    *out = from_f32<T>(apply_act(p.act, v));
+}
 
 #define BM 128
 #define BN 128
 
 extern "C" __global__ void __launch_bounds__(256) gemm_f32(const float* __restrict__ A, const float* __restrict__ B,
-                                                           float* __restrict__ C, GemmParams p) {
+                                                           float* __restrict__ C, GemmParams p,
+                                                           const float* __restrict__ bias) {
     const int BK = 8;
     __shared__ float As[BK][BM + 4];
     __shared__ float Bs[BK][BN + 4];
@@ -64,9 +78,7 @@ extern "C" __global__ void __launch_bounds__(256) gemm_f32(const float* __restri
         for (int cc = 0; cc < 8; ++cc) {
             int gj = col0 + tx * 8 + cc;
             if (gj >= p.n) continue;
-            float* out = c + gi * p.c_rs + gj * p.c_cs;
-            float v = p.alpha * acc[r][cc];
-            *out = p.beta == 0.0f ? v : v + p.beta * *out;
+            gemm_store(c + gi * p.c_rs + gj * p.c_cs, acc[r][cc], p, bias, gj);
         }
     }
 }
@@ -76,7 +88,8 @@ extern "C" __global__ void __launch_bounds__(256) gemm_f32(const float* __restri
 // (fragment layout of m16n8k16: common.cuh, mma_bf16_16816).
 #define GEMM_TC(T, MMA)                                                                                  \
     extern "C" __global__ void __launch_bounds__(256) gemm_##T(const T* __restrict__ A, const T* __restrict__ B, \
-                                                               T* __restrict__ C, GemmParams p) {        \
+                                                               T* __restrict__ C, GemmParams p,         \
+                                                               const T* __restrict__ bias) {             \
         const int BK = 32, LD = BK + 8;                                                                  \
         __shared__ __align__(16) unsigned short As[BM * LD];                                             \
         __shared__ __align__(16) unsigned short Bs[BN * LD];                                             \
@@ -121,13 +134,139 @@ extern "C" __global__ void __launch_bounds__(256) gemm_f32(const float* __restri
                 _Pragma("unroll") for (int q = 0; q < 4; ++q) {                                          \
                     int gi = row0 + wm + mi * 16 + g + (q >= 2 ? 8 : 0);                                 \
                     int gj = col0 + wn + ni * 8 + 2 * t + (q & 1);                                       \
-                    if (gi < p.m && gj < p.n) {                                                          \
-                        T* out = c + gi * p.c_rs + gj * p.c_cs;                                          \
-                        float v = p.alpha * acc[mi][ni][q];                                              \
-                        *out = from_f32<T>(p.beta == 0.0f ? v : v + p.beta * to_f32(*out));              \
-                    }                                                                                    \
+                    if (gi < p.m && gj < p.n)                                                            \
+                        gemm_store(c + gi * p.c_rs + gj * p.c_cs, acc[mi][ni][q], p, bias, gj);          \
                 }                                                                                        \
     }
 
 GEMM_TC(bf16, mma_bf16_16816)
 GEMM_TC(f16, mma_f16_16816)
+
+// ---------------------------------------------------------------------------
+// gemm_tc_<T>_bk / gemm_tc_<T>_bn — the same product for operands whose rows
+// are contiguous and 16-byte aligned (every Linear, most matmuls): A [M, K]
+// k-contiguous; B stored [N, K] (bk: a Linear weight) or [K, N] (bn).
+// Block tile 128×128×32, 8 warps of 64×32 (mma.sync m16n8k16, f32
+// accumulators). Tiles go global → shared by cp.async into a 3-stage ring
+// (16 KB a stage, 48 KB in all), so two tiles are in flight while one is
+// multiplied; fragments come out by ldmatrix (.trans for bn). Rows are
+// XOR-swizzled by 16-byte chunk so the 8 rows one ldmatrix reads sit in
+// distinct banks. Launch: grid (ceil(N/128), ceil(M/128), batch), block 256.
+#define TC_BK 32
+#define TC_STAGES 3
+#define TC_TILE_BYTES (BM * TC_BK * 2)
+
+// Byte offset of 16-byte chunk c of row r: rows of 4 chunks (64 B, a [128, 32]
+// tile) XOR chunk with row bits 1–2; rows of 16 chunks (256 B, a [32, 128]
+// tile) XOR chunk with row bits 0–2.
+__device__ __forceinline__ int swz4(int r, int c) { return r * 64 + ((c ^ ((r >> 1) & 3)) << 4); }
+__device__ __forceinline__ int swz16(int r, int c) { return r * 256 + ((c ^ (r & 7)) << 4); }
+
+// Rows [r0, r0 + 128) × k [k0, k0 + 32) of a k-contiguous operand with
+// `rows` rows: 512 chunks, two per thread; chunks past the edges are zeros.
+__device__ __forceinline__ void tc_load_kmajor(char* tile, const unsigned short* base, long long rs, int rows,
+                                               int r0, int k, int k0) {
+#pragma unroll
+    for (int e = threadIdx.x; e < 512; e += 256) {
+        int r = e >> 2, c = e & 3, gr = r0 + r, gk = k0 + c * 8;
+        int n = gr < rows ? max(0, min(8, k - gk)) : 0;
+        cp_async16(tile + swz4(r, c), n > 0 ? base + gr * rs + gk : base, 2 * n);
+    }
+}
+
+// k [k0, k0 + 32) × columns [n0, n0 + 128) of an n-contiguous B [K, N].
+__device__ __forceinline__ void tc_load_nmajor(char* tile, const unsigned short* base, long long rs, int cols,
+                                               int n0, int k, int k0) {
+#pragma unroll
+    for (int e = threadIdx.x; e < 512; e += 256) {
+        int r = e >> 4, c = e & 15, gk = k0 + r, gn = n0 + c * 8;
+        int n = gk < k ? max(0, min(8, cols - gn)) : 0;
+        cp_async16(tile + swz16(r, c), n > 0 ? base + gk * rs + gn : base, 2 * n);
+    }
+}
+
+template <typename T, bool B_KMAJOR, void (*MMA)(float*, const unsigned*, const unsigned*)>
+__device__ __forceinline__ void gemm_tc(const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C,
+                                        const GemmParams& p, const T* __restrict__ bias) {
+    __shared__ __align__(128) char smem[TC_STAGES][2][TC_TILE_BYTES];
+    int bz = blockIdx.z, row0 = blockIdx.y * BM, col0 = blockIdx.x * BN;
+    const unsigned short* a = (const unsigned short*)A + p.a_off + bz * p.a_bs;
+    const unsigned short* b = (const unsigned short*)B + p.b_off + bz * p.b_bs;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int wm = (warp / 4) * 64, wn = (warp % 4) * 32;
+    int ktiles = (p.k + TC_BK - 1) / TC_BK;
+    auto load = [&](int stage, int kt) {
+        tc_load_kmajor(smem[stage][0], a, p.a_rs, p.m, row0, p.k, kt * TC_BK);
+        if (B_KMAJOR) tc_load_kmajor(smem[stage][1], b, p.b_cs, p.n, col0, p.k, kt * TC_BK);
+        else tc_load_nmajor(smem[stage][1], b, p.b_rs, p.n, col0, p.k, kt * TC_BK);
+    };
+#pragma unroll
+    for (int s = 0; s < TC_STAGES - 1; ++s) {
+        if (s < ktiles) load(s, s);
+        cp_async_commit();
+    }
+    float acc[4][4][4] = {};
+    for (int kt = 0; kt < ktiles; ++kt) {
+        // Tile kt has landed (one group is committed per step, empty or not),
+        // and every warp is done with the stage the next load overwrites.
+        cp_async_wait<TC_STAGES - 2>();
+        __syncthreads();
+        int next = kt + TC_STAGES - 1;
+        if (next < ktiles) load(next % TC_STAGES, next);
+        cp_async_commit();
+        const char* as = smem[kt % TC_STAGES][0];
+        const char* bs = smem[kt % TC_STAGES][1];
+#pragma unroll
+        for (int ks = 0; ks < TC_BK; ks += 16) {
+            unsigned fa[4][4], fb[4][2];
+#pragma unroll
+            for (int mi = 0; mi < 4; ++mi)
+                ldmatrix_x4(fa[mi], as + swz4(wm + mi * 16 + (lane & 15), (ks >> 3) + (lane >> 4)));
+#pragma unroll
+            for (int nj = 0; nj < 2; ++nj) {
+                unsigned t[4];
+                if (B_KMAJOR) {
+                    int r = wn + nj * 16 + (lane & 7) + ((lane >> 4) << 3);
+                    ldmatrix_x4(t, bs + swz4(r, (ks >> 3) + ((lane >> 3) & 1)));
+                } else {
+                    int r = ks + (lane & 7) + (((lane >> 3) & 1) << 3);
+                    ldmatrix_x4_trans(t, bs + swz16(r, (wn + nj * 16) / 8 + (lane >> 4)));
+                }
+                fb[2 * nj][0] = t[0];
+                fb[2 * nj][1] = t[1];
+                fb[2 * nj + 1][0] = t[2];
+                fb[2 * nj + 1][1] = t[3];
+            }
+#pragma unroll
+            for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+                for (int ni = 0; ni < 4; ++ni) MMA(acc[mi][ni], fa[mi], fb[ni]);
+        }
+    }
+    cp_async_wait<0>();
+    T* c = C + p.c_off + bz * p.c_bs;
+    int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+            for (int q = 0; q < 4; ++q) {
+                int gi = row0 + wm + mi * 16 + g + (q >= 2 ? 8 : 0);
+                int gj = col0 + wn + ni * 8 + 2 * t + (q & 1);
+                if (gi < p.m && gj < p.n) gemm_store(c + gi * p.c_rs + gj * p.c_cs, acc[mi][ni][q], p, bias, gj);
+            }
+}
+
+#define GEMM_TC_PIPE(T, MMA)                                                                                 \
+    extern "C" __global__ void __launch_bounds__(256)                                                        \
+        gemm_tc_##T##_bk(const T* A, const T* B, T* C, GemmParams p, const T* bias) {                        \
+        gemm_tc<T, true, MMA>(A, B, C, p, bias);                                                             \
+    }                                                                                                        \
+    extern "C" __global__ void __launch_bounds__(256)                                                        \
+        gemm_tc_##T##_bn(const T* A, const T* B, T* C, GemmParams p, const T* bias) {                        \
+        gemm_tc<T, false, MMA>(A, B, C, p, bias);                                                            \
+    }
+
+GEMM_TC_PIPE(bf16, mma_bf16_16816)
+GEMM_TC_PIPE(f16, mma_f16_16816)

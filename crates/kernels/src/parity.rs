@@ -22,6 +22,18 @@ pub trait KernelDevice {
         true
     }
     fn gemm<T: CudaElem>(&self, p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()>;
+    /// C = act(alpha·A·B + beta·C + bias) in one kernel (bias [N]).
+    fn gemm_fused<T: CudaElem>(
+        &self,
+        _p: &Gemm,
+        _a: &[T],
+        _b: &[T],
+        _bias: &[T],
+        _act: Option<Unary>,
+        _c: &mut [T],
+    ) -> Result<()> {
+        Err(crate::Error::Device(format!("{}: no fused GEMM epilogue", self.name())))
+    }
     fn attention<T: CudaElem>(&self, p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()>;
     fn unary<T: CudaElem>(&self, op: Unary, x: &[T], y: &mut [T]) -> Result<()>;
     fn binary<T: CudaElem>(&self, op: Binary, a: &[T], l: Strided, b: &[T], r: Strided, y: &mut [T]) -> Result<()>;
@@ -43,6 +55,28 @@ impl KernelDevice for CpuFast {
     }
     fn gemm<T: CudaElem>(&self, p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
         crate::cpu::fast::gemm(p, a, b, c)
+    }
+    /// The f32 packed GEMM with its epilogue (`gemm_packed`; parity only
+    /// lists f32 for the CPU, see `supports`).
+    fn gemm_fused<T: CudaElem>(
+        &self,
+        p: &Gemm,
+        a: &[T],
+        b: &[T],
+        bias: &[T],
+        act: Option<Unary>,
+        c: &mut [T],
+    ) -> Result<()> {
+        let f = |x: &[T]| -> Vec<f32> { x.iter().map(|v| v.to_f32()).collect() };
+        let packed = crate::cpu::fast::PackedB::new(b, &p.b, p.k, p.n)?;
+        let (a32, bias32, mut c32) = (f(a), f(bias), f(c));
+        let ep = crate::cpu::fast::Epilogue { bias: Some(&bias32), act };
+        crate::cpu::fast::gemm_packed(p, &a32, &packed, ep, &mut c32)?;
+        c.iter_mut().zip(c32).for_each(|(o, v)| *o = T::from_f32(v));
+        Ok(())
+    }
+    fn supports(&self, op: &str, dtype: DType) -> bool {
+        op != "gemm_fused" || dtype == DType::F32
     }
     fn attention<T: CudaElem>(&self, p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()> {
         crate::cpu::fast::attention(p, q, k, v, mask, o)
@@ -116,6 +150,9 @@ fn gemm_cases<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>) {
         (3, 65, 130, 70, true, 0.0),
         (1, 1, 300, 257, true, 0.0),
         (2, 129, 67, 33, false, 1.0),
+        // Rows 16-byte aligned: the GPUs' pipelined tensor-core kernels.
+        (1, 130, 136, 72, true, 0.0),
+        (2, 67, 200, 40, false, 1.0),
     ]
     .iter()
     .enumerate()
@@ -151,6 +188,65 @@ fn gemm_cases<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>) {
             dev.gemm(&p, &a, &b, o)
         });
         out.push(outcome("gemm", shape, got, &w));
+    }
+}
+
+/// The GEMM epilogue (bias and activation; beta = 1 for a residual) on the
+/// layouts of a Linear ([N, K] weight) and of a matmul ([K, N]), with sizes
+/// that take the GPUs' aligned tensor-core paths and sizes that do not.
+fn gemm_fused_cases<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>) {
+    // (batch, m, n, k, B transposed, beta, activation)
+    for (i, &(batch, m, n, k, bt, beta, act)) in [
+        (1, 130, 136, 72, true, 0.0, Some(Unary::Gelu)),
+        (1, 67, 200, 40, false, 1.0, None),
+        (1, 33, 50, 29, true, 0.0, Some(Unary::QuickGelu)),
+        (1, 1, 64, 96, true, 0.0, Some(Unary::Silu)),
+        (1, 200, 96, 136, true, 1.0, Some(Unary::GeluTanh)),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let a: Vec<T> = randn(40 + i as u64, batch * m * k);
+        let b: Vec<T> = randn(50 + i as u64, batch * k * n);
+        let bias: Vec<T> = randn(60 + i as u64, n);
+        let c0: Vec<T> = randn(70 + i as u64, batch * m * n);
+        let bl = if bt { MatLayout::row_major(n, k).t() } else { MatLayout::row_major(k, n) };
+        let p = Gemm {
+            batch,
+            m,
+            n,
+            k,
+            alpha: 1.0,
+            beta,
+            a: MatLayout::row_major(m, k),
+            b: bl,
+            c: MatLayout::row_major(m, n),
+        };
+        // The reference: the product, then the bias broadcast over the rows, then the activation.
+        let w = want(c0.len(), |o| {
+            o.copy_from_slice(&c0);
+            cpu_ref::gemm(&p, &a, &b, o)?;
+            let (rows, cols) = (&[m, n][..], &[n, 1][..]);
+            let biased = o.to_vec();
+            let col = Strided { shape: rows, strides: &[0, 1], offset: 0 };
+            cpu_ref::binary(Binary::Add, &biased, Strided { shape: rows, strides: cols, offset: 0 }, &bias, col, o)?;
+            let pre = o.to_vec();
+            match act {
+                Some(op) => cpu_ref::unary(op, &pre, o),
+                None => Ok(()),
+            }
+        });
+        let got = run(c0.len(), |o| {
+            o.copy_from_slice(&c0);
+            dev.gemm_fused(&p, &a, &b, &bias, act, o)
+        });
+        let shape = format!(
+            "{m}×{n}×{k}{}{} + bias{}",
+            if bt { " Bᵀ" } else { "" },
+            if beta != 0.0 { " β=1" } else { "" },
+            act.map(|a| format!(", {a:?}")).unwrap_or_default()
+        );
+        out.push(outcome("gemm_fused", shape, got, &w));
     }
 }
 
@@ -278,6 +374,7 @@ pub fn check<D: KernelDevice>(dev: &D) -> Vec<Outcome> {
     fn all<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>) {
         let mut rows = Vec::new();
         gemm_cases::<T, D>(dev, &mut rows);
+        gemm_fused_cases::<T, D>(dev, &mut rows);
         attention_cases::<T, D>(dev, &mut rows);
         row_cases::<T, D>(dev, &mut rows);
         layout_cases::<T, D>(dev, &mut rows);

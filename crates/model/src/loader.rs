@@ -135,10 +135,11 @@ impl Linear {
         })
     }
 
-    /// `act(self.forward(x))`; a packed weight applies the activation in the product's epilogue.
+    /// `act(self.forward(x))`; a packed weight (CPU) and a CUDA product apply the
+    /// activation in the product's epilogue.
     pub fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
         Ok(match &self.weight {
-            LinearWeight::Dense(w) => act.apply(&x.linear(w, self.bias.as_ref())?)?,
+            LinearWeight::Dense(w) => x.linear_act(w, self.bias.as_ref(), Some(act.unary()))?,
             LinearWeight::Packed(w) => x.linear_packed_act(w, self.bias.as_ref(), Some(act.unary()))?,
         })
     }

@@ -28,6 +28,20 @@ impl KernelDevice for CudaKernels {
         ops::gemm(d, p, &a, &b, &mut cd)?;
         self.finish(&cd, c)
     }
+    fn gemm_fused<T: CudaElem>(
+        &self,
+        p: &Gemm,
+        a: &[T],
+        b: &[T],
+        bias: &[T],
+        act: Option<Unary>,
+        c: &mut [T],
+    ) -> Result<()> {
+        let d = &self.0;
+        let (a, b, bias, mut cd) = (d.upload(a)?, d.upload(b)?, d.upload(bias)?, d.upload(c)?);
+        ops::gemm_fused(d, p, &a, &b, Some(&bias), act, &mut cd)?;
+        self.finish(&cd, c)
+    }
     fn attention<T: CudaElem>(&self, p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()> {
         let d = &self.0;
         let (q, k, v, mut od) = (d.upload(q)?, d.upload(k)?, d.upload(v)?, d.upload(o)?);

@@ -47,7 +47,8 @@ impl KernelDevice for WgpuKernels {
     }
     /// Every kernel in f32; the GEMM and the casts also in f16 where the adapter has SHADER_F16.
     fn supports(&self, op: &str, dtype: DType) -> bool {
-        dtype == DType::F32 || dtype == DType::F16 && (op == "gemm" || op == "copy") && self.0.has_f16()
+        op != "gemm_fused"
+            && (dtype == DType::F32 || dtype == DType::F16 && (op == "gemm" || op == "copy") && self.0.has_f16())
     }
     fn gemm<T: CudaElem>(&self, p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
         if T::DTYPE == DType::F16 {

@@ -79,6 +79,27 @@ pub(crate) fn gemm(
     })
 }
 
+/// x·Wᵀ with the bias [N] and the activation in the GEMM's epilogue (`p.beta` = 0).
+pub(crate) fn linear(
+    p: &Gemm,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    act: Option<Unary>,
+    n: usize,
+    shape: &[usize],
+) -> Result<Tensor> {
+    let dev = device(n)?;
+    let (x, w) = (on(x, n)?, on(w, n)?);
+    let bias = bias.map(|b| dense(b, n)).transpose()?;
+    with_dtype!(x.dtype(), T => {
+        let mut out = alloc::<T>(n, shape.iter().product())?;
+        let b = bias.as_ref().map(|b| b.cuda::<T>("linear")).transpose()?;
+        ops::gemm_fused(&dev, p, x.cuda::<T>("linear")?, w.cuda::<T>("linear")?, b, act, &mut out)?;
+        Ok(Tensor::from_cuda(out, n, shape))
+    })
+}
+
 pub(crate) fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f32, n: usize) -> Result<Tensor> {
     let dev = device(n)?;
     let (x, w, b) = (dense(x, n)?, dense(w, n)?, dense(b, n)?);

@@ -8,7 +8,7 @@ use crate::layout::broadcast_shape;
 use crate::{with_dtype, Tensor};
 
 impl Tensor {
-    fn unary(&self, op: Unary) -> Result<Tensor> {
+    pub(crate) fn unary(&self, op: Unary) -> Result<Tensor> {
         // By op kind: `Scale(0.5)` and `Scale(2.0)` are one row of the profile.
         let _p = crate::profile::scope(|| format!("{op:?}").split('(').next().unwrap_or_default().to_lowercase());
         if let Some(n) = Tensor::gpu(&[self]) {

@@ -2,11 +2,11 @@
 //! in as strides, never copies.
 
 use iris_kernels::cpu::fast;
-use iris_kernels::{Gemm, MatLayout};
+use iris_kernels::{Gemm, MatLayout, Unary};
 
 use crate::error::{shape_err, Result};
 use crate::layout::broadcast_shape;
-use crate::{with_dtype, Tensor};
+use crate::{with_dtype, Device, Tensor};
 
 /// The one stride that steps through the flattened batch dimensions of `t`
 /// (all but the last two), if one exists.
@@ -100,7 +100,30 @@ impl Tensor {
     /// x·Wᵀ + bias with x [..., k], W [n, k] (a Linear weight as stored), bias [n].
     /// The bias is written first and the product accumulated onto it (beta = 1).
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-        let _p = crate::profile::scope(|| "linear".to_string());
+        self.linear_act(weight, bias, None)
+    }
+
+    /// `act(self.linear(weight, bias))`. On CUDA the bias and the activation
+    /// run in the GEMM's epilogue, on each tile in registers; elsewhere the
+    /// activation is a pass over the product.
+    pub fn linear_act(&self, weight: &Tensor, bias: Option<&Tensor>, act: Option<Unary>) -> Result<Tensor> {
+        let y = {
+            let _p = crate::profile::scope(|| "linear".to_string());
+            self.linear_unfused(weight, bias, act)?
+        };
+        match y {
+            (y, Some(op)) => y.unary(op),
+            (y, None) => Ok(y),
+        }
+    }
+
+    /// The product, and the activation still to apply (none when the kernel applied it).
+    fn linear_unfused(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        act: Option<Unary>,
+    ) -> Result<(Tensor, Option<Unary>)> {
         self.same_dtype("linear", weight)?;
         let k = *self.shape().last().unwrap_or(&0);
         if self.dims() == 0 || weight.dims() != 2 || weight.shape()[1] != k {
@@ -124,11 +147,16 @@ impl Tensor {
             b: wt,
             c: MatLayout::row_major(m, n),
         };
+        let epilogue_act = !matches!(act, Some(Unary::Tanh | Unary::Scale(_)));
+        if let (Some(Device::Cuda(dev)), true) = (Tensor::gpu(&[self, weight]), epilogue_act) {
+            let p = Gemm { beta: 0.0, ..p };
+            return Ok((super::cuda_ops::linear(&p, &x, weight, bias, act, dev, &shape)?, None));
+        }
         let bias = bias.map(|b| b.broadcast_as(&[m, n])).transpose()?;
         if let Some(dev) = Tensor::gpu(&[self, weight]) {
-            return super::accel::gemm(&p, &x, weight, bias.as_ref(), dev, &shape);
+            return Ok((super::accel::gemm(&p, &x, weight, bias.as_ref(), dev, &shape)?, act));
         }
-        with_dtype!(self.dtype(), T => {
+        let y = with_dtype!(self.dtype(), T => {
             let (xd, wd) = (x.data::<T>("linear")?, weight.data::<T>("linear")?);
             Tensor::build(&shape, |o: &mut [T]| {
                 if let Some(b) = &bias {
@@ -136,6 +164,7 @@ impl Tensor {
                 }
                 Ok(fast::gemm(&p, xd, wd, o)?)
             })
-        })
+        })?;
+        Ok((y, act))
     }
 }
