@@ -16,22 +16,11 @@
 //   query row per warp, keys staged 32 at a time in shared memory.
 //   decode: grid (splits, H, B), block 256; combine: grid (H, B), block D.
 
+#include "attention.cuh"
+
 #define ROWS 8
 #define KT 32
 #define DMAX 128
-
-struct Heads {
-    long long off, b, h, t;
-};
-
-struct AttnParams {
-    int b, h, hkv, tq, tk, d;
-    float scale;
-    int causal;
-    Heads q, k, v, o;
-    long long m_off, m_b, m_h, m_q;  // mask layout (ignored without a mask)
-    int has_mask;
-};
 
 // One block's staging: a tile of keys and values, the block's query rows
 // (pre-scaled), and each row's probabilities for the tile.

@@ -258,6 +258,8 @@ fn attention_cases<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>
         (1, 8, 2, 1, 777, 128, true, 0),
         (1, 4, 4, 13, 129, 64, false, 2),
         (1, 2, 1, 50, 20, 32, true, 0),
+        // 16-bit types on a GPU: the tensor-core flash kernels (D 64 or 128).
+        (1, 4, 2, 130, 200, 128, true, 1),
     ];
     for (i, &(b, h, hkv, tq, tk, d, causal, kind)) in cases.iter().enumerate() {
         let s = 40 + 10 * i as u64;

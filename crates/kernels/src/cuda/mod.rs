@@ -13,18 +13,33 @@ pub use device::CudaDevice;
 /// Every kernel source, by file name.
 pub const SOURCES: &[(&str, &str)] = &[
     ("common.cuh", include_str!("../../../../cuda/common.cuh")),
+    ("attention.cuh", include_str!("../../../../cuda/attention.cuh")),
     ("attention.cu", include_str!("../../../../cuda/attention.cu")),
+    ("flash_attention.cu", include_str!("../../../../cuda/flash_attention.cu")),
     ("elementwise.cu", include_str!("../../../../cuda/elementwise.cu")),
     ("gemm.cu", include_str!("../../../../cuda/gemm.cu")),
     ("layout.cu", include_str!("../../../../cuda/layout.cu")),
     ("norm.cu", include_str!("../../../../cuda/norm.cu")),
 ];
 
-/// A kernel file with the shared header pasted in front (NVRTC sees one
+fn text(name: &str) -> Option<&'static str> {
+    SOURCES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// A kernel file with the shared header pasted in front and each
+/// `#include "x.cuh"` of one of ours replaced by that header (NVRTC sees one
 /// translation unit; nothing is looked up on disk).
 pub fn source(file: &str) -> Option<String> {
-    let common = SOURCES.iter().find(|(n, _)| *n == "common.cuh").map(|(_, s)| *s).unwrap_or("");
-    SOURCES.iter().find(|(n, _)| *n == file).map(|(_, s)| format!("{common}\n{s}"))
+    let mut out = format!("{}\n", text("common.cuh").unwrap_or(""));
+    for line in text(file)?.lines() {
+        let header = line.strip_prefix("#include \"").and_then(|r| r.strip_suffix('"'));
+        match header.and_then(text) {
+            Some(h) => out.push_str(h),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    Some(out)
 }
 
 /// The `.cu` files (not the header).

@@ -1,5 +1,6 @@
-//! Launches of attention.cu: the fused prefill/cross kernels and the
-//! split-K decode with its combine.
+//! Launches of attention.cu (the fused prefill/cross kernels on CUDA cores
+//! and the split-K decode with its combine) and of flash_attention.cu (the
+//! tensor-core kernels for 16-bit types with D 64 or 128).
 
 use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
 
@@ -79,15 +80,20 @@ pub fn attention<T: CudaElem>(
     if p.tq == 1 && p.tk > 256 && matches!(mask, CudaMask::None) {
         return decode(dev, p, q, k, v, o);
     }
+    let flash = flash_fits::<T>(p);
+    let (rows, threads, pre, post) = match flash {
+        true => (64, 128, "flash_", format!("{s}_d{}", p.d)),
+        false => (8, 256, "", s.to_string()),
+    };
     let cfg = LaunchConfig {
-        grid_dim: (p.tq.div_ceil(8) as u32, p.h as u32, p.b as u32),
-        block_dim: (256, 1, 1),
+        grid_dim: (p.tq.div_ceil(rows) as u32, p.h as u32, p.b as u32),
+        block_dim: (threads, 1, 1),
         shared_mem_bytes: 0,
     };
     let (name, layout) = match &mask {
-        CudaMask::Keep(_, l) => (format!("cross_attention_{s}"), Some(l)),
-        CudaMask::Additive(_, l) => (format!("attention_{s}"), Some(l)),
-        CudaMask::None => (format!("attention_{s}"), None),
+        CudaMask::Keep(_, l) => (format!("{pre}cross_attention_{post}"), Some(l)),
+        CudaMask::Additive(_, l) => (format!("{pre}attention_{post}"), Some(l)),
+        CudaMask::None => (format!("{pre}attention_{post}"), None),
     };
     let params = attn_params(p, layout);
     let f = dev.function("attention.cu", &name)?;
@@ -104,6 +110,14 @@ pub fn attention<T: CudaElem>(
     // SAFETY: argument types and count match the kernel; extents checked above.
     unsafe { args.launch(cfg) }.map_err(|e| launch_err(&name, e))?;
     Ok(())
+}
+
+/// Whether flash_attention.cu takes this case: 16-bit elements, D 64 or 128,
+/// and every stride and offset of q, k, v, o a whole 16 bytes (tiles move by
+/// cp.async in 16-byte chunks).
+fn flash_fits<T: CudaElem>(p: &Attention) -> bool {
+    let al = |h: &Heads| [h.offset, h.b_stride, h.h_stride, h.t_stride].iter().all(|v| v.is_multiple_of(8));
+    T::SUFFIX != "float" && matches!(p.d, 64 | 128) && [&p.q, &p.k, &p.v, &p.o].into_iter().all(al)
 }
 
 fn decode<T: CudaElem>(
