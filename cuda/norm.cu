@@ -6,8 +6,82 @@
 //                                             with f32 tables cos/sin [t, d/2]
 // Shapes: rows × n, row-major. Launch: grid = rows, block = 256 threads
 // (a multiple of 32); rope: one thread per (row, pair), blocks of 256.
-// Statistics in f32, two passes over the row held in registers/L1.
+// Statistics in f32; layer/rms norm move 16 bytes per access when the row allows.
 
+// V consecutive values of a row as floats: 16-byte accesses (V = 16 /
+// sizeof(T)) when the row length allows them, single elements (V = 1) otherwise.
+template <typename T, int V> __device__ __forceinline__ void ld(const T* p, float* f) {
+    if (V == 1) {
+        f[0] = to_f32(*p);
+    } else {
+        uint4 u = *(const uint4*)p;
+        const T* e = (const T*)&u;
+#pragma unroll
+        for (int j = 0; j < V; ++j) f[j] = to_f32(e[j]);
+    }
+}
+template <typename T, int V> __device__ __forceinline__ void st(T* p, const float* f) {
+    if (V == 1) {
+        *p = from_f32<T>(f[0]);
+    } else {
+        uint4 u;
+        T* e = (T*)&u;
+#pragma unroll
+        for (int j = 0; j < V; ++j) e[j] = from_f32<T>(f[j]);
+        *(uint4*)p = u;
+    }
+}
+
+// One row per block: mean, then variance (two passes, as the CPU reference),
+// then the affine output; the row's later passes hit L1.
+template <typename T, int V>
+__device__ __forceinline__ void layer_norm_row(const T* __restrict__ xr, const T* __restrict__ w,
+                                               const T* __restrict__ b, T* __restrict__ yr, int n, float eps,
+                                               float* scratch) {
+    float f[V], fw[V], fb[V], s = 0.0f, q = 0.0f;
+    for (int i = threadIdx.x * V; i < n; i += blockDim.x * V) {
+        ld<T, V>(xr + i, f);
+#pragma unroll
+        for (int j = 0; j < V; ++j) s += f[j];
+    }
+    float mean = block_sum(s, scratch) / n;
+    for (int i = threadIdx.x * V; i < n; i += blockDim.x * V) {
+        ld<T, V>(xr + i, f);
+#pragma unroll
+        for (int j = 0; j < V; ++j) q += (f[j] - mean) * (f[j] - mean);
+    }
+    float inv = rsqrtf(block_sum(q, scratch) / n + eps);
+    for (int i = threadIdx.x * V; i < n; i += blockDim.x * V) {
+        ld<T, V>(xr + i, f);
+        ld<T, V>(w + i, fw);
+        ld<T, V>(b + i, fb);
+#pragma unroll
+        for (int j = 0; j < V; ++j) f[j] = (f[j] - mean) * inv * fw[j] + fb[j];
+        st<T, V>(yr + i, f);
+    }
+}
+
+template <typename T, int V>
+__device__ __forceinline__ void rms_norm_row(const T* __restrict__ xr, const T* __restrict__ w, T* __restrict__ yr,
+                                             int n, float eps, float* scratch) {
+    float f[V], fw[V], q = 0.0f;
+    for (int i = threadIdx.x * V; i < n; i += blockDim.x * V) {
+        ld<T, V>(xr + i, f);
+#pragma unroll
+        for (int j = 0; j < V; ++j) q += f[j] * f[j];
+    }
+    float inv = rsqrtf(block_sum(q, scratch) / n + eps);
+    for (int i = threadIdx.x * V; i < n; i += blockDim.x * V) {
+        ld<T, V>(xr + i, f);
+        ld<T, V>(w + i, fw);
+#pragma unroll
+        for (int j = 0; j < V; ++j) f[j] = f[j] * inv * fw[j];
+        st<T, V>(yr + i, f);
+    }
+}
+
+// Rows start 16-byte aligned when n is a multiple of 16 / sizeof(T) (the
+// buffers themselves are device allocations, dense from offset 0).
 #define LAYER_NORM(T)                                                                                   \
     extern "C" __global__ void layer_norm_##T(const T* __restrict__ x, const T* __restrict__ w,        \
                                               const T* __restrict__ b, T* __restrict__ y, int rows,    \
@@ -15,19 +89,10 @@
         __shared__ float scratch[32];                                                                  \
         int r = blockIdx.x;                                                                            \
         if (r >= rows) return;                                                                         \
-        const T* xr = x + (long long)r * n;                                                            \
-        float s = 0.0f;                                                                                \
-        for (int i = threadIdx.x; i < n; i += blockDim.x) s += to_f32(xr[i]);                          \
-        float mean = block_sum(s, scratch) / n;                                                        \
-        float q = 0.0f;                                                                                \
-        for (int i = threadIdx.x; i < n; i += blockDim.x) {                                            \
-            float d = to_f32(xr[i]) - mean;                                                            \
-            q += d * d;                                                                                \
-        }                                                                                              \
-        float inv = rsqrtf(block_sum(q, scratch) / n + eps);                                           \
-        T* yr = y + (long long)r * n;                                                                  \
-        for (int i = threadIdx.x; i < n; i += blockDim.x)                                              \
-            yr[i] = from_f32<T>((to_f32(xr[i]) - mean) * inv * to_f32(w[i]) + to_f32(b[i]));           \
+        const int V = 16 / sizeof(T);                                                                  \
+        long long o = (long long)r * n;                                                                \
+        if (n % V == 0) layer_norm_row<T, V>(x + o, w, b, y + o, n, eps, scratch);                     \
+        else layer_norm_row<T, 1>(x + o, w, b, y + o, n, eps, scratch);                                \
     }
 
 #define RMS_NORM(T)                                                                                     \
@@ -36,15 +101,10 @@
         __shared__ float scratch[32];                                                                  \
         int r = blockIdx.x;                                                                            \
         if (r >= rows) return;                                                                         \
-        const T* xr = x + (long long)r * n;                                                            \
-        float q = 0.0f;                                                                                \
-        for (int i = threadIdx.x; i < n; i += blockDim.x) {                                            \
-            float v = to_f32(xr[i]);                                                                   \
-            q += v * v;                                                                                \
-        }                                                                                              \
-        float inv = rsqrtf(block_sum(q, scratch) / n + eps);                                           \
-        T* yr = y + (long long)r * n;                                                                  \
-        for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = from_f32<T>(to_f32(xr[i]) * inv * to_f32(w[i])); \
+        const int V = 16 / sizeof(T);                                                                  \
+        long long o = (long long)r * n;                                                                \
+        if (n % V == 0) rms_norm_row<T, V>(x + o, w, y + o, n, eps, scratch);                          \
+        else rms_norm_row<T, 1>(x + o, w, y + o, n, eps, scratch);                                     \
     }
 
 #define SOFTMAX(T)                                                                                      \
