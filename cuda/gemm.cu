@@ -2,7 +2,8 @@
 // epilogue of the CPU's gemm_packed:
 //   C[b, i, j] = act(alpha · Σ_k A[b, i, k]·B[b, k, j] + beta · C[b, i, j] + bias[j])
 // (bias may be null; act is an `Act` code of common.cuh). Operands whose rows
-// are contiguous and 16-byte aligned take gemm_tc.cu's pipelined kernel instead.
+// are contiguous and 16-byte aligned take the pipelined gemm_tc_* kernels
+// below (sm_80+) or gemm_sm90.cu's wgmma kernel (Hopper).
 // Shape letters: batch, M, N, K; every operand has an offset, a batch stride
 // and row/column strides in elements (a transposed operand is just swapped
 // strides; a broadcast batch has stride 0), as the CPU GemmParams.
@@ -12,23 +13,7 @@
 //                   128×128×32, 8 warps of 64×32, f32 accumulators
 // Launch: grid (ceil(N/128), ceil(M/128), batch), block 256.
 
-struct GemmParams {
-    int m, n, k;
-    float alpha, beta;
-    long long a_off, a_bs, a_rs, a_cs;
-    long long b_off, b_bs, b_rs, b_cs;
-    long long c_off, c_bs, c_rs, c_cs;
-    int act;
-};
-
-// One output element through the epilogue.
-template <typename T>
-__device__ __forceinline__ void gemm_store(T* out, float acc, const GemmParams& p, const T* bias, int j) {
-    float v = p.alpha * acc;
-    if (p.beta != 0.0f) v += p.beta * to_f32(*out);
-    if (bias) v += to_f32(bias[j]);
-    *out = from_f32<T>(apply_act(p.act, v));
-}
+#include "gemm.cuh"
 
 #define BM 128
 #define BN 128

@@ -79,7 +79,7 @@ def load(p):
 iris, torch = load(f"{out}/iris-bench.jsonl"), load(f"{out}/torch-bench.jsonl")
 def key(r):
     s = r.get("shape", {})
-    return r["op"], tuple(s.get(k) for k in ("m", "n", "k", "tq", "tk", "d", "rows", "cols", "h"))
+    return r["op"], tuple(s.get(k) for k in ("m", "n", "k", "transpose_b", "tq", "tk", "d", "rows", "cols", "h"))
 print("| op | shape | iris ms | peer | peer ms | iris / peer speed |")
 print("|---|---|---|---|---|---|")
 for r in iris:

@@ -38,9 +38,14 @@ def emit(op, peer, shape, ms, flops=0.0, nbytes=0.0):
 
 def main():
     dev, bf = "cuda", torch.bfloat16
-    for m, n, k in [(4096, 4096, 4096), (8192, 8192, 8192), (4096, 11008, 4096)]:
-        a, b = torch.randn(m, k, device=dev, dtype=bf), torch.randn(k, n, device=dev, dtype=bf)
-        emit("gemm", "torch.matmul", {"m": m, "n": n, "k": k}, median_ms(lambda: a @ b), 2.0 * m * n * k)
+    # transpose_b: B stored [N, K] as a Linear weight (x·Wᵀ), as iris's suite.
+    for m, n, k, bt in [(4096, 4096, 4096, True), (8192, 8192, 8192, True), (4096, 11008, 4096, True),
+                        (4096, 4096, 4096, False)]:
+        a = torch.randn(m, k, device=dev, dtype=bf)
+        b = torch.randn(n, k, device=dev, dtype=bf) if bt else torch.randn(k, n, device=dev, dtype=bf)
+        f = (lambda: a @ b.t()) if bt else (lambda: a @ b)
+        shape = {"m": m, "n": n, "k": k, "transpose_b": bt}
+        emit("gemm", "torch.matmul", shape, median_ms(f), 2.0 * m * n * k)
     for d in [64, 128]:
         for t in [1024, 4096, 8192]:
             q, k_, v = (torch.randn(1, 16, t, d, device=dev, dtype=bf) for _ in range(3))

@@ -110,9 +110,11 @@ fn suite(base: &BenchArgs) -> Vec<BenchArgs> {
         a
     };
     let mut v = vec![
-        with(&|a| (a.op, a.m, a.n, a.k) = (Some(Op::Gemm), 4096, 4096, 4096)),
-        with(&|a| (a.op, a.m, a.n, a.k) = (Some(Op::Gemm), 8192, 8192, 8192)),
+        // B as a Linear weight [N, K] (Hopper: TMA + wgmma), and once as [K, N] (mma.sync).
+        with(&|a| (a.op, a.m, a.n, a.k, a.transpose_b) = (Some(Op::Gemm), 4096, 4096, 4096, true)),
+        with(&|a| (a.op, a.m, a.n, a.k, a.transpose_b) = (Some(Op::Gemm), 8192, 8192, 8192, true)),
         with(&|a| (a.op, a.m, a.n, a.k, a.transpose_b) = (Some(Op::Gemm), 4096, 11008, 4096, true)),
+        with(&|a| (a.op, a.m, a.n, a.k) = (Some(Op::Gemm), 4096, 4096, 4096)),
     ];
     for d in [64, 128] {
         for t in [1024, 4096, 8192] {

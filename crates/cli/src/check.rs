@@ -18,6 +18,9 @@ pub struct CheckArgs {
     /// SM architectures to compile for.
     #[arg(long, value_delimiter = ',', default_value = "90,80")]
     arch: Vec<u32>,
+    /// With --compile-only: write each cubin here (FILE-TARGET.cubin), for `cuobjdump -sass`.
+    #[arg(long)]
+    cubin_dir: Option<std::path::PathBuf>,
 }
 
 fn table<D: KernelDevice>(dev: &D) -> Result<(), Box<dyn std::error::Error>> {
@@ -56,24 +59,29 @@ pub fn run(a: &CheckArgs) -> Result<(), Box<dyn std::error::Error>> {
     for file in cuda::kernel_files() {
         let src = cuda::source(file).expect("listed");
         for &arch in &a.arch {
-            let out = match nvrtc::compile(&src, file, arch) {
+            let Some(target) = cuda::target(file, arch) else { continue };
+            let out = match nvrtc::compile(&src, file, &target) {
                 Ok(c) => c,
                 Err(e) => {
-                    println!("{file:<16} sm_{arch:<3} FAILED\n{e}");
+                    println!("{file:<16} {target:<6} FAILED\n{e}");
                     failures += 1;
                     continue;
                 }
             };
+            if let Some(dir) = &a.cubin_dir {
+                std::fs::create_dir_all(dir)?;
+                std::fs::write(dir.join(format!("{}-{target}.cubin", file.trim_end_matches(".cu"))), &out.cubin)?;
+            }
             let report = nvrtc::ptxas_report(&out.log);
             if report.is_empty() {
-                println!("{file:<16} sm_{arch:<3} (no ptxas report)\n{}", out.log);
+                println!("{file:<16} {target:<6} (no ptxas report)\n{}", out.log);
                 failures += 1;
             }
             for k in report {
                 let spill = k.spill_stores + k.spill_loads;
                 let flag = if spill > 0 { "  SPILLS" } else { "" };
                 println!(
-                    "{file:<16} sm_{arch:<3} {:<40} {:>5} {:>7} {:>6} {:>6}{flag}",
+                    "{file:<16} {target:<6} {:<40} {:>5} {:>7} {:>6} {:>6}{flag}",
                     k.name, k.registers, k.shared_bytes, k.stack_bytes, spill
                 );
                 failures += (spill > 0) as usize;

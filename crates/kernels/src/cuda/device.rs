@@ -70,12 +70,15 @@ impl CudaDevice {
 
     fn cubin(&self, file: &'static str) -> Result<Vec<u8>> {
         let src = source(file).ok_or_else(|| Error::Device(format!("cuda: no kernel file {file}")))?;
-        let key = format!("{file}-{:016x}-sm{}.cubin", fnv(src.as_bytes()), self.arch);
+        let target = crate::cuda::target(file, self.arch).ok_or_else(|| {
+            Error::Device(format!("cuda: {file} needs a Hopper GPU (sm_90), this is sm_{}", self.arch))
+        })?;
+        let key = format!("{file}-{:016x}-{target}.cubin", fnv(src.as_bytes()));
         let cached = cache_dir().map(|d| d.join(&key));
         if let Some(bytes) = cached.as_ref().and_then(|p| std::fs::read(p).ok()) {
             return Ok(bytes);
         }
-        let compiled = nvrtc::compile(&src, file, self.arch)?;
+        let compiled = nvrtc::compile(&src, file, &target)?;
         if let Some(p) = cached {
             // A cache that cannot be written only costs a recompile next time.
             let _ = p.parent().map(std::fs::create_dir_all);

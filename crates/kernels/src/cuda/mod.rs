@@ -13,11 +13,14 @@ pub use device::CudaDevice;
 /// Every kernel source, by file name.
 pub const SOURCES: &[(&str, &str)] = &[
     ("common.cuh", include_str!("../../../../cuda/common.cuh")),
+    ("gemm.cuh", include_str!("../../../../cuda/gemm.cuh")),
+    ("sm90.cuh", include_str!("../../../../cuda/sm90.cuh")),
     ("attention.cuh", include_str!("../../../../cuda/attention.cuh")),
     ("attention.cu", include_str!("../../../../cuda/attention.cu")),
     ("flash_attention.cu", include_str!("../../../../cuda/flash_attention.cu")),
     ("elementwise.cu", include_str!("../../../../cuda/elementwise.cu")),
     ("gemm.cu", include_str!("../../../../cuda/gemm.cu")),
+    ("gemm_sm90.cu", include_str!("../../../../cuda/gemm_sm90.cu")),
     ("layout.cu", include_str!("../../../../cuda/layout.cu")),
     ("norm.cu", include_str!("../../../../cuda/norm.cu")),
 ];
@@ -45,4 +48,14 @@ pub fn source(file: &str) -> Option<String> {
 /// The `.cu` files (not the header).
 pub fn kernel_files() -> impl Iterator<Item = &'static str> {
     SOURCES.iter().map(|(n, _)| *n).filter(|n| n.ends_with(".cu"))
+}
+
+/// The NVRTC target of `file` on an `sm_{arch}` device: files named
+/// `*_sm90.cu` use Hopper's arch-specific instructions (wgmma) and build for
+/// `sm_90a` only; the rest build for the device's own architecture.
+pub fn target(file: &str, arch: u32) -> Option<String> {
+    match file.ends_with("_sm90.cu") {
+        true => (arch == 90).then(|| "sm_90a".to_string()),
+        false => Some(format!("sm_{arch}")),
+    }
 }

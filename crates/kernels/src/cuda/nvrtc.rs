@@ -36,9 +36,9 @@ fn text(v: Vec<c_char>) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// Compiles `src` (named `name` in messages) to SASS for `sm_{arch}`,
-/// asking ptxas for its resource report.
-pub fn compile(src: &str, name: &str, arch: u32) -> Result<Compiled> {
+/// Compiles `src` (named `name` in messages) to SASS for `target` (e.g.
+/// "sm_90a", see `cuda::target`), asking ptxas for its resource report.
+pub fn compile(src: &str, name: &str, target: &str) -> Result<Compiled> {
     if !available() {
         return Err(Error::Device(
             "libnvrtc not found: install it (scripts/install-nvrtc.sh) and put its folder on LD_LIBRARY_PATH".into(),
@@ -49,7 +49,7 @@ pub fn compile(src: &str, name: &str, arch: u32) -> Result<Compiled> {
     let cname = CString::new(name).map_err(|e| err("name", &e))?;
     let prog = result::create_program(&csrc, Some(&cname)).map_err(|e| err("create", &e))?;
     let opts = [
-        format!("--gpu-architecture=sm_{arch}"),
+        format!("--gpu-architecture={target}"),
         "--std=c++17".to_string(),
         "--use_fast_math".to_string(),
         "--ptxas-options=-v".to_string(),
@@ -67,7 +67,7 @@ pub fn compile(src: &str, name: &str, arch: u32) -> Result<Compiled> {
                 sys::nvrtcGetCUBIN(prog, cubin.as_mut_ptr() as *mut c_char).result().map_err(|e| err("cubin", &e))?;
                 Ok(Compiled { cubin, log })
             }
-            Err(e) => Err(Error::Device(format!("{name} (sm_{arch}) does not compile: {e:?}\n{log}"))),
+            Err(e) => Err(Error::Device(format!("{name} ({target}) does not compile: {e:?}\n{log}"))),
         };
         let _ = result::destroy_program(prog);
         out

@@ -7,7 +7,7 @@ use half::{bf16, f16};
 
 use crate::cuda::CudaDevice;
 use crate::error::{Error, Result};
-use crate::params::{Gemm, Im2col, Rope, Strided, Unary};
+use crate::params::{Im2col, Rope, Strided, Unary};
 use crate::{Binary, Element};
 
 /// Element types with CUDA kernels; `SUFFIX` names their instantiation.
@@ -25,8 +25,10 @@ impl CudaElem for f16 {
 }
 
 mod attention;
+mod gemm;
 
 pub use attention::{attention, CudaMask};
+pub use gemm::{gemm, gemm_fused};
 
 fn launch_err(name: &str, e: impl std::fmt::Debug) -> Error {
     Error::Device(format!("cuda: launching {name}: {e:?}"))
@@ -58,119 +60,6 @@ fn strided(op: &'static str, s: &Strided) -> Result<StridedC> {
         c.strides[d] = st as i64;
     }
     Ok(c)
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct GemmC {
-    m: i32,
-    n: i32,
-    k: i32,
-    alpha: f32,
-    beta: f32,
-    a: [i64; 4],
-    b: [i64; 4],
-    c: [i64; 4],
-    act: i32,
-}
-// SAFETY: plain old data laid out as `struct GemmParams` in gemm.cu.
-unsafe impl DeviceRepr for GemmC {}
-
-/// C = alpha·A·B + beta·C on the device (see `Gemm`).
-pub fn gemm<T: CudaElem>(
-    dev: &CudaDevice,
-    p: &Gemm,
-    a: &CudaSlice<T>,
-    b: &CudaSlice<T>,
-    c: &mut CudaSlice<T>,
-) -> Result<()> {
-    gemm_fused(dev, p, a, b, None, None, c)
-}
-
-/// The activations a GEMM epilogue applies (the `Act` codes of common.cuh).
-fn act_code(act: Option<Unary>) -> Result<i32> {
-    Ok(match act {
-        None => 0,
-        Some(Unary::Gelu) => 1,
-        Some(Unary::GeluTanh) => 2,
-        Some(Unary::QuickGelu) => 3,
-        Some(Unary::Silu) => 4,
-        Some(op) => return Err(Error::Shape { op: "gemm", msg: format!("{op:?} is not a GEMM epilogue on cuda") }),
-    })
-}
-
-/// Which pipelined tensor-core kernel takes these operands, if one does: A's
-/// rows and B's rows or columns contiguous, every offset and stride a whole
-/// 16 bytes (cp.async moves 16-byte chunks). "bk": B stored [N, K] (a Linear
-/// weight); "bn": B stored [K, N].
-fn tc_variant(p: &Gemm) -> Option<&'static str> {
-    let al = |v: usize| v.is_multiple_of(8);
-    let batch_ok = |l: &crate::MatLayout| p.batch == 1 || al(l.batch_stride);
-    let (a, b) = (&p.a, &p.b);
-    if a.col_stride != 1 || !al(a.row_stride) || !al(a.offset) || !batch_ok(a) || !al(b.offset) || !batch_ok(b) {
-        return None;
-    }
-    if b.row_stride == 1 && al(b.col_stride) {
-        Some("bk")
-    } else if b.col_stride == 1 && al(b.row_stride) {
-        Some("bn")
-    } else {
-        None
-    }
-}
-
-/// C = act(alpha·A·B + beta·C + bias) with bias [N] broadcast over the rows:
-/// the epilogue of the CPU's `gemm_packed`, applied to each tile in registers.
-pub fn gemm_fused<T: CudaElem>(
-    dev: &CudaDevice,
-    p: &Gemm,
-    a: &CudaSlice<T>,
-    b: &CudaSlice<T>,
-    bias: Option<&CudaSlice<T>>,
-    act: Option<Unary>,
-    c: &mut CudaSlice<T>,
-) -> Result<()> {
-    p.check(a.len(), b.len(), c.len())?;
-    if let Some(bias) = bias {
-        crate::error::check_extent("gemm", "bias", bias.len(), 0, &[(p.n, 1)])?;
-    }
-    if p.batch * p.m * p.n == 0 {
-        return Ok(());
-    }
-    let l = |m: &crate::MatLayout| [m.offset as i64, m.batch_stride as i64, m.row_stride as i64, m.col_stride as i64];
-    let params = GemmC {
-        m: p.m as i32,
-        n: p.n as i32,
-        k: p.k as i32,
-        alpha: p.alpha,
-        beta: p.beta,
-        a: l(&p.a),
-        b: l(&p.b),
-        c: l(&p.c),
-        act: act_code(act)?,
-    };
-    let name = match (T::SUFFIX, tc_variant(p)) {
-        ("float", _) => "gemm_f32".to_string(),
-        (s, Some(v)) => format!("gemm_tc_{s}_{v}"),
-        (s, None) => format!("gemm_{s}"),
-    };
-    let f = dev.function("gemm.cu", &name)?;
-    let cfg = LaunchConfig {
-        grid_dim: (p.n.div_ceil(128) as u32, p.m.div_ceil(128) as u32, p.batch as u32),
-        block_dim: (256, 1, 1),
-        shared_mem_bytes: 0,
-    };
-    let null = 0u64;
-    let mut args = dev.stream.launch_builder(&f);
-    args.arg(a).arg(b).arg(c).arg(&params);
-    match bias {
-        Some(bias) => args.arg(bias),
-        None => args.arg(&null),
-    };
-    // SAFETY: argument types and count match the kernel's signature (a null
-    // bias is never read); extents checked above.
-    unsafe { args.launch(cfg) }.map_err(|e| launch_err(&name, e))?;
-    Ok(())
 }
 
 /// y = op(x) over dense buffers.
