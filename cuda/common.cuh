@@ -153,6 +153,30 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
     return warp_max(v);
 }
 
+// V consecutive values as floats: one 16-byte access (V = 16 / sizeof(T),
+// the address 16-byte aligned) or, with V = 1, one element.
+template <typename T, int V> __device__ __forceinline__ void load_vec(const T* p, float* f) {
+    if (V == 1) {
+        f[0] = to_f32(*p);
+    } else {
+        uint4 u = *(const uint4*)p;
+        const T* e = (const T*)&u;
+#pragma unroll
+        for (int j = 0; j < V; ++j) f[j] = to_f32(e[j]);
+    }
+}
+template <typename T, int V> __device__ __forceinline__ void store_vec(T* p, const float* f) {
+    if (V == 1) {
+        *p = from_f32<T>(f[0]);
+    } else {
+        uint4 u;
+        T* e = (T*)&u;
+#pragma unroll
+        for (int j = 0; j < V; ++j) e[j] = from_f32<T>(f[j]);
+        *(uint4*)p = u;
+    }
+}
+
 // A strided view: element i of the dense index space [shape] sits at
 // offset + Σ idx_d·strides[d] (strides in elements, 0 for a broadcast dim).
 struct Strided {

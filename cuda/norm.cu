@@ -8,30 +8,6 @@
 // (a multiple of 32); rope: one thread per (row, pair), blocks of 256.
 // Statistics in f32; layer/rms norm move 16 bytes per access when the row allows.
 
-// V consecutive values of a row as floats: 16-byte accesses (V = 16 /
-// sizeof(T)) when the row length allows them, single elements (V = 1) otherwise.
-template <typename T, int V> __device__ __forceinline__ void ld(const T* p, float* f) {
-    if (V == 1) {
-        f[0] = to_f32(*p);
-    } else {
-        uint4 u = *(const uint4*)p;
-        const T* e = (const T*)&u;
-#pragma unroll
-        for (int j = 0; j < V; ++j) f[j] = to_f32(e[j]);
-    }
-}
-template <typename T, int V> __device__ __forceinline__ void st(T* p, const float* f) {
-    if (V == 1) {
-        *p = from_f32<T>(f[0]);
-    } else {
-        uint4 u;
-        T* e = (T*)&u;
-#pragma unroll
-        for (int j = 0; j < V; ++j) e[j] = from_f32<T>(f[j]);
-        *(uint4*)p = u;
-    }
-}
-
 // One row per block: mean, then variance (two passes, as the CPU reference),
 // then the affine output; the row's later passes hit L1.
 template <typename T, int V>
@@ -40,24 +16,24 @@ __device__ __forceinline__ void layer_norm_row(const T* __restrict__ xr, const T
                                                float* scratch) {
     float f[V], fw[V], fb[V], s = 0.0f, q = 0.0f;
     for (int i = threadIdx.x * V; i < n; i += blockDim.x * V) {
-        ld<T, V>(xr + i, f);
+        load_vec<T, V>(xr + i, f);
 #pragma unroll
         for (int j = 0; j < V; ++j) s += f[j];
     }
     float mean = block_sum(s, scratch) / n;
     for (int i = threadIdx.x * V; i < n; i += blockDim.x * V) {
-        ld<T, V>(xr + i, f);
+        load_vec<T, V>(xr + i, f);
 #pragma unroll
         for (int j = 0; j < V; ++j) q += (f[j] - mean) * (f[j] - mean);
     }
     float inv = rsqrtf(block_sum(q, scratch) / n + eps);
     for (int i = threadIdx.x * V; i < n; i += blockDim.x * V) {
-        ld<T, V>(xr + i, f);
-        ld<T, V>(w + i, fw);
-        ld<T, V>(b + i, fb);
+        load_vec<T, V>(xr + i, f);
+        load_vec<T, V>(w + i, fw);
+        load_vec<T, V>(b + i, fb);
 #pragma unroll
         for (int j = 0; j < V; ++j) f[j] = (f[j] - mean) * inv * fw[j] + fb[j];
-        st<T, V>(yr + i, f);
+        store_vec<T, V>(yr + i, f);
     }
 }
 
@@ -66,17 +42,17 @@ __device__ __forceinline__ void rms_norm_row(const T* __restrict__ xr, const T* 
                                              int n, float eps, float* scratch) {
     float f[V], fw[V], q = 0.0f;
     for (int i = threadIdx.x * V; i < n; i += blockDim.x * V) {
-        ld<T, V>(xr + i, f);
+        load_vec<T, V>(xr + i, f);
 #pragma unroll
         for (int j = 0; j < V; ++j) q += f[j] * f[j];
     }
     float inv = rsqrtf(block_sum(q, scratch) / n + eps);
     for (int i = threadIdx.x * V; i < n; i += blockDim.x * V) {
-        ld<T, V>(xr + i, f);
-        ld<T, V>(w + i, fw);
+        load_vec<T, V>(xr + i, f);
+        load_vec<T, V>(w + i, fw);
 #pragma unroll
         for (int j = 0; j < V; ++j) f[j] = f[j] * inv * fw[j];
-        st<T, V>(yr + i, f);
+        store_vec<T, V>(yr + i, f);
     }
 }
 

@@ -254,6 +254,18 @@ pub struct Strided<'a> {
 }
 
 impl Strided<'_> {
+    /// Whether the view is its buffer's elements in order from offset 0.
+    pub fn is_dense(&self) -> bool {
+        let mut step = 1;
+        for (&n, &s) in self.shape.iter().zip(self.strides).rev() {
+            if n != 1 && s != step {
+                return false;
+            }
+            step *= n;
+        }
+        self.offset == 0
+    }
+
     pub fn len(&self) -> usize {
         self.shape.iter().product()
     }
@@ -316,5 +328,20 @@ impl Binary {
             Binary::Mul => a * b,
             Binary::Div => a / b,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Strided;
+
+    #[test]
+    fn dense_views() {
+        let v = |shape: &'static [usize], strides: &'static [usize], offset| Strided { shape, strides, offset };
+        assert!(v(&[3, 4], &[4, 1], 0).is_dense());
+        assert!(v(&[3, 1, 4], &[4, 99, 1], 0).is_dense()); // a size-1 dim's stride is never used
+        assert!(!v(&[3, 4], &[4, 1], 2).is_dense());
+        assert!(!v(&[3, 4], &[1, 3], 0).is_dense()); // transposed
+        assert!(!v(&[3, 4], &[0, 1], 0).is_dense()); // broadcast
     }
 }

@@ -297,10 +297,28 @@ fn attention_cases<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>
 }
 
 fn row_cases<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>) {
+    // 1001 elements: one at a time; 1040: 16-byte vectors on a GPU.
     for op in [Unary::Gelu, Unary::GeluTanh, Unary::QuickGelu, Unary::Silu, Unary::Tanh, Unary::Scale(-1.5)] {
-        let x: Vec<T> = randn(70, 1001);
-        let w = want(x.len(), |o| cpu_ref::unary(op, &x, o));
-        out.push(outcome("unary", format!("{op:?} 1001"), run(x.len(), |o| dev.unary(op, &x, o)), &w));
+        for n in [1001, 1040] {
+            let x: Vec<T> = randn(70, n);
+            let w = want(x.len(), |o| cpu_ref::unary(op, &x, o));
+            out.push(outcome("unary", format!("{op:?} {n}"), run(x.len(), |o| dev.unary(op, &x, o)), &w));
+        }
+    }
+    // Both operands dense of the output's shape (a residual add).
+    for n in [1001, 1040] {
+        let (a, b): (Vec<T>, Vec<T>) =
+            (randn(78, n), randn(79, n).iter().map(|x: &T| T::from_f32(x.to_f32() + 3.0)).collect());
+        let dense = Strided { shape: &[n], strides: &[1], offset: 0 };
+        for op in [Binary::Add, Binary::Div] {
+            let w = want(n, |o| cpu_ref::binary(op, &a, dense, &b, dense, o));
+            out.push(outcome(
+                "binary",
+                format!("{op:?} dense {n}"),
+                run(n, |o| dev.binary(op, &a, dense, &b, dense, o)),
+                &w,
+            ));
+        }
     }
     // [3, 1, 5] op [1, 4, 5] → [3, 4, 5], both broadcast.
     let (a, b): (Vec<T>, Vec<T>) =
@@ -368,6 +386,12 @@ fn layout_cases<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>) {
         dtype: T::DTYPE,
         ..outcome("copy", "[5,7]ᵀ+3 → f32".into(), run(35, |o| dev.copy(&x, s, o)), &w32)
     });
+    // A dense copy in one dtype (16-byte moves on a GPU).
+    let x: Vec<T> = randn(84, 1040);
+    let s = Strided { shape: &[1040], strides: &[1], offset: 0 };
+    let w: Vec<T> = want(1040, |o| cpu_ref::copy(&x, s, o));
+    out.push(outcome("copy", "dense 1040".into(), run(1040, |o| dev.copy(&x, s, o)), &w));
+    let s = Strided { shape: &[7, 5], strides: &[1, 7], offset: 3 };
     let xf: Vec<f32> = randn(83, 40);
     let w: Vec<T> = want(35, |o| cpu_ref::copy(&xf, s, o));
     out.push(outcome("copy", "f32 [5,7]ᵀ+3 → dtype".into(), run(35, |o| dev.copy(&xf, s, o)), &w));

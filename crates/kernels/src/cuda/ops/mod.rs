@@ -34,6 +34,13 @@ fn launch_err(name: &str, e: impl std::fmt::Debug) -> Error {
     Error::Device(format!("cuda: launching {name}: {e:?}"))
 }
 
+/// Threads for n elements, V = 16 / size of T to a thread when n is a whole
+/// number of 16-byte vectors (the kernels' vector paths).
+fn grid_vec<T: CudaElem>(n: usize) -> LaunchConfig {
+    let v = 16 / T::DTYPE.size();
+    grid_1d(if n.is_multiple_of(v) { n / v } else { n })
+}
+
 fn grid_1d(n: usize) -> LaunchConfig {
     let blocks = n.div_ceil(256).clamp(1, 65_535 * 8) as u32;
     LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
@@ -81,7 +88,7 @@ pub fn unary<T: CudaElem>(dev: &CudaDevice, op: Unary, x: &CudaSlice<T>, y: &mut
     let mut args = dev.stream.launch_builder(&f);
     args.arg(x).arg(y).arg(&n).arg(&alpha);
     // SAFETY: signature (x, y, n, alpha); lengths equal.
-    unsafe { args.launch(grid_1d(x.len())) }.map_err(|e| launch_err(&name, e))?;
+    unsafe { args.launch(grid_vec::<T>(x.len())) }.map_err(|e| launch_err(&name, e))?;
     Ok(())
 }
 
@@ -109,6 +116,16 @@ pub fn binary<T: CudaElem>(
         Binary::Mul => "mul",
         Binary::Div => "div",
     };
+    if l.is_dense() && r.is_dense() {
+        let name = format!("binary_dense_{kind}_{}", T::SUFFIX);
+        let f = dev.function("elementwise.cu", &name)?;
+        let n = out.len() as i64;
+        let mut args = dev.stream.launch_builder(&f);
+        args.arg(a).arg(b).arg(out).arg(&n);
+        // SAFETY: signature (a, b, y, n); both views dense over n elements (checked).
+        unsafe { args.launch(grid_vec::<T>(n as usize)) }.map_err(|e| launch_err(&name, e))?;
+        return Ok(());
+    }
     let name = format!("binary_{kind}_{}", T::SUFFIX);
     let f = dev.function("elementwise.cu", &name)?;
     let (sa, sb, n) = (strided("binary", &l)?, strided("binary", &r)?, out.len() as i64);
@@ -129,6 +146,16 @@ pub fn copy<S: CudaElem, D: CudaElem>(
     s.check("copy", "src", src.len())?;
     if s.len() != dst.len() {
         return Err(Error::Shape { op: "copy", msg: format!("{} elements into {}", s.len(), dst.len()) });
+    }
+    let bytes = dst.len() * S::DTYPE.size();
+    if S::DTYPE == D::DTYPE && s.is_dense() && bytes.is_multiple_of(16) {
+        let f = dev.function("elementwise.cu", "copy_dense16")?;
+        let n16 = (bytes / 16) as i64;
+        let mut args = dev.stream.launch_builder(&f);
+        args.arg(src).arg(dst).arg(&n16);
+        // SAFETY: signature (x, y, n16) over raw bytes: same dtype, both buffers hold n16 × 16 bytes.
+        unsafe { args.launch(grid_1d(n16 as usize)) }.map_err(|e| launch_err("copy_dense16", e))?;
+        return Ok(());
     }
     let name = format!("copy_{}_{}", S::SUFFIX, D::SUFFIX);
     let f = dev.function("elementwise.cu", &name)?;
