@@ -390,7 +390,7 @@ fn layout_cases<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>) {
     let x: Vec<T> = randn(84, 1040);
     let s = Strided { shape: &[1040], strides: &[1], offset: 0 };
     let w: Vec<T> = want(1040, |o| cpu_ref::copy(&x, s, o));
-    out.push(outcome("copy", "dense 1040".into(), run(1040, |o| dev.copy(&x, s, o)), &w));
+    out.push(outcome("copy_dense", "1040".into(), run(1040, |o| dev.copy(&x, s, o)), &w));
     let s = Strided { shape: &[7, 5], strides: &[1, 7], offset: 3 };
     let xf: Vec<f32> = randn(83, 40);
     let w: Vec<T> = want(35, |o| cpu_ref::copy(&xf, s, o));

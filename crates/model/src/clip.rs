@@ -32,8 +32,8 @@ impl ClipAttention {
         })
     }
 
-    /// x [N, T, D] → [N, T, D].
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// residual + attn(x), x and residual [N, T, D].
+    pub fn forward(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
         let (n, t, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
         let (h, dh) = (self.heads, d / self.heads);
         let heads =
@@ -45,11 +45,11 @@ impl ClipAttention {
             AttnMask::None,
             (dh as f32).powf(-0.5),
         )?;
-        self.out.forward(&a.permute(&[0, 2, 1, 3])?.contiguous()?.reshape(&[n, t, d])?)
+        self.out.forward_residual(&a.permute(&[0, 2, 1, 3])?.contiguous()?.reshape(&[n, t, d])?, residual)
     }
 }
 
-/// fc2(act(fc1(x))).
+/// residual + fc2(act(fc1(x))).
 pub(crate) struct ClipMlp {
     fc1: Linear,
     fc2: Linear,
@@ -65,8 +65,8 @@ impl ClipMlp {
         })
     }
 
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.fc2.forward(&self.fc1.forward_act(x, self.act)?)
+    pub fn forward(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        self.fc2.forward_residual(&self.fc1.forward_act(x, self.act)?, residual)
     }
 }
 
@@ -90,8 +90,8 @@ impl ClipEncoderLayer {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = x.add(&self.self_attn.forward(&self.layer_norm1.forward(x)?)?)?;
-        Ok(x.add(&self.mlp.forward(&self.layer_norm2.forward(&x)?)?)?)
+        let x = self.self_attn.forward(&self.layer_norm1.forward(x)?, x)?;
+        self.mlp.forward(&self.layer_norm2.forward(&x)?, &x)
     }
 }
 

@@ -40,9 +40,17 @@ impl LlamaAttention {
         })
     }
 
-    /// x [T, D] at the positions of `cos`/`sin` [T, dh/2]; keys and values
-    /// go into `cache` slot `layer`.
-    pub fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, cache: &mut KvCache, layer: usize) -> Result<Tensor> {
+    /// residual + attn(x), x [T, D] at the positions of `cos`/`sin` [T, dh/2];
+    /// keys and values go into `cache` slot `layer`.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        residual: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        cache: &mut KvCache,
+        layer: usize,
+    ) -> Result<Tensor> {
         let (t, h, hkv, dh) = (x.shape()[0], self.heads, self.kv_heads, self.head_dim);
         // [1, T, heads, dh] with RoPE along T (dimension 1).
         let q = self.q.forward(x)?.reshape(&[1, t, h, dh])?.rope(cos, sin, 1)?;
@@ -52,7 +60,7 @@ impl LlamaAttention {
         let bhtd = [0, 2, 1, 3];
         let (q, k, v) = (q.permute(&bhtd)?, k.permute(&bhtd)?, v.permute(&bhtd)?);
         let a = Tensor::attention(&q, &k, &v, AttnMask::Causal, (dh as f32).powf(-0.5))?;
-        self.o.forward(&a.permute(&bhtd)?.contiguous()?.reshape(&[t, h * dh])?)
+        self.o.forward_residual(&a.permute(&bhtd)?.contiguous()?.reshape(&[t, h * dh])?, residual)
     }
 }
 
@@ -76,8 +84,17 @@ impl LlamaMlp {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let g = self.act.apply(&self.gate.forward(x)?)?;
-        self.down.forward(&g.mul(&self.up.forward(x)?)?)
+        self.down.forward(&self.hidden(x)?)
+    }
+
+    /// residual + mlp(x).
+    pub fn forward_residual(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        self.down.forward_residual(&self.hidden(x)?, residual)
+    }
+
+    /// act(gate(x)) · up(x).
+    fn hidden(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.gate.forward_act(x, self.act)?.mul(&self.up.forward(x)?)?)
     }
 }
 
@@ -101,9 +118,8 @@ impl LlamaDecoderLayer {
     }
 
     pub fn forward(&self, x: &Tensor, cos: &Tensor, sin: &Tensor, cache: &mut KvCache, layer: usize) -> Result<Tensor> {
-        let a = self.self_attn.forward(&self.input_layernorm.forward(x)?, cos, sin, cache, layer)?;
-        let x = x.add(&a)?;
-        Ok(x.add(&self.mlp.forward(&self.post_attention_layernorm.forward(&x)?)?)?)
+        let x = self.self_attn.forward(&self.input_layernorm.forward(x)?, x, cos, sin, cache, layer)?;
+        self.mlp.forward_residual(&self.post_attention_layernorm.forward(&x)?, &x)
     }
 }
 

@@ -135,6 +135,15 @@ impl Linear {
         })
     }
 
+    /// `residual + self.forward(x)`, the product accumulated onto the residual
+    /// in the GEMM (no pass of its own).
+    pub fn forward_residual(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        Ok(match &self.weight {
+            LinearWeight::Dense(w) => x.linear_residual(w, self.bias.as_ref(), residual)?,
+            LinearWeight::Packed(w) => x.linear_packed_residual(w, self.bias.as_ref(), residual)?,
+        })
+    }
+
     /// `act(self.forward(x))`; a packed weight (CPU) and a CUDA product apply the
     /// activation in the product's epilogue.
     pub fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {

@@ -2,7 +2,7 @@
 //! plain Vecs (the kernels' numerics have their own parity tests).
 
 use half::bf16;
-use iris_tensor::{pool_stats, AttnMask, DType, Error, Tensor};
+use iris_tensor::{pool_stats, AttnMask, DType, Error, PackedWeight, Tensor};
 
 fn close(a: &[f32], b: &[f32], tol: f32) {
     assert_eq!(a.len(), b.len());
@@ -101,6 +101,28 @@ fn linear_adds_the_bias_and_reads_weights_as_stored() {
     let out = row.linear(&w, None).unwrap().to_vec::<f32>().unwrap();
     close(&out, &naive_matmul(&row.to_vec::<f32>().unwrap(), &wt, 1, k, n), 1e-5);
     assert!(x.linear(&w, Some(&Tensor::zeros(&[n + 1], DType::F32))).is_err());
+}
+
+#[test]
+fn linear_residual_adds_onto_the_residual_dense_and_packed() {
+    let (m, k, n) = (6, 9, 5);
+    let x = Tensor::randn(&[2, 3, k], DType::F32, 4);
+    let w = Tensor::randn(&[n, k], DType::F32, 5);
+    let bias = Tensor::randn(&[n], DType::F32, 6);
+    // A transposed view as the residual: it is read through its strides.
+    let residual = Tensor::randn(&[2, n, 3], DType::F32, 7).permute(&[0, 2, 1]).unwrap();
+    let packed = PackedWeight::new(&w).unwrap().expect("f32 on the CPU packs");
+    for b in [Some(&bias), None] {
+        let want = x.linear(&w, b).unwrap().add(&residual).unwrap().to_vec::<f32>().unwrap();
+        let dense = x.linear_residual(&w, b, &residual).unwrap();
+        assert_eq!(dense.shape(), [2, 3, n]);
+        close(&dense.to_vec::<f32>().unwrap(), &want, 1e-5);
+        let packed = x.linear_packed_residual(&packed, b, &residual).unwrap();
+        close(&packed.to_vec::<f32>().unwrap(), &want, 1e-5);
+    }
+    // The residual is left as it was, and one of another shape is an error.
+    assert_eq!(residual.shape(), [2, 3, n]);
+    assert!(x.linear_residual(&w, None, &Tensor::zeros(&[m, n], DType::F32)).is_err());
 }
 
 #[test]

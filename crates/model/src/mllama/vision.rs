@@ -73,16 +73,17 @@ impl VisionLayer {
         let heads =
             |p: &Linear| -> Result<Tensor> { Ok(p.forward(&y)?.reshape(&[1, n, h, dh])?.permute(&[0, 2, 1, 3])?) };
         let o = Tensor::cross_attention(&heads(&a.q)?, &heads(&a.k)?, &heads(&a.v)?, keep, (dh as f32).powf(-0.5))?;
-        let mut o = a.o.forward(&o.permute(&[0, 2, 1, 3])?.contiguous()?.reshape(&[1, n, d])?)?;
-        if let Some((g, _)) = self.gates {
-            o = o.scale(g)?;
+        let o = o.permute(&[0, 2, 1, 3])?.contiguous()?.reshape(&[1, n, d])?;
+        // Ungated layers add the residual in the products; gated ones scale first.
+        let x = match self.gates {
+            Some((g, _)) => x.add(&a.o.forward(&o)?.scale(g)?)?,
+            None => a.o.forward_residual(&o, x)?,
+        };
+        let m = self.fc1.forward_act(&self.post_attention_layernorm.forward(&x)?, act)?;
+        match self.gates {
+            Some((_, g)) => Ok(x.add(&self.fc2.forward(&m)?.scale(g)?)?),
+            None => self.fc2.forward_residual(&m, &x),
         }
-        let x = x.add(&o)?;
-        let mut m = self.fc2.forward(&self.fc1.forward_act(&self.post_attention_layernorm.forward(&x)?, act)?)?;
-        if let Some((_, g)) = self.gates {
-            m = m.scale(g)?;
-        }
-        Ok(x.add(&m)?)
     }
 }
 

@@ -79,13 +79,16 @@ pub(crate) fn gemm(
     })
 }
 
-/// x·Wᵀ with the bias [N] and the activation in the GEMM's epilogue (`p.beta` = 0).
+/// x·Wᵀ with the bias [N] and the activation in the GEMM's epilogue; with a
+/// residual, the output starts as a copy of it and `p.beta` = 1 adds it.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn linear(
     p: &Gemm,
     x: &Tensor,
     w: &Tensor,
     bias: Option<&Tensor>,
     act: Option<Unary>,
+    residual: Option<&Tensor>,
     n: usize,
     shape: &[usize],
 ) -> Result<Tensor> {
@@ -94,6 +97,10 @@ pub(crate) fn linear(
     let bias = bias.map(|b| dense(b, n)).transpose()?;
     with_dtype!(x.dtype(), T => {
         let mut out = alloc::<T>(n, shape.iter().product())?;
+        if let Some(r) = residual {
+            let r = on(r, n)?;
+            ops::copy(&dev, r.cuda::<T>("linear")?, r.strided(), &mut out)?;
+        }
         let b = bias.as_ref().map(|b| b.cuda::<T>("linear")).transpose()?;
         ops::gemm_fused(&dev, p, x.cuda::<T>("linear")?, w.cuda::<T>("linear")?, b, act, &mut out)?;
         Ok(Tensor::from_cuda(out, n, shape))

@@ -2,7 +2,7 @@
 //! in as strides, never copies.
 
 use iris_kernels::cpu::fast;
-use iris_kernels::{Gemm, MatLayout, Unary};
+use iris_kernels::{Binary, Gemm, MatLayout, Unary};
 
 use crate::error::{shape_err, Result};
 use crate::layout::broadcast_shape;
@@ -109,7 +109,7 @@ impl Tensor {
     pub fn linear_act(&self, weight: &Tensor, bias: Option<&Tensor>, act: Option<Unary>) -> Result<Tensor> {
         let y = {
             let _p = crate::profile::scope(|| "linear".to_string());
-            self.linear_unfused(weight, bias, act)?
+            self.linear_unfused(weight, bias, act, None)?
         };
         match y {
             (y, Some(op)) => y.unary(op),
@@ -117,12 +117,22 @@ impl Tensor {
         }
     }
 
-    /// The product, and the activation still to apply (none when the kernel applied it).
+    /// `residual + self.linear(weight, bias)`, residual of the output's shape:
+    /// the product accumulates onto the residual (beta = 1) in the GEMM, with
+    /// no pass of its own (on wgpu, an add after the product).
+    pub fn linear_residual(&self, weight: &Tensor, bias: Option<&Tensor>, residual: &Tensor) -> Result<Tensor> {
+        let _p = crate::profile::scope(|| "linear".to_string());
+        Ok(self.linear_unfused(weight, bias, None, Some(residual))?.0)
+    }
+
+    /// The product (onto the residual, if one), and the activation still to
+    /// apply (none when the kernel applied it). No activation with a residual.
     fn linear_unfused(
         &self,
         weight: &Tensor,
         bias: Option<&Tensor>,
         act: Option<Unary>,
+        residual: Option<&Tensor>,
     ) -> Result<(Tensor, Option<Unary>)> {
         self.same_dtype("linear", weight)?;
         let k = *self.shape().last().unwrap_or(&0);
@@ -134,6 +144,7 @@ impl Tensor {
         }
         let n = weight.shape()[0];
         let (x, m, shape) = self.linear_input(n, bias)?;
+        let residual = residual.map(|r| residual_input("linear", self, r, &shape, m, n)).transpose()?;
         let ws = weight.strides();
         let wt = MatLayout { offset: weight.layout().offset, batch_stride: 0, row_stride: ws[1], col_stride: ws[0] };
         let p = Gemm {
@@ -142,29 +153,59 @@ impl Tensor {
             n,
             k,
             alpha: 1.0,
-            beta: if bias.is_some() { 1.0 } else { 0.0 },
+            beta: if bias.is_some() || residual.is_some() { 1.0 } else { 0.0 },
             a: MatLayout { offset: x.layout().offset, ..MatLayout::row_major(m, k) },
             b: wt,
             c: MatLayout::row_major(m, n),
         };
         let epilogue_act = !matches!(act, Some(Unary::Tanh | Unary::Scale(_)));
         if let (Some(Device::Cuda(dev)), true) = (Tensor::gpu(&[self, weight]), epilogue_act) {
-            let p = Gemm { beta: 0.0, ..p };
-            return Ok((super::cuda_ops::linear(&p, &x, weight, bias, act, dev, &shape)?, None));
+            let p = Gemm { beta: if residual.is_some() { 1.0 } else { 0.0 }, ..p };
+            let y = super::cuda_ops::linear(&p, &x, weight, bias, act, residual.as_ref(), dev, &shape)?;
+            return Ok((y, None));
         }
         let bias = bias.map(|b| b.broadcast_as(&[m, n])).transpose()?;
         if let Some(dev) = Tensor::gpu(&[self, weight]) {
-            return Ok((super::accel::gemm(&p, &x, weight, bias.as_ref(), dev, &shape)?, act));
+            let y = super::accel::gemm(&p, &x, weight, bias.as_ref(), dev, &shape)?;
+            let y = match &residual {
+                Some(r) => y.add(&r.reshape(&shape)?)?,
+                None => y,
+            };
+            return Ok((y, act));
         }
         let y = with_dtype!(self.dtype(), T => {
             let (xd, wd) = (x.data::<T>("linear")?, weight.data::<T>("linear")?);
             Tensor::build(&shape, |o: &mut [T]| {
-                if let Some(b) = &bias {
-                    fast::copy(b.data::<T>("linear")?, b.strided(), o)?;
+                // C starts as residual + bias, or either, and the product accumulates onto it.
+                match (&residual, &bias) {
+                    (Some(r), Some(b)) => {
+                        let (rd, bd) = (r.data::<T>("linear")?, b.data::<T>("linear")?);
+                        fast::binary(Binary::Add, rd, r.strided(), bd, b.strided(), o)?
+                    }
+                    (Some(r), None) => fast::copy(r.data::<T>("linear")?, r.strided(), o)?,
+                    (None, Some(b)) => fast::copy(b.data::<T>("linear")?, b.strided(), o)?,
+                    (None, None) => {}
                 }
                 Ok(fast::gemm(&p, xd, wd, o)?)
             })
         })?;
         Ok((y, act))
     }
+}
+
+/// A residual for a product with output `shape` ([m, n] flattened): same
+/// dtype, the output's shape, viewed as [m, n].
+pub(super) fn residual_input(
+    op: &'static str,
+    x: &Tensor,
+    r: &Tensor,
+    shape: &[usize],
+    m: usize,
+    n: usize,
+) -> Result<Tensor> {
+    x.same_dtype(op, r)?;
+    if r.shape() != shape {
+        return shape_err(op, format!("the residual {:?} is not the output's shape {shape:?}", r.shape()));
+    }
+    r.contiguous()?.reshape(&[m, n])
 }

@@ -56,12 +56,34 @@ impl Tensor {
         bias: Option<&Tensor>,
         act: Option<Unary>,
     ) -> Result<Tensor> {
+        self.linear_packed_epilogue(weight, bias, act, None)
+    }
+
+    /// `residual + self.linear_packed(weight, bias)`: the product accumulates
+    /// onto the residual (beta = 1), the bias in the epilogue.
+    pub fn linear_packed_residual(
+        &self,
+        weight: &PackedWeight,
+        bias: Option<&Tensor>,
+        residual: &Tensor,
+    ) -> Result<Tensor> {
+        self.linear_packed_epilogue(weight, bias, None, Some(residual))
+    }
+
+    fn linear_packed_epilogue(
+        &self,
+        weight: &PackedWeight,
+        bias: Option<&Tensor>,
+        act: Option<Unary>,
+        residual: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let _p = crate::profile::scope(|| "linear".to_string());
         let (n, k) = (weight.out_features(), weight.in_features());
         if self.dims() == 0 || self.shape()[self.dims() - 1] != k {
             return shape_err("linear", format!("x {:?} needs a last dimension of {k}", self.shape()));
         }
         let (x, m, shape) = self.linear_input(n, bias)?;
+        let residual = residual.map(|r| super::matmul::residual_input("linear", self, r, &shape, m, n)).transpose()?;
         // The bias goes into the product's epilogue: no pass over the output before it.
         let p = Gemm {
             batch: 1,
@@ -69,7 +91,7 @@ impl Tensor {
             n,
             k,
             alpha: 1.0,
-            beta: 0.0,
+            beta: if residual.is_some() { 1.0 } else { 0.0 },
             a: MatLayout { offset: x.layout().offset, ..MatLayout::row_major(m, k) },
             b: MatLayout::row_major(k, n),
             c: MatLayout::row_major(m, n),
@@ -81,6 +103,11 @@ impl Tensor {
         };
         let xd = x.data::<f32>("linear")?;
         let epilogue = Epilogue { bias, act };
-        Tensor::build(&shape, |o: &mut [f32]| Ok(fast::gemm_packed(&p, xd, &weight.b, epilogue, o)?))
+        Tensor::build(&shape, |o: &mut [f32]| {
+            if let Some(r) = &residual {
+                fast::copy(r.data::<f32>("linear")?, r.strided(), o)?;
+            }
+            Ok(fast::gemm_packed(&p, xd, &weight.b, epilogue, o)?)
+        })
     }
 }
