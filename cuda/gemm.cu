@@ -255,3 +255,50 @@ __device__ __forceinline__ void gemm_tc(const T* __restrict__ A, const T* __rest
 
 GEMM_TC_PIPE(bf16, mma_bf16_16816)
 GEMM_TC_PIPE(f16, mma_f16_16816)
+
+// ---------------------------------------------------------------------------
+// gemv_bk_<T> — the same product for a few rows (M ≤ 8: a decode step) in a
+// Linear's layout, B stored [N, K]: memory-bound on B, so each warp streams
+// one row of B (one output column) with 16-byte loads, the M rows of A dotted
+// against it from L1, and a warp reduction. Needs K and every row stride a
+// whole 16 bytes. Launch: grid (ceil(N/8), 1, batch), block 256 (8 warps).
+#define GEMV_ROWS 8
+
+template <typename T>
+__device__ __forceinline__ void gemv_bk(const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C,
+                                        const GemmParams& p, const T* __restrict__ bias) {
+    const int V = 16 / sizeof(T);
+    int lane = threadIdx.x & 31, j = blockIdx.x * 8 + (threadIdx.x >> 5), bz = blockIdx.z;
+    if (j >= p.n) return;
+    const T* a = A + p.a_off + bz * p.a_bs;
+    const T* w = B + p.b_off + bz * p.b_bs + j * p.b_cs;
+    float acc[GEMV_ROWS] = {};
+    for (int k = lane * V; k < p.k; k += 32 * V) {
+        float fw[V], fa[V];
+        load_vec<T, V>(w + k, fw);
+#pragma unroll
+        for (int m = 0; m < GEMV_ROWS; ++m) {
+            if (m < p.m) {
+                load_vec<T, V>(a + m * p.a_rs + k, fa);
+#pragma unroll
+                for (int e = 0; e < V; ++e) acc[m] = fmaf(fa[e], fw[e], acc[m]);
+            }
+        }
+    }
+    T* c = C + p.c_off + bz * p.c_bs;
+#pragma unroll
+    for (int m = 0; m < GEMV_ROWS; ++m) {
+        float s = warp_sum(acc[m]);
+        if (lane == 0 && m < p.m) gemm_store(c + m * p.c_rs + j * p.c_cs, s, p, bias, j);
+    }
+}
+
+#define GEMV(T)                                                                                              \
+    extern "C" __global__ void __launch_bounds__(256)                                                        \
+        gemv_bk_##T(const T* A, const T* B, T* C, GemmParams p, const T* bias) {                             \
+        gemv_bk<T>(A, B, C, p, bias);                                                                        \
+    }
+
+GEMV(float)
+GEMV(bf16)
+GEMV(f16)

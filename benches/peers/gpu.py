@@ -40,7 +40,7 @@ def main():
     dev, bf = "cuda", torch.bfloat16
     # transpose_b: B stored [N, K] as a Linear weight (x·Wᵀ), as iris's suite.
     for m, n, k, bt in [(4096, 4096, 4096, True), (8192, 8192, 8192, True), (4096, 11008, 4096, True),
-                        (4096, 4096, 4096, False)]:
+                        (4096, 4096, 4096, False), (1, 4096, 4096, True), (1, 128256, 2048, True)]:
         a = torch.randn(m, k, device=dev, dtype=bf)
         b = torch.randn(n, k, device=dev, dtype=bf) if bt else torch.randn(k, n, device=dev, dtype=bf)
         f = (lambda: a @ b.t()) if bt else (lambda: a @ b)

@@ -58,7 +58,10 @@ void run(const char* name, Kernel<T> kernel, const Case& c, double tol) {
                 ref[o] = act_ref(c.act, v);
             }
     auto out = c.beta != 0 ? c0 : chk::poison<T>((size_t)b * m * n);
-    emu::launch({unsigned((n + 127) / 128), unsigned((m + 127) / 128), unsigned(b)}, {256}, kernel, a.data(),
+    bool gemv = std::string(name).rfind("gemv", 0) == 0;  // 8 columns a block, not 128×128 tiles
+    dim3 grid = gemv ? dim3{unsigned((n + 7) / 8), 1, unsigned(b)}
+                     : dim3{unsigned((n + 127) / 128), unsigned((m + 127) / 128), unsigned(b)};
+    emu::launch(grid, {256}, kernel, a.data(),
                 bm.data(), out.data(), p,
                 c.bias ? bias.data() : nullptr);
     char what[160];
@@ -77,11 +80,17 @@ int main() {
         {1, 1, 24, 32, false, 1.0f, 0.0f, true, ACT_QUICK_GELU},
         {1, 200, 136, 136, false, 1.0f, 1.0f, true, ACT_SILU},
         {1, 129, 50, 104, true, 1.0f, 0.0f, true, ACT_GELU_TANH},
+        {2, 3, 40, 64, true, 1.0f, 1.0f, true, ACT_SILU},
+        {1, 8, 300, 520, true, 1.0f, 0.0f, false, ACT_NONE},
     };
     for (const Case& c : cases) {
         run<float>("gemm_f32", gemm_f32, c, 1e-5);
         run<bf16>("gemm_bf16", gemm_bf16, c, 1e-2);
         run<f16>("gemm_f16", gemm_f16, c, 1e-2);
+        if (c.b_kmajor && c.m <= 8) {
+            run<float>("gemv_bk_float", gemv_bk_float, c, 1e-5);
+            run<bf16>("gemv_bk_bf16", gemv_bk_bf16, c, 1e-2);
+        }
         if (c.b_kmajor) {
             run<bf16>("gemm_tc_bf16_bk", gemm_tc_bf16_bk, c, 1e-2);
             run<f16>("gemm_tc_f16_bk", gemm_tc_f16_bk, c, 1e-2);

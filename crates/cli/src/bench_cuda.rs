@@ -115,6 +115,9 @@ fn suite(base: &BenchArgs) -> Vec<BenchArgs> {
         with(&|a| (a.op, a.m, a.n, a.k, a.transpose_b) = (Some(Op::Gemm), 8192, 8192, 8192, true)),
         with(&|a| (a.op, a.m, a.n, a.k, a.transpose_b) = (Some(Op::Gemm), 4096, 11008, 4096, true)),
         with(&|a| (a.op, a.m, a.n, a.k) = (Some(Op::Gemm), 4096, 4096, 4096)),
+        // One decode step's products: a 4096² projection and Llama 3.2 1B's 128256-wide head (GEMV).
+        with(&|a| (a.op, a.m, a.n, a.k, a.transpose_b) = (Some(Op::Gemm), 1, 4096, 4096, true)),
+        with(&|a| (a.op, a.m, a.n, a.k, a.transpose_b) = (Some(Op::Gemm), 1, 128256, 2048, true)),
     ];
     for d in [64, 128] {
         for t in [1024, 4096, 8192] {

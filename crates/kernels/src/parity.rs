@@ -153,6 +153,8 @@ fn gemm_cases<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>) {
         // Rows 16-byte aligned: the GPUs' pipelined tensor-core kernels.
         (1, 130, 136, 72, true, 0.0),
         (2, 67, 200, 40, false, 1.0),
+        // A few rows in a Linear's layout: the GPUs' GEMV.
+        (2, 3, 40, 64, true, 1.0),
     ]
     .iter()
     .enumerate()

@@ -98,6 +98,10 @@ pub fn gemm_fused<T: CudaElem>(
         c: l(&p.c),
         act: act_code(act)?,
     };
+    // A few rows in a Linear's layout (a decode step): the GEMV streams B once.
+    if p.m <= 8 && p.k.is_multiple_of(8) && tc_variant(p) == Some("bk") {
+        return launch(dev, p, &format!("gemv_bk_{}", T::SUFFIX), (p.n.div_ceil(8), 1), a, b, bias, &params, c);
+    }
     if wgmma_fits::<T>(dev, p) {
         return gemm_sm90(dev, p, a, b, bias, &params, c);
     }
@@ -106,22 +110,35 @@ pub fn gemm_fused<T: CudaElem>(
         (s, Some(v)) => format!("gemm_tc_{s}_{v}"),
         (s, None) => format!("gemm_{s}"),
     };
-    let f = dev.function("gemm.cu", &name)?;
-    let cfg = LaunchConfig {
-        grid_dim: (p.n.div_ceil(128) as u32, p.m.div_ceil(128) as u32, p.batch as u32),
-        block_dim: (256, 1, 1),
-        shared_mem_bytes: 0,
-    };
+    launch(dev, p, &name, (p.n.div_ceil(128), p.m.div_ceil(128)), a, b, bias, &params, c)
+}
+
+/// One gemm.cu kernel (A, B, C, p, bias) over a grid of (x, y, batch) blocks of 256.
+#[allow(clippy::too_many_arguments)]
+fn launch<T: CudaElem>(
+    dev: &CudaDevice,
+    p: &Gemm,
+    name: &str,
+    (x, y): (usize, usize),
+    a: &CudaSlice<T>,
+    b: &CudaSlice<T>,
+    bias: Option<&CudaSlice<T>>,
+    params: &GemmC,
+    c: &mut CudaSlice<T>,
+) -> Result<()> {
+    let f = dev.function("gemm.cu", name)?;
+    let cfg =
+        LaunchConfig { grid_dim: (x as u32, y as u32, p.batch as u32), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
     let null = 0u64;
     let mut args = dev.stream.launch_builder(&f);
-    args.arg(a).arg(b).arg(c).arg(&params);
+    args.arg(a).arg(b).arg(c).arg(params);
     match bias {
         Some(bias) => args.arg(bias),
         None => args.arg(&null),
     };
     // SAFETY: argument types and count match the kernel's signature (a null
-    // bias is never read); extents checked above.
-    unsafe { args.launch(cfg) }.map_err(|e| launch_err(&name, e))?;
+    // bias is never read); extents checked by the caller.
+    unsafe { args.launch(cfg) }.map_err(|e| launch_err(name, e))?;
     Ok(())
 }
 
