@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # The H200 check, as one command on the GPU machine (no Rust there):
 #   on the CPU machine:  cargo build --release -p iris-cli && mkdir -p .gpu && cp target/release/iris .gpu/
-#                        (.gpu is ignored through .git/info/exclude; name it in the device tool's `carry`)
+#                        LD_LIBRARY_PATH=$(scripts/install-nvrtc.sh) .gpu/iris check --device cuda \
+#                            --compile-only --arch 90 --cubin-dir .gpu/cuda-cache
+#                        (.gpu is ignored through .git/info/exclude; name it in the device tool's `carry`;
+#                        the cubins spare the GPU machine a minute of NVRTC)
 #   on the GPU machine:  scripts/gpu-check.sh "$OUT"
+# IRIS_CUDA_GEMM=mma in the environment keeps Hopper's GEMMs on mma.sync (to compare with wgmma).
 # It finds libnvrtc, compiles every kernel (ptxas report), runs every kernel against the CPU
 # reference, both model families' fixtures end to end on cuda (greedy text and logits against
 # transformers), and `iris bench --device cuda --json` beside PyTorch in the same run, and writes
@@ -14,6 +18,10 @@ bin="${2:-.gpu}"
 device="${IRIS_CHECK_DEVICE:-cuda}"
 mkdir -p "$out"
 cd "$(dirname "$0")/.."
+# Kernels compiled beforehand on the CPU machine, if any (see above), copied to a scratch cache.
+IRIS_CUDA_CACHE="$(mktemp -d)"
+export IRIS_CUDA_CACHE
+[ -d "$bin/cuda-cache" ] && cp "$bin"/cuda-cache/*.cubin "$IRIS_CUDA_CACHE/" 2>/dev/null
 for d in /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
     $(python3 -c 'import nvidia, os; print(" ".join(os.path.join(p, x, "lib") for p in nvidia.__path__ for x in os.listdir(p)))' 2>/dev/null); do
     if ls "$d"/libnvrtc.so* >/dev/null 2>&1; then

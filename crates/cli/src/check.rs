@@ -18,7 +18,8 @@ pub struct CheckArgs {
     /// SM architectures to compile for.
     #[arg(long, value_delimiter = ',', default_value = "90,80")]
     arch: Vec<u32>,
-    /// With --compile-only: write each cubin here (FILE-TARGET.cubin), for `cuobjdump -sass`.
+    /// With --compile-only: write each cubin here, named as the kernel cache names them (so the
+    /// folder can be a GPU machine's IRIS_CUDA_CACHE), for `cuobjdump -sass` too.
     #[arg(long)]
     cubin_dir: Option<std::path::PathBuf>,
 }
@@ -70,7 +71,7 @@ pub fn run(a: &CheckArgs) -> Result<(), Box<dyn std::error::Error>> {
             };
             if let Some(dir) = &a.cubin_dir {
                 std::fs::create_dir_all(dir)?;
-                std::fs::write(dir.join(format!("{}-{target}.cubin", file.trim_end_matches(".cu"))), &out.cubin)?;
+                std::fs::write(dir.join(cuda::device::cache_name(file, &src, &target)), &out.cubin)?;
             }
             let report = nvrtc::ptxas_report(&out.log);
             if report.is_empty() {

@@ -29,6 +29,13 @@ fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
 }
 
+/// The on-disk cache's file name for `file` (its full `source`) built for
+/// `target`: a cubin written under this name (`iris check --compile-only
+/// --cubin-dir`) is found by a device whose IRIS_CUDA_CACHE names that folder.
+pub fn cache_name(file: &str, src: &str, target: &str) -> String {
+    format!("{file}-{:016x}-{target}.cubin", fnv(src.as_bytes()))
+}
+
 fn cache_dir() -> Option<PathBuf> {
     std::env::var_os("IRIS_CUDA_CACHE")
         .map(PathBuf::from)
@@ -73,8 +80,7 @@ impl CudaDevice {
         let target = crate::cuda::target(file, self.arch).ok_or_else(|| {
             Error::Device(format!("cuda: {file} needs a Hopper GPU (sm_90), this is sm_{}", self.arch))
         })?;
-        let key = format!("{file}-{:016x}-{target}.cubin", fnv(src.as_bytes()));
-        let cached = cache_dir().map(|d| d.join(&key));
+        let cached = cache_dir().map(|d| d.join(cache_name(file, &src, &target)));
         if let Some(bytes) = cached.as_ref().and_then(|p| std::fs::read(p).ok()) {
             return Ok(bytes);
         }
