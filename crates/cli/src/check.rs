@@ -57,36 +57,45 @@ pub fn run(a: &CheckArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut failures = 0;
     println!("{:<16} {:<6} {:<40} {:>5} {:>7} {:>6} {:>6}", "file", "arch", "kernel", "regs", "smem", "stack", "spill");
-    for file in cuda::kernel_files() {
-        let src = cuda::source(file).expect("listed");
-        for &arch in &a.arch {
-            let Some(target) = cuda::target(file, arch) else { continue };
-            let out = match nvrtc::compile(&src, file, &target) {
-                Ok(c) => c,
-                Err(e) => {
-                    println!("{file:<16} {target:<6} FAILED\n{e}");
-                    failures += 1;
-                    continue;
-                }
-            };
-            if let Some(dir) = &a.cubin_dir {
-                std::fs::create_dir_all(dir)?;
-                std::fs::write(dir.join(cuda::device::cache_name(file, &src, &target)), &out.cubin)?;
-            }
-            let report = nvrtc::ptxas_report(&out.log);
-            if report.is_empty() {
-                println!("{file:<16} {target:<6} (no ptxas report)\n{}", out.log);
+    // Every (file, target) compiles on its own thread (NVRTC programs are independent); the
+    // reports print in order.
+    let jobs: Vec<(&str, String, String)> = cuda::kernel_files()
+        .flat_map(|file| {
+            let src = cuda::source(file).expect("listed");
+            a.arch.iter().filter_map(move |&arch| cuda::target(file, arch).map(|t| (file, src.clone(), t)))
+        })
+        .collect();
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> =
+            jobs.iter().map(|(file, src, target)| s.spawn(move || nvrtc::compile(src, file, target))).collect();
+        handles.into_iter().map(|h| h.join().expect("an NVRTC thread panicked")).collect()
+    });
+    for ((file, src, target), out) in jobs.iter().zip(results) {
+        let out = match out {
+            Ok(c) => c,
+            Err(e) => {
+                println!("{file:<16} {target:<6} FAILED\n{e}");
                 failures += 1;
+                continue;
             }
-            for k in report {
-                let spill = k.spill_stores + k.spill_loads;
-                let flag = if spill > 0 { "  SPILLS" } else { "" };
-                println!(
-                    "{file:<16} {target:<6} {:<40} {:>5} {:>7} {:>6} {:>6}{flag}",
-                    k.name, k.registers, k.shared_bytes, k.stack_bytes, spill
-                );
-                failures += (spill > 0) as usize;
-            }
+        };
+        if let Some(dir) = &a.cubin_dir {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(dir.join(cuda::device::cache_name(file, src, target)), &out.cubin)?;
+        }
+        let report = nvrtc::ptxas_report(&out.log);
+        if report.is_empty() {
+            println!("{file:<16} {target:<6} (no ptxas report)\n{}", out.log);
+            failures += 1;
+        }
+        for k in report {
+            let spill = k.spill_stores + k.spill_loads;
+            let flag = if spill > 0 { "  SPILLS" } else { "" };
+            println!(
+                "{file:<16} {target:<6} {:<40} {:>5} {:>7} {:>6} {:>6}{flag}",
+                k.name, k.registers, k.shared_bytes, k.stack_bytes, spill
+            );
+            failures += (spill > 0) as usize;
         }
     }
     if failures > 0 {
