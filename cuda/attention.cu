@@ -6,6 +6,8 @@
 //       keep-mask per query row (0 hides a key); a row that keeps no key is zeros
 //   attention_decode_<T>(q, k, v, part, p, chunk)  Tq = 1 over a long KV cache,
 //       split over the keys: each block writes (max, sum, o·sum) of its chunk
+//   attention_decode_vec_<T>(q, k, v, part, p)  the same with one key per thread
+//       and 16-byte loads, where D and the strides allow (chunk 256)
 //   attention_combine_<T>(part, o, p, splits)  merges the chunks' partials
 // Shape letters: B batch, H query heads, Hkv key/value heads (query head h
 // reads kv head h / (H/Hkv)), Tq, Tk, D ≤ 128 (head dim, contiguous). q, k, v,
@@ -204,3 +206,77 @@ ATTENTION(f16)
 DECODE(float)
 DECODE(bf16)
 DECODE(f16)
+
+// attention_decode_vec_<T>: the same partials as attention_decode_<T> when
+// D / (16 / sizeof(T)) is a power of two and rows are 16-byte aligned: one
+// key per thread (chunk = 256 = the block), so a score is one thread's dot
+// product over 16-byte loads, with no shuffles; the chunk's softmax by block
+// reductions; then Σ p·v with thread t holding 16 bytes of D (slice t % G of
+// G) for keys t / G, t / G + 256 / G, ..., summed across those groups through
+// shared memory.
+template <typename T>
+__device__ __forceinline__ void decode_vec(const T* __restrict__ Q, const T* __restrict__ K, const T* __restrict__ V,
+                                           float* __restrict__ part, const AttnParams& p) {
+    const int VE = 16 / sizeof(T);
+    __shared__ float qs[DMAX];
+    __shared__ float ps[256];
+    __shared__ float scratch[32];
+    __shared__ float red[256 * 8];  // (256 / G) groups × D = 256·VE floats
+    int t = threadIdx.x, split = blockIdx.x, hi = blockIdx.y, bi = blockIdx.z, kvh = hi / (p.h / p.hkv);
+    const T* q = Q + p.q.off + bi * p.q.b + hi * p.q.h;
+    for (int dd = t; dd < p.d; dd += blockDim.x) qs[dd] = to_f32(q[dd]) * p.scale;
+    __syncthreads();
+    const T* kb = K + p.k.off + bi * p.k.b + kvh * p.k.h;
+    const T* vb = V + p.v.off + bi * p.v.b + kvh * p.v.h;
+    int start = split * 256, n = min(256, p.tk - start);
+    float s = NEG_INF;
+    if (t < n) {
+        const T* kr = kb + (long long)(start + t) * p.k.t;
+        s = 0.0f;
+        for (int d0 = 0; d0 < p.d; d0 += VE) {
+            float f[VE];
+            load_vec<T, VE>(kr + d0, f);
+#pragma unroll
+            for (int e = 0; e < VE; ++e) s = fmaf(qs[d0 + e], f[e], s);
+        }
+    }
+    float m = block_max(s, scratch);
+    float e = s == NEG_INF ? 0.0f : __expf(s - m);
+    float l = block_sum(e, scratch);
+    ps[t] = e;
+    __syncthreads();
+    int groups = p.d / VE, rows = 256 / groups, g = t % groups, r = t / groups;
+    float o[VE];
+#pragma unroll
+    for (int i = 0; i < VE; ++i) o[i] = 0.0f;
+    for (int j = r; j < n; j += rows) {
+        float f[VE];
+        load_vec<T, VE>(vb + (long long)(start + j) * p.v.t + g * VE, f);
+#pragma unroll
+        for (int i = 0; i < VE; ++i) o[i] = fmaf(ps[j], f[i], o[i]);
+    }
+#pragma unroll
+    for (int i = 0; i < VE; ++i) red[r * p.d + g * VE + i] = o[i];
+    __syncthreads();
+    float* out = part + (((long long)bi * p.h + hi) * gridDim.x + split) * (p.d + 2);
+    for (int dd = t; dd < p.d; dd += blockDim.x) {
+        float sum = 0.0f;
+        for (int i = 0; i < rows; ++i) sum += red[i * p.d + dd];
+        out[dd + 2] = sum;
+    }
+    if (t == 0) {
+        out[0] = m;
+        out[1] = l;
+    }
+}
+
+#define DECODE_VEC(T)                                                                                       \
+    extern "C" __global__ void __launch_bounds__(256) attention_decode_vec_##T(                             \
+        const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, float* __restrict__ part, \
+        AttnParams p) {                                                                                     \
+        decode_vec<T>(q, k, v, part, p);                                                                    \
+    }
+
+DECODE_VEC(float)
+DECODE_VEC(bf16)
+DECODE_VEC(f16)

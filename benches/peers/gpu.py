@@ -57,6 +57,18 @@ def main():
                     emit("attention", name, {"h": 16, "tq": t, "tk": t, "d": d, "causal": True}, ms, flops)
                 except RuntimeError as e:
                     print(f"# {name} d={d} t={t}: {e}", file=sys.stderr)
+    # One decode step over a long cache: a query row per head.
+    for tk in [4096, 32768]:
+        q = torch.randn(1, 32, 1, 128, device=dev, dtype=bf)
+        k_, v = (torch.randn(1, 32, tk, 128, device=dev, dtype=bf) for _ in range(2))
+        for name, backend in [("sdpa-flash", SDPBackend.FLASH_ATTENTION), ("sdpa-efficient", SDPBackend.EFFICIENT_ATTENTION)]:
+            try:
+                with sdpa_kernel(backend):
+                    ms = median_ms(lambda: F.scaled_dot_product_attention(q, k_, v))
+                emit("attention", name, {"h": 32, "tq": 1, "tk": tk, "d": 128}, ms, 4.0 * 32 * tk * 128,
+                     2.0 * 2 * 32 * tk * 128)
+            except RuntimeError as e:
+                print(f"# {name} decode tk={tk}: {e}", file=sys.stderr)
     for tk in [577, 1601, 6404]:
         for tq in [128, 2048]:
             q = torch.randn(1, 32, tq, 128, device=dev, dtype=bf)

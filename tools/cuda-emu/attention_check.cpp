@@ -63,7 +63,7 @@ static std::vector<float> reference(const Case& c, const AttnParams& p, const st
 }
 
 template <typename T>
-static void run(const Case& c, bool flash, double tol) {
+static void run(const Case& c, bool flash, double tol, bool vec = false) {
     AttnParams p = params(c);
     auto q = chk::store<T>(chk::randn((size_t)c.b * c.tq * c.h * c.d));
     auto k = chk::store<T>(chk::randn((size_t)c.b * c.hkv * c.tk * c.d));
@@ -90,6 +90,17 @@ static void run(const Case& c, bool flash, double tol) {
             if (c.kind == 2) emu::launch(grid, {128}, (X)cross, q.data(), k.data(), v.data(), o.data(), keep.data(), p);
             else emu::launch(grid, {128}, (A)attn, q.data(), k.data(), v.data(), o.data(), c.kind ? add.data() : nullptr, p);
         }
+    } else if (c.tq == 1 && c.kind == 0 && vec) {
+        name = std::string("attention_decode_vec+combine_") + sfx;
+        int splits = (c.tk + 255) / 256;
+        std::vector<float> part((size_t)c.b * c.h * splits * (c.d + 2));
+        void (*dec)(const T*, const T*, const T*, float*, AttnParams);
+        void (*comb)(const float*, T*, AttnParams, int);
+        if constexpr (std::is_same_v<T, bf16>) dec = attention_decode_vec_bf16, comb = attention_combine_bf16;
+        else if constexpr (std::is_same_v<T, f16>) dec = attention_decode_vec_f16, comb = attention_combine_f16;
+        else dec = attention_decode_vec_float, comb = attention_combine_float;
+        emu::launch({unsigned(splits), unsigned(c.h), unsigned(c.b)}, {256}, dec, q.data(), k.data(), v.data(), part.data(), p);
+        emu::launch({unsigned(c.h), unsigned(c.b)}, {128}, comb, (const float*)part.data(), o.data(), p, splits);
     } else if (c.tq == 1 && c.kind == 0) {
         name = std::string("attention_decode+combine_") + sfx;
         int chunk = 64, splits = (c.tk + chunk - 1) / chunk;
@@ -126,10 +137,16 @@ int main() {
         {1, 2, 2, 70, 77, 64, false, 2},    // keep-mask; row 2 keeps no key
         {1, 2, 2, 130, 64, 128, false, 0},  // several query blocks, one key tile
         {1, 2, 1, 1, 300, 64, false, 0},    // decode over many keys
+        {2, 4, 2, 1, 700, 128, false, 0},   // decode, three chunks, GQA, batch
     };
     for (const Case& c : cases) {
         run<float>(c, false, 1e-5);
         run<bf16>(c, false, 1e-2);
+        if (c.tq == 1) {
+            run<float>(c, false, 1e-5, true);
+            run<bf16>(c, false, 1e-2, true);
+            run<f16>(c, false, 1e-2, true);
+        }
         if (c.tq > 1) {
             run<bf16>(c, true, 1e-2);
             run<f16>(c, true, 1e-2);

@@ -124,6 +124,10 @@ fn suite(base: &BenchArgs) -> Vec<BenchArgs> {
             v.push(with(&|a| (a.op, a.h, a.tq, a.d, a.causal) = (Some(Op::Attention), 16, t, d, true)));
         }
     }
+    // One decode step over a long cache (the split-key decode kernels).
+    for tk in [4096, 32768] {
+        v.push(with(&|a| (a.op, a.h, a.tq, a.tk, a.d) = (Some(Op::Attention), 32, 1, Some(tk), 128)));
+    }
     for tk in [577, 1601, 6404] {
         for tq in [128, 2048] {
             v.push(with(&|a| (a.op, a.h, a.tq, a.tk, a.d) = (Some(Op::CrossAttention), 32, tq, Some(tk), 128)));

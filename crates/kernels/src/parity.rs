@@ -262,6 +262,8 @@ fn attention_cases<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>
         (1, 2, 1, 50, 20, 32, true, 0),
         // 16-bit types on a GPU: the tensor-core flash kernels (D 64 or 128).
         (1, 4, 2, 130, 200, 128, true, 1),
+        // A decode step whose head dim takes the element-wise decode kernel on a GPU.
+        (1, 2, 1, 1, 300, 80, false, 0),
     ];
     for (i, &(b, h, hkv, tq, tk, d, causal, kind)) in cases.iter().enumerate() {
         let s = 40 + 10 * i as u64;

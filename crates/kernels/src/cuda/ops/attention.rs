@@ -120,6 +120,15 @@ fn flash_fits<T: CudaElem>(p: &Attention) -> bool {
     T::SUFFIX != "float" && matches!(p.d, 64 | 128) && [&p.q, &p.k, &p.v, &p.o].into_iter().all(al)
 }
 
+/// Whether attention_decode_vec takes this decode step: 16-byte rows of K and
+/// V (D a whole number of vectors, a power of two of them) at 16-byte
+/// aligned strides and offsets.
+fn decode_vec_fits<T: CudaElem>(p: &Attention) -> bool {
+    let ve = 16 / T::DTYPE.size();
+    let al = |h: &Heads| [h.offset, h.b_stride, h.h_stride, h.t_stride].iter().all(|v| v.is_multiple_of(ve));
+    p.d.is_multiple_of(ve) && (p.d / ve).is_power_of_two() && p.d / ve <= 256 && al(&p.k) && al(&p.v)
+}
+
 fn decode<T: CudaElem>(
     dev: &CudaDevice,
     p: &Attention,
@@ -132,13 +141,17 @@ fn decode<T: CudaElem>(
     let splits = p.tk.div_ceil(chunk);
     let mut part = dev.alloc::<f32>(p.b * p.h * splits * (p.d + 2))?;
     let params = attn_params(p, None);
-    let name = format!("attention_decode_{}", T::SUFFIX);
+    let vec = decode_vec_fits::<T>(p);
+    let name = format!("attention_decode{}_{}", if vec { "_vec" } else { "" }, T::SUFFIX);
     let f = dev.function("attention.cu", &name)?;
     let cfg =
         LaunchConfig { grid_dim: (splits as u32, p.h as u32, p.b as u32), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
     let chunk_i = chunk as i32;
     let mut args = dev.stream.launch_builder(&f);
-    args.arg(q).arg(k).arg(v).arg(&mut part).arg(&params).arg(&chunk_i);
+    args.arg(q).arg(k).arg(v).arg(&mut part).arg(&params);
+    if !vec {
+        args.arg(&chunk_i);
+    }
     // SAFETY: as above; `part` holds every split's partial.
     unsafe { args.launch(cfg) }.map_err(|e| launch_err(&name, e))?;
     let name = format!("attention_combine_{}", T::SUFFIX);
