@@ -9,8 +9,10 @@
 // Block tile 128×128, k-steps of 64. Warpgroup 0 is the producer: one thread
 // waits for a free stage, announces its bytes on the stage's `full` barrier
 // and issues the two TMA copies. Warpgroups 1 and 2 each own 64 rows: they
-// wait on `full`, run four m64n128k16 wgmmas over the stage, and release it
-// on its `empty` barrier. Out-of-range rows and k are zeros from TMA.
+// wait on `full`, issue four m64n128k16 wgmmas over the stage, and release
+// the previous stage on its `empty` barrier once that stage's wgmmas are
+// done (one group stays in flight). Out-of-range rows and k are zeros from
+// TMA. Blocks map to tiles in groups of 8 row tiles, for L2 reuse.
 // Launch: grid (ceil(N/128), ceil(M/128), batch), block 384, dynamic shared
 // memory SM90_SMEM bytes (4 stages × 32 KB, 1024-aligned, + the barriers).
 
@@ -30,7 +32,12 @@ __device__ __forceinline__ void gemm_wgmma(const TmaMap& amap, const TmaMap& bma
     unsigned long long* full = (unsigned long long*)(smem + SM90_STAGES * 2 * SM90_TILE);
     unsigned long long* empty = full + SM90_STAGES;
     int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
-    int bz = blockIdx.z, row0 = blockIdx.y * 128, col0 = blockIdx.x * 128;
+    // Blocks in launch order walk down 8 row tiles before moving right, so
+    // those in flight together share their B tiles (and 8 A tiles) in L2.
+    int tiles_m = gridDim.y, id = blockIdx.y * gridDim.x + blockIdx.x, group = 8 * gridDim.x;
+    int first = (id / group) * 8, rows_in = min(8, tiles_m - first);
+    int by = first + (id % group) % rows_in, bx = (id % group) / rows_in;
+    int bz = blockIdx.z, row0 = by * 128, col0 = bx * 128;
     int ktiles = (p.k + 63) / 64;
     if (threadIdx.x == 0) {
         for (int s = 0; s < SM90_STAGES; ++s) {
@@ -66,9 +73,12 @@ __device__ __forceinline__ void gemm_wgmma(const TmaMap& amap, const TmaMap& bma
 #pragma unroll
         for (int kk = 0; kk < 4; ++kk) WGMMA(d, wgmma_desc(a + kk * 32), wgmma_desc(b + kk * 32));
         wgmma_commit();
-        wgmma_wait<0>();
-        if (tid == 0) mbar_arrive(&empty[s]);
+        // This step's wgmmas stay in flight; the previous step's are done, so
+        // its stage goes back to the producer.
+        wgmma_wait<1>();
+        if (kt > 0 && tid == 0) mbar_arrive(&empty[(kt - 1) % SM90_STAGES]);
     }
+    wgmma_wait<0>();
     T* c = C + p.c_off + bz * p.c_bs;
     int warp = tid / 32, g = (tid % 32) / 4, t = tid % 4;
 #pragma unroll

@@ -1,6 +1,7 @@
 // gemm_sm90_check.cpp — gemm_sm90.cu's TMA + wgmma kernel on the emulator
 // against a double-precision reference: ragged M, N and K (TMA's zero fill),
-// more k-steps than stages (the ring wraps), batches, the epilogue.
+// more k-steps than stages (the ring wraps), batches, the epilogue, and a
+// grid past one group of 8 row tiles.
 #include "emu.h"
 // clang-format off
 #include "../../cuda/common.cuh"
@@ -40,6 +41,8 @@ int main() {
     run<bf16>("gemm_wgmma_bf16", gemm_wgmma_bf16, 1, 130, 136, 72, false, ACT_NONE, 1e-2);
     run<bf16>("gemm_wgmma_bf16", gemm_wgmma_bf16, 1, 64, 256, 320, true, ACT_SILU, 1e-2);
     run<f16>("gemm_wgmma_f16", gemm_wgmma_f16, 2, 200, 40, 40, true, ACT_NONE, 1e-2);
+    // 9 × 3 tiles: the grouped block order must reach every tile once (poisoned output).
+    run<bf16>("gemm_wgmma_bf16", gemm_wgmma_bf16, 1, 1100, 300, 64, false, ACT_NONE, 1e-2);
     std::printf("%d failed\n", chk::failures);
     return chk::failures != 0;
 }
