@@ -388,11 +388,11 @@ inline float desc_at(unsigned long long desc, int r, int k) {
     std::memcpy(&h, dynamic_smem + swizzle128(addr), 2);
     return CVT(h);
 }
-// This thread's share of D[64×128] += A[64×16]·B[16×128] (sm90.cuh's layout).
-template <float (*CVT)(unsigned short)>
-inline void wgmma_m64n128k16(float* d, unsigned long long da, unsigned long long db) {
+// This thread's share of D[64×N] += A[64×16]·B[16×N] (sm90.cuh's layout).
+template <int N, float (*CVT)(unsigned short)>
+inline void wgmma_m64k16(float* d, unsigned long long da, unsigned long long db) {
     int tid = flat_tid() % 128, w = tid / 32, g = (tid % 32) / 4, t = tid % 4;
-    for (int j = 0; j < 16; ++j)
+    for (int j = 0; j < N / 8; ++j)
         for (int q = 0; q < 4; ++q) {
             int r = 16 * w + g + (q >= 2 ? 8 : 0), c = 8 * j + 2 * t + (q & 1);
             float s = 0.0f;
@@ -401,9 +401,13 @@ inline void wgmma_m64n128k16(float* d, unsigned long long da, unsigned long long
         }
 }
 }  // namespace emu
-inline void wgmma_bf16_m64n128k16(float* d, unsigned long long da, unsigned long long db) {
-    emu::wgmma_m64n128k16<emu::bf16_to_f32>(d, da, db);
-}
-inline void wgmma_f16_m64n128k16(float* d, unsigned long long da, unsigned long long db) {
-    emu::wgmma_m64n128k16<emu::f16_to_f32>(d, da, db);
-}
+#define EMU_WGMMA(NAME, N, CVT)                                                     \
+    inline void NAME(float* d, unsigned long long da, unsigned long long db) { \
+        emu::wgmma_m64k16<N, CVT>(d, da, db);                                      \
+    }
+EMU_WGMMA(wgmma_bf16_m64n128k16, 128, emu::bf16_to_f32)
+EMU_WGMMA(wgmma_f16_m64n128k16, 128, emu::f16_to_f32)
+EMU_WGMMA(wgmma_bf16_m64n256k16, 256, emu::bf16_to_f32)
+EMU_WGMMA(wgmma_f16_m64n256k16, 256, emu::f16_to_f32)
+template <int N> inline void setmaxnreg_dec() {}
+template <int N> inline void setmaxnreg_inc() {}

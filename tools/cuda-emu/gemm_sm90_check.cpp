@@ -10,8 +10,8 @@
 #include "check.h"
 
 template <typename T>
-static void run(const char* name, void (*kernel)(TmaMap, TmaMap, T*, GemmParams, const T*), int b, int m, int n,
-                int k, bool bias_on, int act, double tol) {
+static void run(const char* name, void (*kernel)(TmaMap, TmaMap, T*, GemmParams, const T*), int bn, int b, int m,
+                int n, int k, bool bias_on, int act, double tol) {
     auto a = chk::store<T>(chk::randn((size_t)b * m * k));
     auto w = chk::store<T>(chk::randn((size_t)b * n * k));
     auto bias = chk::store<T>(chk::randn(n));
@@ -20,7 +20,7 @@ static void run(const char* name, void (*kernel)(TmaMap, TmaMap, T*, GemmParams,
     p.m = m, p.n = n, p.k = k, p.alpha = 1.0f, p.beta = 0.0f, p.act = act;
     p.c_bs = (long long)m * n, p.c_rs = n, p.c_cs = 1;
     TmaMap amap = emu::tma_map(a.data(), k, m, b, 2ull * k, 2ull * m * k, 64, 128, 2);
-    TmaMap bmap = emu::tma_map(w.data(), k, n, b, 2ull * k, 2ull * n * k, 64, 128, 2);
+    TmaMap bmap = emu::tma_map(w.data(), k, n, b, 2ull * k, 2ull * n * k, 64, bn, 2);
     std::vector<float> ref((size_t)b * m * n);
     for (int z = 0; z < b; ++z)
         for (int i = 0; i < m; ++i)
@@ -30,7 +30,7 @@ static void run(const char* name, void (*kernel)(TmaMap, TmaMap, T*, GemmParams,
                 ref[((size_t)z * m + i) * n + j] = act == ACT_SILU ? s / (1.0 + std::exp(-s)) : s;
             }
     auto out = chk::poison<T>(ref.size());
-    emu::launch({unsigned((n + 127) / 128), unsigned((m + 127) / 128), unsigned(b)}, {384}, kernel, amap, bmap,
+    emu::launch({unsigned((n + bn - 1) / bn), unsigned((m + 127) / 128), unsigned(b)}, {384}, kernel, amap, bmap,
                 out.data(), p, bias_on ? bias.data() : nullptr);
     char what[160];
     std::snprintf(what, sizeof what, "%s b%d %dx%dx%d%s act %d", name, b, m, n, k, bias_on ? " bias" : "", act);
@@ -38,11 +38,16 @@ static void run(const char* name, void (*kernel)(TmaMap, TmaMap, T*, GemmParams,
 }
 
 int main() {
-    run<bf16>("gemm_wgmma_bf16", gemm_wgmma_bf16, 1, 130, 136, 72, false, ACT_NONE, 1e-2);
-    run<bf16>("gemm_wgmma_bf16", gemm_wgmma_bf16, 1, 64, 256, 320, true, ACT_SILU, 1e-2);
-    run<f16>("gemm_wgmma_f16", gemm_wgmma_f16, 2, 200, 40, 40, true, ACT_NONE, 1e-2);
-    // 9 × 3 tiles: the grouped block order must reach every tile once (poisoned output).
-    run<bf16>("gemm_wgmma_bf16", gemm_wgmma_bf16, 1, 1100, 300, 64, false, ACT_NONE, 1e-2);
+    for (int bn : {128, 256}) {
+        auto bf = bn == 128 ? gemm_wgmma_bf16_n128 : gemm_wgmma_bf16_n256;
+        auto hf = bn == 128 ? gemm_wgmma_f16_n128 : gemm_wgmma_f16_n256;
+        std::string b = "gemm_wgmma_bf16_n" + std::to_string(bn), h = "gemm_wgmma_f16_n" + std::to_string(bn);
+        run<bf16>(b.c_str(), bf, bn, 1, 130, 136, 72, false, ACT_NONE, 1e-2);
+        run<bf16>(b.c_str(), bf, bn, 1, 64, 300, 320, true, ACT_SILU, 1e-2);
+        run<f16>(h.c_str(), hf, bn, 2, 200, 40, 40, true, ACT_NONE, 1e-2);
+        // Past one group of 8 row tiles: the grouped block order must reach every tile once (poisoned output).
+        run<bf16>(b.c_str(), bf, bn, 1, 1100, 300, 64, false, ACT_NONE, 1e-2);
+    }
     std::printf("%d failed\n", chk::failures);
     return chk::failures != 0;
 }

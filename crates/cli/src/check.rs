@@ -83,6 +83,10 @@ pub fn run(a: &CheckArgs) -> Result<(), Box<dyn std::error::Error>> {
             std::fs::create_dir_all(dir)?;
             std::fs::write(dir.join(cuda::device::cache_name(file, src, target)), &out.cubin)?;
         }
+        // ptxas warnings (a wgmma serialized, a setmaxnreg ignored) cost speed, not correctness: shown.
+        for w in out.log.lines().filter(|l| l.contains("warning")) {
+            println!("{file:<16} {target:<6} {w}");
+        }
         let report = nvrtc::ptxas_report(&out.log);
         if report.is_empty() {
             println!("{file:<16} {target:<6} (no ptxas report)\n{}", out.log);

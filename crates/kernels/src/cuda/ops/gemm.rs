@@ -145,7 +145,8 @@ fn launch<T: CudaElem>(
 /// Whether gemm_sm90.cu's kernel takes this product: a Hopper GPU, 16-bit
 /// elements, a Linear's layout (A [M, K], B [N, K], both k-contiguous and
 /// 16-byte aligned), a batch stride on each operand when batched.
-/// `IRIS_CUDA_GEMM=mma` keeps Hopper on the mma.sync kernels (to compare).
+/// `IRIS_CUDA_GEMM=mma` keeps Hopper on the mma.sync kernels (to compare;
+/// `n128` / `n256` fix the wgmma tile width).
 fn wgmma_fits<T: CudaElem>(dev: &CudaDevice, p: &Gemm) -> bool {
     let batch_ok = p.batch == 1 || (p.a.batch_stride > 0 && p.b.batch_stride > 0);
     dev.arch == 90
@@ -162,12 +163,39 @@ struct TmaMap([u64; 16]);
 // SAFETY: plain old data laid out as `struct TmaMap` in sm90.cuh.
 unsafe impl DeviceRepr for TmaMap {}
 
-/// Dynamic shared memory of gemm_sm90.cu's kernel (its SM90_SMEM).
-const SM90_SMEM: usize = 1024 + 4 * 2 * 16384 + 2 * 4 * 8;
+/// Dynamic shared memory of gemm_sm90.cu's kernel for tiles 128 × `bn` (its SM90_SMEM).
+fn sm90_smem(bn: usize) -> usize {
+    1024 + 4 * (16384 + bn * 128) + 2 * 4 * 8
+}
+
+/// The wgmma tile width: 256 columns when that still gives every SM a block
+/// (fewer, larger tiles read less of A and B per flop), else 128.
+fn sm90_width(dev: &CudaDevice, p: &Gemm) -> Result<usize> {
+    match std::env::var("IRIS_CUDA_GEMM").as_deref() {
+        Ok("n128") => return Ok(128),
+        Ok("n256") => return Ok(256),
+        _ => {}
+    }
+    let sms = dev
+        .ctx
+        .attribute(cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+        .map_err(|e| Error::Device(format!("cuda: multiprocessor count: {e:?}")))? as usize;
+    let wide_tiles = p.batch * p.m.div_ceil(128) * p.n.div_ceil(256);
+    Ok(if wide_tiles >= sms { 256 } else { 128 })
+}
 
 /// A TMA map over a k-contiguous operand [batch, rows, K] at device address
-/// `ptr`: boxes of 64 k × 128 rows, 128-byte swizzled, zeros past the edges.
-fn tma_map<T: CudaElem>(ptr: u64, k: usize, rows: usize, batch: usize, rs: usize, bs: usize) -> Result<TmaMap> {
+/// `ptr`: boxes of 64 k × `box_rows` rows, 128-byte swizzled, zeros past the edges.
+#[allow(clippy::too_many_arguments)]
+fn tma_map<T: CudaElem>(
+    ptr: u64,
+    k: usize,
+    rows: usize,
+    batch: usize,
+    rs: usize,
+    bs: usize,
+    box_rows: u32,
+) -> Result<TmaMap> {
     use cudarc::driver::sys;
     let es = T::DTYPE.size() as u64;
     let dtype = match T::SUFFIX {
@@ -178,7 +206,7 @@ fn tma_map<T: CudaElem>(ptr: u64, k: usize, rows: usize, batch: usize, rs: usize
     // A single batch still needs a valid (non-zero, 16-byte) stride.
     let batch_bytes = if batch == 1 { (rows * rs) as u64 * es } else { bs as u64 * es };
     let strides = [rs as u64 * es, batch_bytes];
-    let (boxes, elems) = ([64u32, 128, 1], [1u32; 3]);
+    let (boxes, elems) = ([64u32, box_rows, 1], [1u32; 3]);
     let mut map = std::mem::MaybeUninit::<sys::CUtensorMap>::zeroed();
     // SAFETY: every array has the rank's length (strides one less); the
     // address and strides are 16-byte multiples (tc_variant checked them).
@@ -213,20 +241,22 @@ fn gemm_sm90<T: CudaElem>(
     c: &mut CudaSlice<T>,
 ) -> Result<()> {
     use cudarc::driver::{sys, DevicePtr};
-    let name = format!("gemm_wgmma_{}", T::SUFFIX);
+    let bn = sm90_width(dev, p)?;
+    let name = format!("gemm_wgmma_{}_n{bn}", T::SUFFIX);
     let f = dev.function("gemm_sm90.cu", &name)?;
     let attr = sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
-    f.set_attribute(attr, SM90_SMEM as i32).map_err(|e| launch_err(&name, e))?;
+    f.set_attribute(attr, sm90_smem(bn) as i32).map_err(|e| launch_err(&name, e))?;
     let es = T::DTYPE.size() as u64;
     // The guards keep the operands' stream ordering until the launch is queued.
     let (ap, _ga) = a.device_ptr(&dev.stream);
     let (bp, _gb) = b.device_ptr(&dev.stream);
-    let amap = tma_map::<T>(ap + p.a.offset as u64 * es, p.k, p.m, p.batch, p.a.row_stride, p.a.batch_stride)?;
-    let bmap = tma_map::<T>(bp + p.b.offset as u64 * es, p.k, p.n, p.batch, p.b.col_stride, p.b.batch_stride)?;
+    let (a0, b0) = (ap + p.a.offset as u64 * es, bp + p.b.offset as u64 * es);
+    let amap = tma_map::<T>(a0, p.k, p.m, p.batch, p.a.row_stride, p.a.batch_stride, 128)?;
+    let bmap = tma_map::<T>(b0, p.k, p.n, p.batch, p.b.col_stride, p.b.batch_stride, bn as u32)?;
     let cfg = LaunchConfig {
-        grid_dim: (p.n.div_ceil(128) as u32, p.m.div_ceil(128) as u32, p.batch as u32),
+        grid_dim: (p.n.div_ceil(bn) as u32, p.m.div_ceil(128) as u32, p.batch as u32),
         block_dim: (384, 1, 1),
-        shared_mem_bytes: SM90_SMEM as u32,
+        shared_mem_bytes: sm90_smem(bn) as u32,
     };
     let null = 0u64;
     let mut args = dev.stream.launch_builder(&f);
