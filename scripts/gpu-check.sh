@@ -1,10 +1,7 @@
 #!/usr/bin/env bash
 # The H200 check, as one command on the GPU machine (no Rust there):
-#   on the CPU machine:  cargo build --release -p iris-cli && mkdir -p .gpu && cp target/release/iris .gpu/
-#                        LD_LIBRARY_PATH=$(scripts/install-nvrtc.sh) .gpu/iris check --device cuda \
-#                            --compile-only --arch 90 --cubin-dir .gpu/cuda-cache
-#                        (.gpu is ignored through .git/info/exclude; name it in the device tool's `carry`;
-#                        the cubins spare the GPU machine a minute of NVRTC)
+#   on the CPU machine:  scripts/gpu-prepare.sh   (the release iris and every kernel's cubin in .gpu/,
+#                        ignored through .git/info/exclude; name .gpu in the device tool's `carry`)
 #   on the GPU machine:  scripts/gpu-check.sh "$OUT"
 # IRIS_CUDA_GEMM=mma in the environment keeps Hopper's GEMMs on mma.sync (to compare with wgmma).
 # It finds libnvrtc, compiles every kernel (ptxas report), runs every kernel against the CPU

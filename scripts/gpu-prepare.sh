@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Prepares .gpu/ for scripts/gpu-check.sh on a GPU machine without Rust (the
+# device tool's `carry: [".gpu"]`): the release `iris`, and every kernel
+# compiled for sm_90 (+ sm_90a) under the kernel cache's names, so the GPU
+# machine spends no time in NVRTC. .gpu is ignored through .git/info/exclude.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
+cargo build --release -p iris-cli
+rm -rf .gpu && mkdir -p .gpu
+cp target/release/iris .gpu/
+LD_LIBRARY_PATH="$(scripts/install-nvrtc.sh)" .gpu/iris check --device cuda --compile-only --arch 90 \
+    --cubin-dir .gpu/cuda-cache > .gpu/compile.txt
+du -sh .gpu
+echo "then, on the GPU machine: scripts/gpu-check.sh \"\$OUT\"   (carry .gpu)"
