@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
 cargo build --release -p iris-cli
 rm -rf .gpu && mkdir -p .gpu
-cp target/release/iris .gpu/
+# Without its debug info (the device tool carries 64 MiB in all).
+strip -o .gpu/iris target/release/iris 2>/dev/null || cp target/release/iris .gpu/
 LD_LIBRARY_PATH="$(scripts/install-nvrtc.sh)" .gpu/iris check --device cuda --compile-only --arch 90 \
     --cubin-dir .gpu/cuda-cache > .gpu/compile.txt
 du -sh .gpu
