@@ -4,31 +4,34 @@
 //   flash_attention_<T>_d<D>(q, k, v, o, mask, p)     causal, additive f32 mask, or none
 //   flash_cross_attention_<T>_d<D>(q, k, v, o, keep, p)  never causal, u8 keep-mask
 //       per query row (0 hides a key); a row that keeps no key is zeros
+//   ..._w8: the same with 8 warps (128 query rows a block: each K/V tile
+//       loaded serves twice the rows)
 // Shapes and strides: attention.cuh. Every t stride, offset and b/h stride
 // is a multiple of 8 elements (16 bytes): tiles move by cp.async.
-// A block takes 64 query rows of one (b, h), 4 warps of 16 rows each. Per
+// A block takes 64 (or 128) query rows of one (b, h), warps of 16 rows. Q
+// comes first through the K/V buffers into registers. Per
 // key tile of 64: S = Q·Kᵀ (mma.sync m16n8k16, Q fragments held in
 // registers), scale, mask, online softmax in registers, then O += P·V with P
 // re-packed from S's accumulators as the A operand (no trip through shared
 // memory). K and V have one buffer each: V_j loads while S_j is computed,
 // K_{j+1} while P·V_j is. Shared rows are XOR-swizzled by 16-byte chunk.
-// Launch: grid (ceil(Tq/64), H, B), block 128; 48 KB (D = 128) or 24 KB.
+// Launch: grid (ceil(Tq/BQ), H, B), block 32·WARPS; 32 KB (D = 128) or 16 KB
+// of shared memory (for BQ = 128 and D = 64 too: Q fits the K/V buffers).
 
 #include "attention.cuh"
 
-#define FA_BQ 64
 #define FA_BK 64
 
 // Byte offset of 16-byte chunk c of row r, rows of `chunks` chunks (8 or 16).
 __device__ __forceinline__ int fa_swz(int r, int c, int chunks) { return (r * chunks + (c ^ (r & 7))) << 4; }
 
-// rows [r0, r0 + 64) of one head (t stride `ts`, D contiguous) → tile; rows
+// rows [r0, r0 + R) of one head (t stride `ts`, D contiguous) → tile; rows
 // at or past `rows` are zeros.
-template <int D>
+template <int D, int R>
 __device__ __forceinline__ void fa_load(char* tile, const unsigned short* head, long long ts, int r0, int rows) {
     const int chunks = D / 8;
 #pragma unroll
-    for (int e = threadIdx.x; e < FA_BQ * chunks; e += 128) {
+    for (int e = threadIdx.x; e < R * chunks; e += blockDim.x) {
         int r = e / chunks, c = e % chunks;
         bool in = r0 + r < rows;
         cp_async16(tile + fa_swz(r, c, chunks), in ? head + (r0 + r) * ts + c * 8 : head, in ? 16 : 0);
@@ -44,12 +47,14 @@ template <> __device__ __forceinline__ unsigned pack2<f16>(float lo, float hi) {
 }
 
 // KIND: 0 none/causal, 1 additive f32 mask, 2 u8 keep-mask.
-template <typename T, int D, int KIND, void (*MMA)(float*, const unsigned*, const unsigned*)>
+// WARPS warps of 16 query rows: a block takes BQ = 16·WARPS rows.
+template <typename T, int D, int WARPS, int KIND, void (*MMA)(float*, const unsigned*, const unsigned*)>
 __device__ __forceinline__ void flash(const T* __restrict__ Q, const T* __restrict__ K, const T* __restrict__ V,
                                       T* __restrict__ O, const void* __restrict__ mask, const AttnParams& p,
                                       char* smem) {
-    const int chunks = D / 8;
-    char *qs = smem, *ks = smem + FA_BQ * D * 2, *vs = ks + FA_BK * D * 2;
+    const int chunks = D / 8, FA_BQ = 16 * WARPS;
+    // Q passes through the K/V buffers on its way to registers.
+    char *qs = smem, *ks = smem, *vs = ks + FA_BK * D * 2;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
     int bi = blockIdx.z, hi = blockIdx.y, kvh = hi / (p.h / p.hkv), q0 = blockIdx.x * FA_BQ;
     const unsigned short* qh = (const unsigned short*)Q + p.q.off + bi * p.q.b + hi * p.q.h;
@@ -59,8 +64,7 @@ __device__ __forceinline__ void flash(const T* __restrict__ Q, const T* __restri
     int kend = p.causal ? max(0, min(p.tk, q0 + FA_BQ + shift)) : p.tk;
     int tiles = (kend + FA_BK - 1) / FA_BK;
 
-    fa_load<D>(qs, qh, p.q.t, q0, p.tq);
-    if (tiles > 0) fa_load<D>(ks, kh, p.k.t, 0, p.tk);
+    fa_load<D, FA_BQ>(qs, qh, p.q.t, q0, p.tq);
     cp_async_commit();
     cp_async_wait<0>();
     __syncthreads();
@@ -69,6 +73,11 @@ __device__ __forceinline__ void flash(const T* __restrict__ Q, const T* __restri
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk)
         ldmatrix_x4(qf[kk], qs + fa_swz(warp * 16 + (lane & 15), 2 * kk + (lane >> 4), chunks));
+    __syncthreads();  // every warp has its Q: the buffers take K and V now
+    if (tiles > 0) fa_load<D, FA_BK>(ks, kh, p.k.t, 0, p.tk);
+    cp_async_commit();
+    cp_async_wait<0>();
+    __syncthreads();
 
     // Rows g and g + 8 of the warp's 16: running max, this lane's share of the sum, output.
     int rows[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
@@ -79,7 +88,7 @@ __device__ __forceinline__ void flash(const T* __restrict__ Q, const T* __restri
 
     for (int j = 0; j < tiles; ++j) {
         int k0 = j * FA_BK;
-        fa_load<D>(vs, vh, p.v.t, k0, p.tk);
+        fa_load<D, FA_BK>(vs, vh, p.v.t, k0, p.tk);
         cp_async_commit();
         float s[FA_BK / 8][4];
 #pragma unroll
@@ -143,7 +152,7 @@ __device__ __forceinline__ void flash(const T* __restrict__ Q, const T* __restri
         }
         cp_async_wait<0>();
         __syncthreads();  // V_j has landed; every warp is done with K_j
-        if (j + 1 < tiles) fa_load<D>(ks, kh, p.k.t, k0 + FA_BK, p.tk);
+        if (j + 1 < tiles) fa_load<D, FA_BK>(ks, kh, p.k.t, k0 + FA_BK, p.tk);
         cp_async_commit();
         // O += P·V_j: P's k-step kk (keys 16kk..16kk+15) is S's n-tiles 2kk and 2kk + 1.
 #pragma unroll
@@ -180,23 +189,29 @@ __device__ __forceinline__ void flash(const T* __restrict__ Q, const T* __restri
     }
 }
 
-// Q, K and V tiles: one shared array for both instantiations an entry holds.
-#define FLASH(T, D, MMA)                                                                                    \
-    extern "C" __global__ void __launch_bounds__(128)                                                       \
-        flash_attention_##T##_d##D(const T* q, const T* k, const T* v, T* o, const float* mask, AttnParams p) { \
-        __shared__ __align__(128) char smem[(FA_BQ + 2 * FA_BK) * D * 2];                                   \
-        if (p.has_mask) flash<T, D, 1, MMA>(q, k, v, o, mask, p, smem);                                     \
-        else flash<T, D, 0, MMA>(q, k, v, o, nullptr, p, smem);                                             \
+// The K and V tiles (Q passes through them): one shared array for both
+// instantiations an entry holds. _w8: 8 warps, 128 query rows a block.
+#define FA_SMEM(D, WARPS) ((16 * (WARPS) > 2 * FA_BK ? 16 * (WARPS) : 2 * FA_BK) * (D) * 2)
+#define FLASH(T, D, WARPS, SUFFIX, MMA)                                                                     \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS) flash_attention_##T##_d##D##SUFFIX(            \
+        const T* q, const T* k, const T* v, T* o, const float* mask, AttnParams p) {                        \
+        __shared__ __align__(128) char smem[FA_SMEM(D, WARPS)];                                             \
+        if (p.has_mask) flash<T, D, WARPS, 1, MMA>(q, k, v, o, mask, p, smem);                              \
+        else flash<T, D, WARPS, 0, MMA>(q, k, v, o, nullptr, p, smem);                                      \
     }                                                                                                       \
-    extern "C" __global__ void __launch_bounds__(128) flash_cross_attention_##T##_d##D(                     \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS) flash_cross_attention_##T##_d##D##SUFFIX(      \
         const T* q, const T* k, const T* v, T* o, const unsigned char* keep, AttnParams p) {                \
-        __shared__ __align__(128) char smem[(FA_BQ + 2 * FA_BK) * D * 2];                                   \
+        __shared__ __align__(128) char smem[FA_SMEM(D, WARPS)];                                             \
         p.causal = 0;                                                                                       \
-        if (p.has_mask) flash<T, D, 2, MMA>(q, k, v, o, keep, p, smem);                                     \
-        else flash<T, D, 0, MMA>(q, k, v, o, nullptr, p, smem);                                             \
+        if (p.has_mask) flash<T, D, WARPS, 2, MMA>(q, k, v, o, keep, p, smem);                              \
+        else flash<T, D, WARPS, 0, MMA>(q, k, v, o, nullptr, p, smem);                                      \
     }
 
-FLASH(bf16, 64, mma_bf16_16816)
-FLASH(bf16, 128, mma_bf16_16816)
-FLASH(f16, 64, mma_f16_16816)
-FLASH(f16, 128, mma_f16_16816)
+FLASH(bf16, 64, 4, , mma_bf16_16816)
+FLASH(bf16, 128, 4, , mma_bf16_16816)
+FLASH(f16, 64, 4, , mma_f16_16816)
+FLASH(f16, 128, 4, , mma_f16_16816)
+FLASH(bf16, 64, 8, _w8, mma_bf16_16816)
+FLASH(bf16, 128, 8, _w8, mma_bf16_16816)
+FLASH(f16, 64, 8, _w8, mma_f16_16816)
+FLASH(f16, 128, 8, _w8, mma_f16_16816)

@@ -55,6 +55,20 @@ done
 if [ "$device" = cuda ]; then
     "$bin/iris" bench --device cuda --json > "$out/iris-bench.jsonl" 2>> "$out/log.txt" || status=1
     python3 benches/peers/gpu.py > "$out/torch-bench.jsonl" 2>> "$out/log.txt" || status=1
+    # The alternatives to the defaults, on the cases they change: the variants table below.
+    for v in IRIS_CUDA_GEMM=mma IRIS_CUDA_GEMM=n128 IRIS_CUDA_GEMM=n256; do
+        for a in "gemm --m 4096 --n 4096 --k 4096 --transpose-b" "gemm --m 8192 --n 8192 --k 8192 --transpose-b"; do
+            # shellcheck disable=SC2086
+            env $v "$bin/iris" bench $a --dtype bf16 --device cuda --json 2>> "$out/log.txt" | sed "s/^{/{\"variant\":\"$v\",/" >> "$out/variants.jsonl"
+        done
+    done
+    for v in IRIS_CUDA_FLASH_WARPS=4 IRIS_CUDA_FLASH_WARPS=8; do
+        for a in "attention --h 16 --tq 4096 --d 128 --causal" "attention --h 16 --tq 4096 --d 64 --causal" \
+                 "cross-attention --h 32 --tq 2048 --tk 6404 --d 128"; do
+            # shellcheck disable=SC2086
+            env $v "$bin/iris" bench $a --dtype bf16 --device cuda --json 2>> "$out/log.txt" | sed "s/^{/{\"variant\":\"$v\",/" >> "$out/variants.jsonl"
+        done
+    done
     # The same GPU through Vulkan (wgpu). The image has no Vulkan loader: carry the .debs in .gl
     # (see the device tool's README) and they are unpacked here.
     if [ -d .gl ]; then
@@ -96,5 +110,11 @@ for r in iris:
 for p in torch:
     if p["op"] == "copy":
         print(f"\ncopy bandwidth ceiling: {p['gbps']:.0f} GB/s")
+variants = load(f"{out}/variants.jsonl")
+if variants:
+    print("\n| variant | op | shape | ms | TFLOP/s |")
+    print("|---|---|---|---|---|")
+    for r in variants:
+        print(f"| {r['variant']} | {r['op']} | {r['shape']} | {r['median_ms']:.3f} | {r.get('tflops', 0):.1f} |")
 PY
 exit $status

@@ -63,7 +63,8 @@ static std::vector<float> reference(const Case& c, const AttnParams& p, const st
 }
 
 template <typename T>
-static void run(const Case& c, bool flash, double tol, bool vec = false) {
+// flash: 0 for attention.cu's kernels, else the flash kernels' warps (4 or 8).
+static void run(const Case& c, int flash, double tol, bool vec = false) {
     AttnParams p = params(c);
     auto q = chk::store<T>(chk::randn((size_t)c.b * c.tq * c.h * c.d));
     auto k = chk::store<T>(chk::randn((size_t)c.b * c.hkv * c.tk * c.d));
@@ -76,19 +77,31 @@ static void run(const Case& c, bool flash, double tol, bool vec = false) {
     const char* sfx = std::is_same_v<T, bf16> ? "bf16" : std::is_same_v<T, f16> ? "f16" : "float";
     std::string name;
     if (flash) {
-        name = std::string(c.kind == 2 ? "flash_cross_attention_" : "flash_attention_") + sfx + "_d" + std::to_string(c.d);
-        dim3 grid{unsigned((c.tq + 63) / 64), unsigned(c.h), unsigned(c.b)};
+        bool w8 = flash == 8;
+        name = std::string(c.kind == 2 ? "flash_cross_attention_" : "flash_attention_") + sfx + "_d" +
+               std::to_string(c.d) + (w8 ? "_w8" : "");
+        dim3 grid{unsigned((c.tq + 16 * flash - 1) / (16 * flash)), unsigned(c.h), unsigned(c.b)};
         if constexpr (!std::is_same_v<T, float>) {
             constexpr bool B = std::is_same_v<T, bf16>;
-            auto attn = c.d == 64 ? (B ? (void*)flash_attention_bf16_d64 : (void*)flash_attention_f16_d64)
-                                  : (B ? (void*)flash_attention_bf16_d128 : (void*)flash_attention_f16_d128);
-            auto cross = c.d == 64
-                             ? (B ? (void*)flash_cross_attention_bf16_d64 : (void*)flash_cross_attention_f16_d64)
-                             : (B ? (void*)flash_cross_attention_bf16_d128 : (void*)flash_cross_attention_f16_d128);
+            // [bf16?][d128?][w8?]
+            void* attn[2][2][2] = {{{(void*)flash_attention_f16_d64, (void*)flash_attention_f16_d64_w8},
+                                    {(void*)flash_attention_f16_d128, (void*)flash_attention_f16_d128_w8}},
+                                   {{(void*)flash_attention_bf16_d64, (void*)flash_attention_bf16_d64_w8},
+                                    {(void*)flash_attention_bf16_d128, (void*)flash_attention_bf16_d128_w8}}};
+            void* cross[2][2][2] = {
+                {{(void*)flash_cross_attention_f16_d64, (void*)flash_cross_attention_f16_d64_w8},
+                 {(void*)flash_cross_attention_f16_d128, (void*)flash_cross_attention_f16_d128_w8}},
+                {{(void*)flash_cross_attention_bf16_d64, (void*)flash_cross_attention_bf16_d64_w8},
+                 {(void*)flash_cross_attention_bf16_d128, (void*)flash_cross_attention_bf16_d128_w8}}};
             using A = void (*)(const T*, const T*, const T*, T*, const float*, AttnParams);
             using X = void (*)(const T*, const T*, const T*, T*, const unsigned char*, AttnParams);
-            if (c.kind == 2) emu::launch(grid, {128}, (X)cross, q.data(), k.data(), v.data(), o.data(), keep.data(), p);
-            else emu::launch(grid, {128}, (A)attn, q.data(), k.data(), v.data(), o.data(), c.kind ? add.data() : nullptr, p);
+            int d128 = c.d == 128;
+            dim3 block{unsigned(32 * flash)};
+            if (c.kind == 2)
+                emu::launch(grid, block, (X)cross[B][d128][w8], q.data(), k.data(), v.data(), o.data(), keep.data(), p);
+            else
+                emu::launch(grid, block, (A)attn[B][d128][w8], q.data(), k.data(), v.data(), o.data(),
+                            c.kind ? add.data() : nullptr, p);
         }
     } else if (c.tq == 1 && c.kind == 0 && vec) {
         name = std::string("attention_decode_vec+combine_") + sfx;
@@ -136,20 +149,23 @@ int main() {
         {2, 2, 1, 20, 90, 128, false, 1},   // additive mask, GQA, batch
         {1, 2, 2, 70, 77, 64, false, 2},    // keep-mask; row 2 keeps no key
         {1, 2, 2, 130, 64, 128, false, 0},  // several query blocks, one key tile
+        {1, 1, 1, 300, 300, 64, true, 0},   // causal over several 128-row blocks
         {1, 2, 1, 1, 300, 64, false, 0},    // decode over many keys
         {2, 4, 2, 1, 700, 128, false, 0},   // decode, three chunks, GQA, batch
     };
     for (const Case& c : cases) {
-        run<float>(c, false, 1e-5);
-        run<bf16>(c, false, 1e-2);
+        run<float>(c, 0, 1e-5);
+        run<bf16>(c, 0, 1e-2);
         if (c.tq == 1) {
-            run<float>(c, false, 1e-5, true);
-            run<bf16>(c, false, 1e-2, true);
-            run<f16>(c, false, 1e-2, true);
+            run<float>(c, 0, 1e-5, true);
+            run<bf16>(c, 0, 1e-2, true);
+            run<f16>(c, 0, 1e-2, true);
         }
         if (c.tq > 1) {
-            run<bf16>(c, true, 1e-2);
-            run<f16>(c, true, 1e-2);
+            for (int warps : {4, 8}) {
+                run<bf16>(c, warps, 1e-2);
+                run<f16>(c, warps, 1e-2);
+            }
         }
     }
     std::printf("%d failed\n", chk::failures);

@@ -80,10 +80,12 @@ pub fn attention<T: CudaElem>(
     if p.tq == 1 && p.tk > 256 && matches!(mask, CudaMask::None) {
         return decode(dev, p, q, k, v, o);
     }
-    let flash = flash_fits::<T>(p);
-    let (rows, threads, pre, post) = match flash {
-        true => (64, 128, "flash_", format!("{s}_d{}", p.d)),
-        false => (8, 256, "", s.to_string()),
+    // IRIS_CUDA_FLASH_WARPS=8: 128 query rows a flash block instead of 64 (to compare).
+    let w8 = std::env::var("IRIS_CUDA_FLASH_WARPS").is_ok_and(|v| v == "8");
+    let (rows, threads, pre, post) = match (flash_fits::<T>(p), w8) {
+        (true, false) => (64, 128, "flash_", format!("{s}_d{}", p.d)),
+        (true, true) => (128, 256, "flash_", format!("{s}_d{}_w8", p.d)),
+        (false, _) => (8, 256, "", s.to_string()),
     };
     let cfg = LaunchConfig {
         grid_dim: (p.tq.div_ceil(rows) as u32, p.h as u32, p.b as u32),
