@@ -6,7 +6,7 @@
 //   copy_<S>_<D>(x, y, sx, n)           y[i] = D(x[sx(i)]): strided copy and dtype cast
 //   binary_dense_<op>_<T>(a, b, y, n)   the same with a, b dense of y's shape
 //   copy_dense16(x, y, n16)             n16 × 16 bytes, same dtype
-//   embedding_<T>(table, ids, y, rows, d, v)  y[r, :] = table[ids[r], :] (ids < v)
+//   embedding_<T>(table, ids, y, rows, d)  y[r, :] = table[ids[r], :] (ids checked on the host)
 // Launch: blocks of 256 threads, enough blocks to cover n (grid-stride beyond).
 // The dense paths move 16 bytes per thread per step when n allows it.
 

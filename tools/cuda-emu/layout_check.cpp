@@ -1,0 +1,92 @@
+// layout_check.cpp — the data-movement kernels and RoPE on the emulator
+// against plain loops: im2col (padding, stride), concat into wider rows,
+// embedding (16-byte rows and element rows), rotate-half RoPE.
+#include "emu.h"
+// clang-format off
+#include "../../cuda/common.cuh"
+#include "../../cuda/layout.cu"
+#include "../../cuda/elementwise.cu"
+#include "../../cuda/norm.cu"
+// clang-format on
+#include "check.h"
+
+static void im2col(int n, int c, int h, int w, int k, int stride, int pad) {
+    int oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
+    auto x = chk::randn((size_t)n * c * h * w);
+    std::vector<float> ref((size_t)n * oh * ow * c * k * k);
+    for (int b = 0; b < n; ++b)
+        for (int oy = 0; oy < oh; ++oy)
+            for (int ox = 0; ox < ow; ++ox)
+                for (int ch = 0; ch < c; ++ch)
+                    for (int ky = 0; ky < k; ++ky)
+                        for (int kx = 0; kx < k; ++kx) {
+                            int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+                            bool in = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                            size_t o = (((size_t)(b * oh + oy) * ow + ox) * c + ch) * k * k + ky * k + kx;
+                            ref[o] = in ? x[(((size_t)b * c + ch) * h + iy) * w + ix] : 0.0f;
+                        }
+    auto y = chk::poison<float>(ref.size());
+    emu::launch({2}, {256}, im2col_float, (const float*)x.data(), y.data(), n, c, h, w, k, stride, pad, oh, ow);
+    chk::report("im2col_float " + std::to_string(h) + "x" + std::to_string(w) + " k" + std::to_string(k) + " pad" +
+                    std::to_string(pad),
+                y, ref, 0.0);
+}
+
+static void concat() {
+    long long outer = 5, ix = 7, iy = 19, at = 4;
+    auto x = chk::randn(outer * ix);
+    auto y = chk::randn(outer * iy), ref = y;
+    for (long long o = 0; o < outer; ++o)
+        for (long long i = 0; i < ix; ++i) ref[o * iy + at + i] = x[o * ix + i];
+    emu::launch({1}, {256}, concat_float, (const float*)x.data(), y.data(), outer, ix, iy, at);
+    chk::report("concat_float 5x7 at 4 into rows of 19", y, ref, 0.0);
+}
+
+template <typename T>
+static void embedding(const char* sfx, int d) {
+    int vocab = 11, rows = 6;
+    auto table = chk::store<T>(chk::randn((size_t)vocab * d));
+    std::vector<unsigned> ids = {3, 0, 10, 3, 7, 1};
+    auto tf = chk::load(table);
+    std::vector<float> ref((size_t)rows * d);
+    for (int r = 0; r < rows; ++r)
+        for (int i = 0; i < d; ++i) ref[(size_t)r * d + i] = tf[(size_t)ids[r] * d + i];
+    auto y = chk::poison<T>(ref.size());
+    void (*k)(const T*, const unsigned*, T*, int, int);
+    if constexpr (std::is_same_v<T, bf16>) k = embedding_bf16;
+    else k = embedding_float;
+    emu::launch({unsigned(rows)}, {128}, k, (const T*)table.data(), (const unsigned*)ids.data(), y.data(), rows, d);
+    chk::report(std::string("embedding_") + sfx + " d" + std::to_string(d), chk::load(y), ref, 0.0);
+}
+
+static void rope() {
+    int outer = 2, t = 5, inner = 3, d = 16, half = d / 2;
+    auto x = chk::randn((size_t)outer * t * inner * d);
+    std::vector<float> cos(t * half), sin(t * half);
+    for (int i = 0; i < t * half; ++i) cos[i] = std::cos(0.3f * i), sin[i] = std::sin(0.3f * i);
+    std::vector<float> ref(x.size());
+    for (size_t row = 0; row < x.size() / d; ++row) {
+        int ti = (row / inner) % t;
+        for (int j = 0; j < half; ++j) {
+            float a = x[row * d + j], b = x[row * d + j + half], c = cos[ti * half + j], s = sin[ti * half + j];
+            ref[row * d + j] = a * c - b * s;
+            ref[row * d + j + half] = b * c + a * s;
+        }
+    }
+    auto y = chk::poison<float>(x.size());
+    emu::launch({1}, {256}, rope_float, (const float*)x.data(), (const float*)cos.data(), (const float*)sin.data(),
+                y.data(), outer, t, inner, d);
+    chk::report("rope_float 2x5x3x16", y, ref, 1e-6);
+}
+
+int main() {
+    im2col(1, 3, 28, 28, 14, 14, 0);  // a ViT's patches
+    im2col(2, 2, 9, 7, 3, 2, 1);      // padding and a ragged stride
+    concat();
+    embedding<float>("float", 36);  // 144-byte rows: 16-byte moves
+    embedding<float>("float", 7);   // element moves
+    embedding<bf16>("bf16", 40);
+    rope();
+    std::printf("%d failed\n", chk::failures);
+    return chk::failures != 0;
+}
