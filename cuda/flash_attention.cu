@@ -62,6 +62,7 @@ __device__ __forceinline__ void flash(const T* __restrict__ Q, const T* __restri
     const unsigned short* vh = (const unsigned short*)V + p.v.off + bi * p.v.b + kvh * p.v.h;
     int shift = p.tk - p.tq;
     int kend = p.causal ? max(0, min(p.tk, q0 + FA_BQ + shift)) : p.tk;
+    const float LOG2E = 1.4426950408889634f, scale2 = p.scale * LOG2E;
     int tiles = (kend + FA_BK - 1) / FA_BK;
 
     fa_load<D, FA_BQ>(qs, qh, p.q.t, q0, p.tq);
@@ -104,6 +105,9 @@ __device__ __forceinline__ void flash(const T* __restrict__ Q, const T* __restri
                 MMA(s[2 * nj + 1], qf[kk], b + 2);
             }
         // Scale, mask, and the online softmax; row r's values are s[.][2r], s[.][2r + 1].
+        // Scores are in log2 units (scale·log2 e folded in), so each exponential is one ex2.
+        // A tile every row of the block sees whole, with no mask, skips the per-key tests.
+        bool whole = KIND == 0 && k0 + FA_BK <= p.tk && (!p.causal || k0 + FA_BK - 1 <= q0 + shift);
         float alpha[2];
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
@@ -114,14 +118,14 @@ __device__ __forceinline__ void flash(const T* __restrict__ Q, const T* __restri
 #pragma unroll
                 for (int c = 0; c < 2; ++c) {
                     int kj = k0 + i * 8 + 2 * t + c;
-                    float v = s[i][2 * r + c] * p.scale;
-                    bool visible = kj < p.tk && qi < p.tq && (!p.causal || kj <= qi + shift);
-                    if (KIND == 1 && visible)
-                        v += ((const float*)mask)[p.m_off + bi * p.m_b + hi * p.m_h + (long long)qi * p.m_q + kj];
-                    if (KIND == 2 && visible)
-                        visible = ((const unsigned char*)mask)[p.m_off + bi * p.m_b + hi * p.m_h +
-                                                               (long long)qi * p.m_q + kj] != 0;
-                    v = visible ? v : NEG_INF;
+                    float v = s[i][2 * r + c] * scale2;
+                    if (!whole) {
+                        bool visible = kj < p.tk && qi < p.tq && (!p.causal || kj <= qi + shift);
+                        long long at = p.m_off + bi * p.m_b + hi * p.m_h + (long long)qi * p.m_q + kj;
+                        if (KIND == 1 && visible) v += ((const float*)mask)[at] * LOG2E;
+                        if (KIND == 2 && visible) visible = ((const unsigned char*)mask)[at] != 0;
+                        v = visible ? v : NEG_INF;
+                    }
                     s[i][2 * r + c] = v;
                     mx = fmaxf(mx, v);
                 }
@@ -129,14 +133,14 @@ __device__ __forceinline__ void flash(const T* __restrict__ Q, const T* __restri
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
             mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
             float m_new = fmaxf(m[r], mx);
-            alpha[r] = m[r] == NEG_INF ? 0.0f : __expf(m[r] - m_new);
+            alpha[r] = m[r] == NEG_INF ? 0.0f : exp2f(m[r] - m_new);
             float sum = 0.0f;
 #pragma unroll
             for (int i = 0; i < FA_BK / 8; ++i)
 #pragma unroll
                 for (int c = 0; c < 2; ++c) {
                     float v = s[i][2 * r + c];
-                    float e = v == NEG_INF ? 0.0f : __expf(v - m_new);
+                    float e = v == NEG_INF ? 0.0f : exp2f(v - m_new);
                     s[i][2 * r + c] = e;
                     sum += e;
                 }
@@ -193,13 +197,13 @@ __device__ __forceinline__ void flash(const T* __restrict__ Q, const T* __restri
 // instantiations an entry holds. _w8: 8 warps, 128 query rows a block.
 #define FA_SMEM(D, WARPS) ((16 * (WARPS) > 2 * FA_BK ? 16 * (WARPS) : 2 * FA_BK) * (D) * 2)
 #define FLASH(T, D, WARPS, SUFFIX, MMA)                                                                     \
-    extern "C" __global__ void __launch_bounds__(32 * WARPS) flash_attention_##T##_d##D##SUFFIX(            \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS, 1) flash_attention_##T##_d##D##SUFFIX(            \
         const T* q, const T* k, const T* v, T* o, const float* mask, AttnParams p) {                        \
         __shared__ __align__(128) char smem[FA_SMEM(D, WARPS)];                                             \
         if (p.has_mask) flash<T, D, WARPS, 1, MMA>(q, k, v, o, mask, p, smem);                              \
         else flash<T, D, WARPS, 0, MMA>(q, k, v, o, nullptr, p, smem);                                      \
     }                                                                                                       \
-    extern "C" __global__ void __launch_bounds__(32 * WARPS) flash_cross_attention_##T##_d##D##SUFFIX(      \
+    extern "C" __global__ void __launch_bounds__(32 * WARPS, 1) flash_cross_attention_##T##_d##D##SUFFIX(      \
         const T* q, const T* k, const T* v, T* o, const unsigned char* keep, AttnParams p) {                \
         __shared__ __align__(128) char smem[FA_SMEM(D, WARPS)];                                             \
         p.causal = 0;                                                                                       \
