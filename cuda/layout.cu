@@ -24,12 +24,21 @@
         }                                                                                              \
     }
 
+// 16 bytes a thread when both row lengths and `at` are whole 16-byte vectors
+// (x and y are device buffers, 16-byte aligned).
 #define CONCAT(T)                                                                                       \
     extern "C" __global__ void concat_##T(const T* __restrict__ x, T* __restrict__ y, long long outer, \
                                           long long inner_x, long long inner_y, long long at) {        \
-        long long total = outer * inner_x;                                                             \
+        const int V = 16 / sizeof(T);                                                                  \
         long long step = (long long)gridDim.x * blockDim.x;                                            \
-        for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += step)     \
+        long long i0 = (long long)blockIdx.x * blockDim.x + threadIdx.x;                               \
+        if (inner_x % V == 0 && inner_y % V == 0 && at % V == 0) {                                     \
+            long long row = inner_x / V, total = outer * row;                                          \
+            for (long long i = i0; i < total; i += step)                                               \
+                *(uint4*)(y + (i / row) * inner_y + at + (i % row) * V) = *(const uint4*)(x + i * V);  \
+            return;                                                                                    \
+        }                                                                                              \
+        for (long long i = i0; i < outer * inner_x; i += step)                                         \
             y[(i / inner_x) * inner_y + at + i % inner_x] = x[i];                                      \
     }
 

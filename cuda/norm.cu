@@ -6,7 +6,7 @@
 //                                             with f32 tables cos/sin [t, d/2]
 // Shapes: rows × n, row-major. Launch: grid = rows, block = 256 threads
 // (a multiple of 32); rope: one thread per (row, pair), blocks of 256.
-// Statistics in f32; layer/rms norm move 16 bytes per access when the row allows.
+// Statistics in f32; 16 bytes per access when the row (rope: half of d) allows.
 
 // One row per block: mean, then variance (two passes, as the CPU reference),
 // then the affine output; the row's later passes hit L1.
@@ -83,40 +83,74 @@ __device__ __forceinline__ void rms_norm_row(const T* __restrict__ xr, const T* 
         else rms_norm_row<T, 1>(x + o, w, y + o, n, eps, scratch);                                     \
     }
 
+template <typename T, int V>
+__device__ __forceinline__ void softmax_row(const T* __restrict__ xr, T* __restrict__ yr, int n, float* scratch) {
+    float f[V], m = NEG_INF, s = 0.0f;
+    for (int i = threadIdx.x * V; i < n; i += blockDim.x * V) {
+        load_vec<T, V>(xr + i, f);
+#pragma unroll
+        for (int j = 0; j < V; ++j) m = fmaxf(m, f[j]);
+    }
+    m = block_max(m, scratch);
+    for (int i = threadIdx.x * V; i < n; i += blockDim.x * V) {
+        load_vec<T, V>(xr + i, f);
+#pragma unroll
+        for (int j = 0; j < V; ++j) s += __expf(f[j] - m);
+    }
+    float inv = 1.0f / block_sum(s, scratch);
+    for (int i = threadIdx.x * V; i < n; i += blockDim.x * V) {
+        load_vec<T, V>(xr + i, f);
+#pragma unroll
+        for (int j = 0; j < V; ++j) f[j] = __expf(f[j] - m) * inv;
+        store_vec<T, V>(yr + i, f);
+    }
+}
+
 #define SOFTMAX(T)                                                                                      \
     extern "C" __global__ void softmax_##T(const T* __restrict__ x, T* __restrict__ y, int rows, int n) { \
         __shared__ float scratch[32];                                                                  \
         int r = blockIdx.x;                                                                            \
         if (r >= rows) return;                                                                         \
-        const T* xr = x + (long long)r * n;                                                            \
-        float m = NEG_INF;                                                                             \
-        for (int i = threadIdx.x; i < n; i += blockDim.x) m = fmaxf(m, to_f32(xr[i]));                 \
-        m = block_max(m, scratch);                                                                     \
-        float s = 0.0f;                                                                                \
-        for (int i = threadIdx.x; i < n; i += blockDim.x) s += __expf(to_f32(xr[i]) - m);              \
-        float inv = 1.0f / block_sum(s, scratch);                                                      \
-        T* yr = y + (long long)r * n;                                                                  \
-        for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = from_f32<T>(__expf(to_f32(xr[i]) - m) * inv); \
+        const int V = 16 / sizeof(T);                                                                  \
+        long long o = (long long)r * n;                                                                \
+        if (n % V == 0) softmax_row<T, V>(x + o, y + o, n, scratch);                                   \
+        else softmax_row<T, 1>(x + o, y + o, n, scratch);                                              \
     }
+
+// V consecutive pairs a thread when half = d/2 is a whole number of 16-byte
+// vectors (x and y dense from offset 0), one pair otherwise.
+template <typename T, int V>
+__device__ __forceinline__ void rope_pairs(const T* __restrict__ x, const float* __restrict__ cos,
+                                           const float* __restrict__ sin, T* __restrict__ y, int outer, int t,
+                                           int inner, int d) {
+    int half = d / 2;
+    long long groups = (long long)outer * t * inner * (half / V);
+    long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x; p < groups; p += stride) {
+        int j = (int)(p % (half / V)) * V;
+        long long row = p / (half / V);
+        int ti = (row / inner) % t;
+        float a[V], b[V], ya[V], yb[V];
+        load_vec<T, V>(x + row * d + j, a);
+        load_vec<T, V>(x + row * d + j + half, b);
+#pragma unroll
+        for (int e = 0; e < V; ++e) {
+            float c = cos[ti * half + j + e], s = sin[ti * half + j + e];
+            ya[e] = a[e] * c - b[e] * s;
+            yb[e] = b[e] * c + a[e] * s;
+        }
+        store_vec<T, V>(y + row * d + j, ya);
+        store_vec<T, V>(y + row * d + j + half, yb);
+    }
+}
 
 #define ROPE(T)                                                                                         \
     extern "C" __global__ void rope_##T(const T* __restrict__ x, const float* __restrict__ cos,         \
                                         const float* __restrict__ sin, T* __restrict__ y, int outer,   \
                                         int t, int inner, int d) {                                     \
-        int half = d / 2;                                                                              \
-        long long pairs = (long long)outer * t * inner * half;                                         \
-        long long stride = (long long)gridDim.x * blockDim.x;                                          \
-        for (long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x; p < pairs; p += stride) { \
-            int j = p % half;                                                                          \
-            long long row = p / half;                                                                  \
-            int ti = (row / inner) % t;                                                                \
-            const T* xr = x + row * d;                                                                 \
-            T* yr = y + row * d;                                                                       \
-            float a = to_f32(xr[j]), b = to_f32(xr[j + half]);                                         \
-            float c = cos[ti * half + j], s = sin[ti * half + j];                                      \
-            yr[j] = from_f32<T>(a * c - b * s);                                                        \
-            yr[j + half] = from_f32<T>(b * c + a * s);                                                 \
-        }                                                                                              \
+        const int V = 16 / sizeof(T);                                                                  \
+        if ((d / 2) % V == 0) rope_pairs<T, V>(x, cos, sin, y, outer, t, inner, d);                    \
+        else rope_pairs<T, 1>(x, cos, sin, y, outer, t, inner, d);                                     \
     }
 
 #define NORM_ALL(T) LAYER_NORM(T) RMS_NORM(T) SOFTMAX(T) ROPE(T)

@@ -1,6 +1,6 @@
 // layout_check.cpp — the data-movement kernels and RoPE on the emulator
 // against plain loops: im2col (padding, stride), concat into wider rows,
-// embedding (16-byte rows and element rows), rotate-half RoPE.
+// embedding, RoPE, each on shapes for its 16-byte and its element path.
 #include "emu.h"
 // clang-format off
 #include "../../cuda/common.cuh"
@@ -32,14 +32,15 @@ static void im2col(int n, int c, int h, int w, int k, int stride, int pad) {
                 y, ref, 0.0);
 }
 
-static void concat() {
-    long long outer = 5, ix = 7, iy = 19, at = 4;
+static void concat(long long outer, long long ix, long long iy, long long at) {
     auto x = chk::randn(outer * ix);
     auto y = chk::randn(outer * iy), ref = y;
     for (long long o = 0; o < outer; ++o)
         for (long long i = 0; i < ix; ++i) ref[o * iy + at + i] = x[o * ix + i];
     emu::launch({1}, {256}, concat_float, (const float*)x.data(), y.data(), outer, ix, iy, at);
-    chk::report("concat_float 5x7 at 4 into rows of 19", y, ref, 0.0);
+    chk::report("concat_float " + std::to_string(outer) + "x" + std::to_string(ix) + " at " + std::to_string(at) +
+                    " into rows of " + std::to_string(iy),
+                y, ref, 0.0);
 }
 
 template <typename T>
@@ -59,8 +60,8 @@ static void embedding(const char* sfx, int d) {
     chk::report(std::string("embedding_") + sfx + " d" + std::to_string(d), chk::load(y), ref, 0.0);
 }
 
-static void rope() {
-    int outer = 2, t = 5, inner = 3, d = 16, half = d / 2;
+static void rope(int d) {
+    int outer = 2, t = 5, inner = 3, half = d / 2;
     auto x = chk::randn((size_t)outer * t * inner * d);
     std::vector<float> cos(t * half), sin(t * half);
     for (int i = 0; i < t * half; ++i) cos[i] = std::cos(0.3f * i), sin[i] = std::sin(0.3f * i);
@@ -76,17 +77,19 @@ static void rope() {
     auto y = chk::poison<float>(x.size());
     emu::launch({1}, {256}, rope_float, (const float*)x.data(), (const float*)cos.data(), (const float*)sin.data(),
                 y.data(), outer, t, inner, d);
-    chk::report("rope_float 2x5x3x16", y, ref, 1e-6);
+    chk::report("rope_float 2x5x3x" + std::to_string(d), y, ref, 1e-6);
 }
 
 int main() {
     im2col(1, 3, 28, 28, 14, 14, 0);  // a ViT's patches
     im2col(2, 2, 9, 7, 3, 2, 1);      // padding and a ragged stride
-    concat();
+    concat(5, 7, 19, 4);   // element moves
+    concat(5, 8, 20, 12);  // 16-byte moves
     embedding<float>("float", 36);  // 144-byte rows: 16-byte moves
     embedding<float>("float", 7);   // element moves
     embedding<bf16>("bf16", 40);
-    rope();
+    rope(16);  // 16-byte pairs
+    rope(6);   // single pairs
     std::printf("%d failed\n", chk::failures);
     return chk::failures != 0;
 }

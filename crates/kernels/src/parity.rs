@@ -356,15 +356,21 @@ fn row_cases<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>) {
         let w = want(x.len(), |o| cpu_ref::rms_norm(&x, &g, 1e-6, o));
         out.push(outcome("rms_norm", format!("{rows}×{n}"), run(x.len(), |o| dev.rms_norm(&x, &g, 1e-6, o)), &w));
     }
-    let x: Vec<T> = randn(76, 9 * 577);
-    let w = want(x.len(), |o| cpu_ref::softmax(&x, 577, o));
-    out.push(outcome("softmax", "9×577".into(), run(x.len(), |o| dev.softmax(&x, 577, o)), &w));
-    let p = Rope { outer: 2, t: 11, inner: 3, d: 64 };
-    let x: Vec<T> = randn(77, 2 * 11 * 3 * 64);
-    let (cos, sin): (Vec<f32>, Vec<f32>) =
-        (0..11 * 32).map(|i| ((i as f32 * 0.37).cos(), (i as f32 * 0.37).sin())).unzip();
-    let w = want(x.len(), |o| cpu_ref::rope(&p, &x, &cos, &sin, o));
-    out.push(outcome("rope", "2×11×3×64".into(), run(x.len(), |o| dev.rope(&p, &x, &cos, &sin, o)), &w));
+    // 577: element accesses; 576: 16-byte ones on a GPU.
+    for n in [577, 576] {
+        let x: Vec<T> = randn(76, 9 * n);
+        let w = want(x.len(), |o| cpu_ref::softmax(&x, n, o));
+        out.push(outcome("softmax", format!("9×{n}"), run(x.len(), |o| dev.softmax(&x, n, o)), &w));
+    }
+    // d 64: 16-byte pairs on a GPU; d 6: one pair at a time.
+    for d in [64, 6] {
+        let p = Rope { outer: 2, t: 11, inner: 3, d };
+        let x: Vec<T> = randn(77, 2 * 11 * 3 * d);
+        let (cos, sin): (Vec<f32>, Vec<f32>) =
+            (0..11 * d / 2).map(|i| ((i as f32 * 0.37).cos(), (i as f32 * 0.37).sin())).unzip();
+        let w = want(x.len(), |o| cpu_ref::rope(&p, &x, &cos, &sin, o));
+        out.push(outcome("rope", format!("2×11×3×{d}"), run(x.len(), |o| dev.rope(&p, &x, &cos, &sin, o)), &w));
+    }
 }
 
 fn layout_cases<T: CudaElem, D: KernelDevice>(dev: &D, out: &mut Vec<Outcome>) {
