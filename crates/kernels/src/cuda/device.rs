@@ -17,6 +17,8 @@ pub struct CudaDevice {
     pub stream: Arc<CudaStream>,
     /// SM architecture, e.g. 90 for Hopper.
     pub arch: u32,
+    /// Streaming multiprocessors (to size grids).
+    pub sms: usize,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
 }
 
@@ -51,8 +53,12 @@ impl CudaDevice {
         }
         let ctx = CudaContext::new(ordinal).map_err(|e| err(&format!("device {ordinal}"), e))?;
         let (major, minor) = ctx.compute_capability().map_err(|e| err("compute capability", e))?;
+        let sms = ctx
+            .attribute(cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+            .map_err(|e| err("multiprocessor count", e))? as usize;
         let stream = ctx.default_stream();
-        Ok(Arc::new(CudaDevice { ctx, stream, arch: (major * 10 + minor) as u32, modules: Mutex::new(HashMap::new()) }))
+        let arch = (major * 10 + minor) as u32;
+        Ok(Arc::new(CudaDevice { ctx, stream, arch, sms, modules: Mutex::new(HashMap::new()) }))
     }
 
     pub fn name(&self) -> String {

@@ -4,7 +4,7 @@
 
 use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
 
-use super::{launch_err, CudaElem};
+use super::{knob, launch_err, vec_len, CudaElem};
 use crate::cuda::CudaDevice;
 use crate::error::{check_extent, Error, Result};
 use crate::params::{Attention, Heads, MaskLayout};
@@ -81,7 +81,8 @@ pub fn attention<T: CudaElem>(
         return decode(dev, p, q, k, v, o);
     }
     // IRIS_CUDA_FLASH_WARPS=8: 128 query rows a flash block instead of 64 (to compare).
-    let w8 = std::env::var("IRIS_CUDA_FLASH_WARPS").is_ok_and(|v| v == "8");
+    static WARPS: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let w8 = knob(&WARPS, "IRIS_CUDA_FLASH_WARPS") == Some("8");
     let (rows, threads, pre, post) = match (flash_fits::<T>(p), w8) {
         (true, false) => (64, 128, "flash_", format!("{s}_d{}", p.d)),
         (true, true) => (128, 256, "flash_", format!("{s}_d{}_w8", p.d)),
@@ -126,7 +127,7 @@ fn flash_fits<T: CudaElem>(p: &Attention) -> bool {
 /// V (D a whole number of vectors, a power of two of them) at 16-byte
 /// aligned strides and offsets.
 fn decode_vec_fits<T: CudaElem>(p: &Attention) -> bool {
-    let ve = 16 / T::DTYPE.size();
+    let ve = vec_len::<T>();
     let al = |h: &Heads| [h.offset, h.b_stride, h.h_stride, h.t_stride].iter().all(|v| v.is_multiple_of(ve));
     p.d.is_multiple_of(ve) && (p.d / ve).is_power_of_two() && p.d / ve <= 256 && al(&p.k) && al(&p.v)
 }

@@ -4,7 +4,7 @@
 
 use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
 
-use super::{launch_err, CudaElem};
+use super::{knob, launch_err, CudaElem};
 use crate::cuda::CudaDevice;
 use crate::error::{Error, Result};
 use crate::params::{Gemm, Unary};
@@ -98,14 +98,15 @@ pub fn gemm_fused<T: CudaElem>(
         c: l(&p.c),
         act: act_code(act)?,
     };
+    let variant = tc_variant(p);
     // A few rows in a Linear's layout (a decode step): the GEMV streams B once.
-    if p.m <= 8 && p.k.is_multiple_of(8) && tc_variant(p) == Some("bk") {
+    if p.m <= 8 && p.k.is_multiple_of(8) && variant == Some("bk") {
         return launch(dev, p, &format!("gemv_bk_{}", T::SUFFIX), (p.n.div_ceil(8), 1), a, b, bias, &params, c);
     }
-    if wgmma_fits::<T>(dev, p) {
+    if wgmma_fits::<T>(dev, p, variant) {
         return gemm_sm90(dev, p, a, b, bias, &params, c);
     }
-    let name = match (T::SUFFIX, tc_variant(p)) {
+    let name = match (T::SUFFIX, variant) {
         ("float", _) => "gemm_f32".to_string(),
         (s, Some(v)) => format!("gemm_tc_{s}_{v}"),
         (s, None) => format!("gemm_{s}"),
@@ -129,15 +130,29 @@ fn launch<T: CudaElem>(
     let f = dev.function("gemm.cu", name)?;
     let cfg =
         LaunchConfig { grid_dim: (x as u32, y as u32, p.batch as u32), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
-    let null = 0u64;
     let mut args = dev.stream.launch_builder(&f);
     args.arg(a).arg(b).arg(c).arg(params);
+    // SAFETY: (A, B, C, p) pushed as gemm.cu's kernels declare them; extents checked by the caller.
+    unsafe { launch_with_bias(args, bias, cfg, name) }
+}
+
+/// Pushes the epilogue's bias, the last argument of every GEMM kernel (a
+/// null pointer for none, which the kernels never read), and launches.
+///
+/// # Safety
+/// `args` holds the kernel's other arguments, in order, with their extents checked.
+unsafe fn launch_with_bias<'a, T: CudaElem>(
+    mut args: cudarc::driver::LaunchArgs<'a>,
+    bias: Option<&'a CudaSlice<T>>,
+    cfg: LaunchConfig,
+    name: &str,
+) -> Result<()> {
+    static NULL: u64 = 0;
     match bias {
         Some(bias) => args.arg(bias),
-        None => args.arg(&null),
+        None => args.arg(&NULL),
     };
-    // SAFETY: argument types and count match the kernel's signature (a null
-    // bias is never read); extents checked by the caller.
+    // SAFETY: the caller's arguments, then the bias the kernel declares last.
     unsafe { args.launch(cfg) }.map_err(|e| launch_err(name, e))?;
     Ok(())
 }
@@ -147,13 +162,15 @@ fn launch<T: CudaElem>(
 /// 16-byte aligned), a batch stride on each operand when batched.
 /// `IRIS_CUDA_GEMM=mma` keeps Hopper on the mma.sync kernels (to compare;
 /// `n128` / `n256` fix the wgmma tile width).
-fn wgmma_fits<T: CudaElem>(dev: &CudaDevice, p: &Gemm) -> bool {
+fn wgmma_fits<T: CudaElem>(dev: &CudaDevice, p: &Gemm, variant: Option<&str>) -> bool {
     let batch_ok = p.batch == 1 || (p.a.batch_stride > 0 && p.b.batch_stride > 0);
-    dev.arch == 90
-        && T::SUFFIX != "float"
-        && tc_variant(p) == Some("bk")
-        && batch_ok
-        && std::env::var("IRIS_CUDA_GEMM").map_or(true, |v| v != "mma")
+    dev.arch == 90 && T::SUFFIX != "float" && variant == Some("bk") && batch_ok && gemm_knob() != Some("mma")
+}
+
+/// IRIS_CUDA_GEMM: `mma`, `n128` or `n256` (see `wgmma_fits`, `sm90_width`).
+fn gemm_knob() -> Option<&'static str> {
+    static GEMM: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    knob(&GEMM, "IRIS_CUDA_GEMM")
 }
 
 /// A TMA descriptor as the kernel takes it (`TmaMap` in sm90.cuh).
@@ -170,18 +187,13 @@ fn sm90_smem(bn: usize) -> usize {
 
 /// The wgmma tile width: 256 columns when that still gives every SM a block
 /// (fewer, larger tiles read less of A and B per flop), else 128.
-fn sm90_width(dev: &CudaDevice, p: &Gemm) -> Result<usize> {
-    match std::env::var("IRIS_CUDA_GEMM").as_deref() {
-        Ok("n128") => return Ok(128),
-        Ok("n256") => return Ok(256),
-        _ => {}
+fn sm90_width(dev: &CudaDevice, p: &Gemm) -> usize {
+    match gemm_knob() {
+        Some("n128") => 128,
+        Some("n256") => 256,
+        _ if p.batch * p.m.div_ceil(128) * p.n.div_ceil(256) >= dev.sms => 256,
+        _ => 128,
     }
-    let sms = dev
-        .ctx
-        .attribute(cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
-        .map_err(|e| Error::Device(format!("cuda: multiprocessor count: {e:?}")))? as usize;
-    let wide_tiles = p.batch * p.m.div_ceil(128) * p.n.div_ceil(256);
-    Ok(if wide_tiles >= sms { 256 } else { 128 })
 }
 
 /// A TMA map over a k-contiguous operand [batch, rows, K] at device address
@@ -241,7 +253,7 @@ fn gemm_sm90<T: CudaElem>(
     c: &mut CudaSlice<T>,
 ) -> Result<()> {
     use cudarc::driver::{sys, DevicePtr};
-    let bn = sm90_width(dev, p)?;
+    let bn = sm90_width(dev, p);
     let name = format!("gemm_wgmma_{}_n{bn}", T::SUFFIX);
     let f = dev.function("gemm_sm90.cu", &name)?;
     let attr = sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
@@ -258,15 +270,9 @@ fn gemm_sm90<T: CudaElem>(
         block_dim: (384, 1, 1),
         shared_mem_bytes: sm90_smem(bn) as u32,
     };
-    let null = 0u64;
     let mut args = dev.stream.launch_builder(&f);
     args.arg(&amap).arg(&bmap).arg(c).arg(params);
-    match bias {
-        Some(bias) => args.arg(bias),
-        None => args.arg(&null),
-    };
-    // SAFETY: (amap, bmap, C, p, bias) as the kernel declares them; the maps
-    // cover exactly A and B (p.check ran); a null bias is never read.
-    unsafe { args.launch(cfg) }.map_err(|e| launch_err(&name, e))?;
-    Ok(())
+    // SAFETY: (amap, bmap, C, p) as the kernel declares them; the maps cover
+    // exactly A and B (p.check ran).
+    unsafe { launch_with_bias(args, bias, cfg, &name) }
 }

@@ -34,11 +34,22 @@ fn launch_err(name: &str, e: impl std::fmt::Debug) -> Error {
     Error::Device(format!("cuda: launching {name}: {e:?}"))
 }
 
-/// Threads for n elements, V = 16 / size of T to a thread when n is a whole
-/// number of 16-byte vectors (the kernels' vector paths).
+/// Elements of T in one 16-byte access (the kernels' vector paths).
+fn vec_len<T: CudaElem>() -> usize {
+    16 / T::DTYPE.size()
+}
+
+/// Threads for n elements, `vec_len` to a thread when n is a whole number of
+/// 16-byte vectors.
 fn grid_vec<T: CudaElem>(n: usize) -> LaunchConfig {
-    let v = 16 / T::DTYPE.size();
+    let v = vec_len::<T>();
     grid_1d(if n.is_multiple_of(v) { n / v } else { n })
+}
+
+/// An IRIS_CUDA_* variable that picks a kernel variant (to compare them),
+/// read once per process: launches do not look at the environment.
+fn knob(cell: &'static std::sync::OnceLock<Option<String>>, var: &str) -> Option<&'static str> {
+    cell.get_or_init(|| std::env::var(var).ok()).as_deref()
 }
 
 fn grid_1d(n: usize) -> LaunchConfig {
@@ -256,7 +267,7 @@ pub fn rope<T: CudaElem>(
     let mut args = dev.stream.launch_builder(&f);
     args.arg(x).arg(cos).arg(sin).arg(y).arg(&dims[0]).arg(&dims[1]).arg(&dims[2]).arg(&dims[3]);
     // The kernel takes 16 bytes of pairs a thread when half of d allows.
-    let v = 16 / T::DTYPE.size();
+    let v = vec_len::<T>();
     let threads = if (p.d / 2).is_multiple_of(v) { n / 2 / v } else { n / 2 };
     // SAFETY: signature (x, cos, sin, y, outer, t, inner, d).
     unsafe { args.launch(grid_1d(threads)) }.map_err(|e| launch_err(&name, e))?;
@@ -338,7 +349,7 @@ pub fn concat<T: CudaElem>(
     let mut args = dev.stream.launch_builder(&f);
     args.arg(x).arg(y).arg(&a[0]).arg(&a[1]).arg(&a[2]).arg(&a[3]);
     // The kernel moves 16 bytes a thread when both rows and `at` are whole vectors.
-    let v = 16 / T::DTYPE.size();
+    let v = vec_len::<T>();
     let vec = inner_x.is_multiple_of(v) && inner_y.is_multiple_of(v) && at.is_multiple_of(v);
     let threads = if vec { outer * inner_x / v } else { outer * inner_x };
     // SAFETY: signature (x, y, outer, inner_x, inner_y, at); extents checked.
