@@ -28,13 +28,20 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 /usr/local/cuda/targets
 done
 status=0
 run() { echo "+ $*" | tee -a "$out/log.txt"; "$@" 2>&1 | tee -a "$out/log.txt"; local rc=${PIPESTATUS[0]}; [ "$rc" = 0 ] || status=1; return 0; }
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee "$out/gpu.txt" || status=1
 [ "$device" = cuda ] && run "$bin/iris" check --device cuda --compile-only
 run "$bin/iris" check --device "$device"
+# Every stage of every fixture against transformers, on the device (the model crate's tests).
+for t in "$bin"/tests/*; do
+    [ -x "$t" ] && run env IRIS_TEST_DEVICE="$device" IRIS_FIXTURES="$PWD/crates/model/tests/fixtures" "$t" --test-threads 1
+done
 for f in crates/model/tests/fixtures/*/; do
     name=$(basename "$f")
     [ -f "$f/meta.json" ] || continue
-    imgs=$(ls "$f"/image*.png | sort | sed 's/^/--image /' | tr '\n' ' ')
+    # image.png, image2.png, ... in that order (as the tests read them; `sort` under a UTF-8 locale
+    # puts image2.png first, which swapped the images of the two-image fixtures on the first H200 run).
+    imgs=""
+    for i in "" 2 3 4 5 6 7 8 9; do [ -f "$f/image$i.png" ] && imgs="$imgs --image $f/image$i.png"; done
     prompt=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['prompt'])" "$f/meta.json")
     n=8  # every fixture's reference generated 8 tokens
     # shellcheck disable=SC2086
@@ -69,6 +76,40 @@ if [ "$device" = cuda ]; then
             env $v "$bin/iris" bench $a --dtype bf16 --device cuda --json 2>> "$out/log.txt" | sed "s/^{/{\"variant\":\"$v\",/" >> "$out/variants.jsonl"
         done
     done
+    # Model scale on the GPU's real paths (wgmma, flash attention, the GEMV, 16-byte norms): CLIP
+    # ViT-L/336 (24 layers) and two Llama-3.2-1B layers at real shapes on the same seeded weights, on
+    # cuda in f32, bf16 and f16 against the CPU in f32. f32 on cuda must equal the CPU (1e-4); the
+    # 16-bit runs are held to bounds a few times what bf16/f16 rounding gives on the CPU (docs).
+    for m in "clip-vit-l-336" "llama-3.2-1b --layers 2"; do
+        tag=${m%% *}
+        for r in "cpu f32" "cuda f32" "cuda bf16" "cuda f16"; do
+            # shellcheck disable=SC2086
+            set -- $r
+            # shellcheck disable=SC2086
+            "$bin/iris" bench model --preset $m --device "$1" --dtype "$2" --json \
+                --out "$out/$tag-$1-$2.safetensors" >> "$out/model-bench.jsonl" 2>> "$out/log.txt" || status=1
+        done
+        python3 - "$out" "$tag" <<'PY' 2>&1 | tee -a "$out/log.txt" || status=1
+import sys
+from safetensors.torch import load_file
+out, tag = sys.argv[1:]
+ref = load_file(f"{out}/{tag}-cpu-f32.safetensors")
+ok = True
+for dt, tol in [("f32", 1e-4), ("bf16", 5e-2), ("f16", 1e-2)]:
+    try:
+        got = load_file(f"{out}/{tag}-cuda-{dt}.safetensors")
+    except Exception as e:
+        print(f"{tag} cuda {dt}: no output ({e})"); ok = False; continue
+    for k, r in ref.items():
+        g = got[k].float()
+        err = float((g - r).norm() / r.norm())
+        big = float((g - r).abs().max() / r.abs().max())
+        good = err <= tol and g.isfinite().all()
+        ok &= bool(good)
+        print(f"{tag} {k} cuda {dt} vs cpu f32: relative error {err:.2e}, max element {big:.2e} (tol {tol:.0e}) {'ok' if good else 'FAIL'}")
+sys.exit(0 if ok else 1)
+PY
+    done
     # The same GPU through Vulkan (wgpu). The image has no Vulkan loader: carry the .debs in .gl
     # (see the device tool's README) and they are unpacked here.
     if [ -d .gl ]; then
@@ -85,6 +126,7 @@ if [ "$device" = cuda ]; then
         done
     else
         echo "no Vulkan loader: wgpu not checked (carry .gl)" | tee -a "$out/log.txt"
+        status=1
     fi
 fi
 python3 - "$out" <<'PY' | tee "$out/table.md"
@@ -117,4 +159,5 @@ if variants:
     for r in variants:
         print(f"| {r['variant']} | {r['op']} | {r['shape']} | {r['median_ms']:.3f} | {r.get('tflops', 0):.1f} |")
 PY
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
 exit $status

@@ -91,6 +91,10 @@ pub struct BenchArgs {
     /// One JSON object per line instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Model: write the image features and the last prompt position's and decode step's logits
+    /// (F32 safetensors) here, to compare devices and dtypes on the same seeded weights.
+    #[arg(long)]
+    pub(crate) out: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -101,7 +105,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
             Dt::Bf16 => iris_tensor::DType::BF16,
         };
         let device = crate::generate::parse_device(&args.device)?;
-        return crate::bench_model::run(&args.preset, args.layers, dtype, device, args.json);
+        return crate::bench_model::run(&args.preset, args.layers, dtype, device, args.json, args.out.as_deref());
     }
     match crate::generate::parse_device(&args.device)? {
         iris_tensor::Device::Cpu => {}

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use cudarc::driver::sys::CUevent_flags;
 use half::{bf16, f16};
 use iris_kernels::cuda::ops::{self, CudaElem, CudaMask};
 use iris_kernels::cuda::CudaDevice;
@@ -16,16 +17,21 @@ use crate::bench::{BenchArgs, Dt, Op};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-/// Median ms of `f` (each run synchronised), at least 5 runs and 0.5 s.
+/// Median ms of `f`, each run timed by CUDA events recorded around it on the
+/// stream (as PyTorch's side is), at least 5 runs and 0.5 s, after a warm-up.
 fn median_ms(dev: &CudaDevice, mut f: impl FnMut() -> Res<()>) -> Res<f64> {
     f()?;
     dev.stream.synchronize()?;
+    let (begin, end) = (
+        dev.ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?,
+        dev.ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?,
+    );
     let (start, mut times) = (Instant::now(), Vec::new());
     while times.len() < 5 || start.elapsed().as_secs_f64() < 0.5 && times.len() < 200 {
-        let t = Instant::now();
+        begin.record(&dev.stream)?;
         f()?;
-        dev.stream.synchronize()?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+        end.record(&dev.stream)?;
+        times.push(begin.elapsed_ms(&end)? as f64);
     }
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])

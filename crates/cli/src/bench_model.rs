@@ -13,6 +13,27 @@ use serde_json::{json, Value};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// Tensors kept for `--out` (name, shape, values as f32).
+type Kept = Vec<(&'static str, Vec<usize>, Vec<f32>)>;
+
+fn keep(kept: &mut Kept, name: &'static str, t: &Tensor) -> Res<()> {
+    kept.retain(|k| k.0 != name);
+    kept.push((name, t.shape().to_vec(), t.to_vec_f32()?));
+    Ok(())
+}
+
+/// Writes the kept tensors as one F32 safetensors file.
+fn write(path: &std::path::Path, kept: &Kept) -> Res<()> {
+    use safetensors::tensor::TensorView;
+    let bytes: Vec<Vec<u8>> = kept.iter().map(|k| k.2.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let mut views = Vec::new();
+    for (k, b) in kept.iter().zip(&bytes) {
+        views.push((k.0, TensorView::new(safetensors::Dtype::F32, k.1.clone(), b)?));
+    }
+    safetensors::serialize_to_file(views, None, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(())
+}
+
 /// The presets' config.json, as the real checkpoints have them.
 pub fn preset(name: &str, layers: Option<usize>) -> Res<Value> {
     let llama2_7b = json!({"model_type": "llama", "hidden_size": 4096, "intermediate_size": 11008,
@@ -93,7 +114,7 @@ fn prompt(text: usize, image_slots: usize, image_id: u32, vocab: usize) -> Vec<u
     ids
 }
 
-fn llava(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value) -> Res<()> {
+fn llava(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value, kept: &mut Kept) -> Res<()> {
     let cfg = LlavaConfig::from_value(&cfg)?;
     let (s, layers, vocab, image_id) =
         (cfg.vision.image_size, cfg.text.num_hidden_layers, cfg.text.vocab_size, cfg.image_token_index);
@@ -105,6 +126,9 @@ fn llava(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &m
             features = Some(m.encode_image(&px, &mut Trace::off())?);
             Ok(())
         })?);
+    }
+    if let Some(f) = &features {
+        keep(kept, "image_features", f)?;
     }
     profile(&format!("image encode, {} runs", reps + 1));
     if layers == 0 {
@@ -123,15 +147,21 @@ fn llava(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &m
         let mut cache = KvCache::new(layers, ids.len() + steps);
         let t0 = Instant::now();
         let h = m.forward(&m.embed(&ids, &images, &mut Trace::off())?, &mut cache, &mut Trace::off())?;
-        m.text.logits(&h.narrow(0, ids.len() - 1, 1)?)?.to_vec::<f32>()?;
+        let logits = m.text.logits(&h.narrow(0, ids.len() - 1, 1)?)?;
+        logits.to_vec::<f32>()?;
         prefill = prefill.min(t0.elapsed().as_secs_f64());
+        keep(kept, "prefill_logits", &logits)?;
         if round == 1 {
             profile("prefill");
         }
         let t1 = Instant::now();
         for i in 0..steps {
             let h = m.forward(&m.text.embed(&[(i * 31 + 7) as u32])?, &mut cache, &mut Trace::off())?;
-            m.text.logits(&h)?.to_vec::<f32>()?;
+            let logits = m.text.logits(&h)?;
+            logits.to_vec::<f32>()?;
+            if i == steps - 1 {
+                keep(kept, "decode_logits", &logits)?;
+            }
         }
         decode = decode.min(t1.elapsed().as_secs_f64() / steps as f64);
         if round == 1 {
@@ -144,7 +174,7 @@ fn llava(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &m
     Ok(())
 }
 
-fn mllama(cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value) -> Res<()> {
+fn mllama(cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value, kept: &mut Kept) -> Res<()> {
     let cfg = MllamaConfig::from_value(&cfg)?;
     let (t, s, layers) = (cfg.vision.max_num_tiles, cfg.vision.image_size, cfg.text.num_hidden_layers);
     let (vocab, image_id, tt) = (cfg.text.vocab_size, cfg.image_token_index, cfg.vision.tile_tokens());
@@ -156,6 +186,7 @@ fn mllama(cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value
         Ok(())
     })?);
     let states = states.expect("encoded");
+    keep(kept, "image_features", &states)?;
     profile(&format!("image encode, {} runs", reps + 1));
     let ids = prompt(64, 1, image_id, vocab);
     let rows = m.mask_rows(&ids, &[t]);
@@ -166,21 +197,37 @@ fn mllama(cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value
     let t0 = Instant::now();
     let kv = m.cross_states(&states)?;
     let h = m.forward(&m.embed(&ids)?, &mut cache, Some((&kv, &mask)), &mut Trace::off())?;
-    m.logits(&h.narrow(0, ids.len() - 1, 1)?)?.to_vec::<f32>()?;
+    let logits = m.logits(&h.narrow(0, ids.len() - 1, 1)?)?;
+    logits.to_vec::<f32>()?;
     rec["prefill_tokens"] = json!(ids.len());
     rec["prefill_tok_s"] = json!(ids.len() as f64 / t0.elapsed().as_secs_f64());
+    keep(kept, "prefill_logits", &logits)?;
     profile("prefill");
     let t1 = Instant::now();
     for i in 0..steps {
         let h = m.forward(&m.embed(&[(i * 31 + 7) as u32])?, &mut cache, Some((&kv, &last)), &mut Trace::off())?;
-        m.logits(&h)?.to_vec::<f32>()?;
+        let logits = m.logits(&h)?;
+        logits.to_vec::<f32>()?;
+        if i == steps - 1 {
+            keep(kept, "decode_logits", &logits)?;
+        }
     }
     rec["decode_tok_s"] = json!(steps as f64 / t1.elapsed().as_secs_f64());
     profile(&format!("decode, {steps} steps"));
     Ok(())
 }
 
-pub fn run(name: &str, layers: Option<usize>, dtype: DType, device: Device, json_out: bool) -> Res<()> {
+/// `out`: where to write the image features and the last prompt position's and
+/// the last decode step's logits (F32), to compare devices and dtypes on the
+/// same seeded weights.
+pub fn run(
+    name: &str,
+    layers: Option<usize>,
+    dtype: DType,
+    device: Device,
+    json_out: bool,
+    out: Option<&std::path::Path>,
+) -> Res<()> {
     let cfg = preset(name, layers)?;
     let mut rec = json!({"preset": name, "device": device.to_string(), "dtype": dtype.to_string(),
         "threads": rayon::current_num_threads()});
@@ -189,10 +236,14 @@ pub fn run(name: &str, layers: Option<usize>, dtype: DType, device: Device, json
     }
     // A 4-tile Llama 3.2 Vision encode takes about a minute on 2 cores: warm-up and one timed run.
     let reps = if cfg["model_type"] == "mllama" { 1 } else { 3 };
+    let mut kept = Kept::new();
     if cfg["model_type"] == "mllama" {
-        mllama(cfg, dtype, device, reps, &mut rec)?;
+        mllama(cfg, dtype, device, reps, &mut rec, &mut kept)?;
     } else {
-        llava(name, cfg, dtype, device, reps, &mut rec)?;
+        llava(name, cfg, dtype, device, reps, &mut rec, &mut kept)?;
+    }
+    if let Some(path) = out {
+        write(path, &kept)?;
     }
     rec["peak_mem_mb"] = json!(iris_tensor::peak_rss_bytes().map(|b| b as f64 / 1e6));
     if json_out {

@@ -26,15 +26,18 @@ pub struct CheckArgs {
 
 fn table<D: KernelDevice>(dev: &D) -> Result<(), Box<dyn std::error::Error>> {
     println!("{}", dev.name());
-    println!("{:<16} {:<40} {:<5} {:>10} {:>8}  result", "op", "shape", "dtype", "rel err", "tol");
+    println!(
+        "{:<16} {:<40} {:<5} {:>10} {:>8} {:>10} {:>8}  result",
+        "op", "shape", "dtype", "rel err", "tol", "max elem", "tol"
+    );
     let outcomes: Vec<Outcome> = parity::check(dev);
     for o in &outcomes {
         let err = match &o.err {
-            Ok(e) => format!("{e:>10.2e}"),
+            Ok((e, m)) => format!("{e:>10.2e} {:>8.0e} {m:>10.2e} {:>8.1e}", o.tol, o.elem_tol),
             Err(msg) => msg.clone(),
         };
         let verdict = if o.passed() { "pass" } else { "FAIL" };
-        println!("{:<16} {:<40} {:<5} {err:>10} {:>8.0e}  {verdict}", o.op, o.shape, o.dtype.to_string(), o.tol);
+        println!("{:<16} {:<40} {:<5} {err}  {verdict}", o.op, o.shape, o.dtype.to_string());
     }
     let failed = outcomes.iter().filter(|o| !o.passed()).count();
     println!("{} cases, {failed} failed", outcomes.len());

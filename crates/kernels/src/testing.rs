@@ -32,6 +32,43 @@ pub fn tolerance(dtype: crate::DType) -> f64 {
     }
 }
 
+/// The largest |out − ref| over the elements, in units of the output's scale
+/// (max |ref|). The L2 figure averages a few wrong elements away (one garbage
+/// element of a 3×65×130 product moves it by about 1e-2); this does not. Any
+/// NaN, or an infinity the reference lacks, gives +inf.
+pub fn elem_err<T: Element>(out: &[T], reference: &[T]) -> f64 {
+    assert_eq!(out.len(), reference.len(), "elem_err: lengths differ");
+    let scale = reference.iter().map(|r| (r.to_f32() as f64).abs()).filter(|r| r.is_finite()).fold(0f64, f64::max);
+    let mut worst = 0f64;
+    for (o, r) in out.iter().zip(reference) {
+        let (o, r) = (o.to_f32() as f64, r.to_f32() as f64);
+        if o.is_nan() || (o.is_infinite() && o != r) {
+            return f64::INFINITY;
+        }
+        if o != r {
+            worst = worst.max((o - r).abs());
+        }
+    }
+    if worst == 0.0 {
+        0.0
+    } else {
+        worst / scale.max(f64::MIN_POSITIVE)
+    }
+}
+
+/// The per-element bound for [`elem_err`]: 8 units of the dtype's epsilon
+/// (rounding of the output, one ulp from a different summation order, and the
+/// 16-bit intermediates of the fused kernels, such as flash attention's P,
+/// each stay within a few), so f16, with 8× bf16's precision, gets a bound
+/// 8× tighter. f32 outputs allow 1e-4 (sums of up to ~10⁴ terms).
+pub fn elem_tolerance(dtype: crate::DType) -> f64 {
+    match dtype {
+        crate::DType::F32 => 1e-4,
+        crate::DType::BF16 => 8.0 * 2f64.powi(-8),
+        crate::DType::F16 => 8.0 * 2f64.powi(-11),
+    }
+}
+
 /// A buffer of `n` NaNs, for outputs every element of which a kernel must write.
 pub fn poisoned<T: Element>(n: usize) -> Vec<T> {
     vec![T::from_f32(f32::NAN); n]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_stage, fixture, images, Reference, LLAVA};
+use common::{assert_stage, fixture, images, test_device, Reference, LLAVA};
 use iris_model::{ImageProcessor, KvCache, LoadOptions, Pipeline, Trace};
 use iris_tensor::Tensor;
 
@@ -18,7 +18,8 @@ fn clip(pipe: &Pipeline) -> &iris_model::image::ClipProcessor {
 }
 
 fn load(name: &str) -> Pipeline {
-    Pipeline::load(fixture(name), LoadOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
+    let opts = LoadOptions { device: test_device(), ..Default::default() };
+    Pipeline::load(fixture(name), opts).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_stage, fixture, images, Reference, MLLAMA};
+use common::{assert_stage, fixture, images, test_device, Reference, MLLAMA};
 use iris_model::image::RgbImage;
 use iris_model::mllama::{RowMask, TileProcessor};
 use iris_model::{ImageProcessor, KvCache, LoadOptions, Pipeline, Trace};
@@ -14,7 +14,8 @@ use iris_tensor::Tensor;
 const TOL: f64 = 1e-4;
 
 fn load(name: &str) -> Pipeline {
-    Pipeline::load(fixture(name), LoadOptions::default()).unwrap_or_else(|e| panic!("{name}: {e}"))
+    let opts = LoadOptions { device: test_device(), ..Default::default() };
+    Pipeline::load(fixture(name), opts).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn tiles(pipe: &Pipeline) -> &TileProcessor {

@@ -7,7 +7,7 @@ use half::{bf16, f16};
 
 use crate::cpu::reference as cpu_ref;
 use crate::cuda::ops::CudaElem;
-use crate::testing::{poisoned, randn, rel_err, tolerance};
+use crate::testing::{elem_err, elem_tolerance, poisoned, randn, rel_err, tolerance};
 use crate::{Attention, Binary, DType, Gemm, Heads, Im2col, Mask, MaskLayout, Result, Rope, Strided, Unary};
 
 mod gemm;
@@ -118,20 +118,22 @@ pub struct Outcome {
     pub op: &'static str,
     pub shape: String,
     pub dtype: DType,
-    /// Relative error against the reference, or the device's error.
-    pub err: std::result::Result<f64, String>,
+    /// Relative L2 error and the largest element's error in units of the
+    /// output's scale ([`elem_err`]) against the reference, or the device's error.
+    pub err: std::result::Result<(f64, f64), String>,
     pub tol: f64,
+    pub elem_tol: f64,
 }
 
 impl Outcome {
     pub fn passed(&self) -> bool {
-        matches!(self.err, Ok(e) if e <= self.tol)
+        matches!(self.err, Ok((e, m)) if e <= self.tol && m <= self.elem_tol)
     }
 }
 
 fn outcome<T: CudaElem>(op: &'static str, shape: String, got: Result<Vec<T>>, want: &[T]) -> Outcome {
-    let err = got.map(|g| rel_err(&g, want)).map_err(|e| e.to_string());
-    Outcome { op, shape, dtype: T::DTYPE, err, tol: tolerance(T::DTYPE) }
+    let err = got.map(|g| (rel_err(&g, want), elem_err(&g, want))).map_err(|e| e.to_string());
+    Outcome { op, shape, dtype: T::DTYPE, err, tol: tolerance(T::DTYPE), elem_tol: elem_tolerance(T::DTYPE) }
 }
 
 /// Runs a kernel into a poisoned output (so unwritten elements fail).

@@ -1,14 +1,19 @@
 //! Helpers shared by the parity tests.
 #![allow(dead_code)]
 
-use iris_kernels::testing::rel_err;
+use iris_kernels::testing::{elem_err, elem_tolerance, rel_err};
 use iris_kernels::Element;
 
 /// Fails with the first mismatching elements and the error when `out` is
-/// further than `tol` from `reference`.
+/// further than `tol` from `reference` in relative L2, or any element further
+/// than the dtype's per-element bound (`elem_tolerance`, or `tol` if larger, as
+/// for a round trip through 16 bits checked in f32; a zero `tol` asks for
+/// exact equality).
 pub fn assert_close<T: Element>(what: &str, out: &[T], reference: &[T], tol: f64) {
     let err = rel_err(out, reference);
-    if err <= tol {
+    let elem = elem_err(out, reference);
+    let elem_tol = if tol == 0.0 { 0.0 } else { elem_tolerance(T::DTYPE).max(tol) };
+    if err <= tol && elem <= elem_tol {
         return;
     }
     let bad: Vec<String> = out
@@ -22,7 +27,11 @@ pub fn assert_close<T: Element>(what: &str, out: &[T], reference: &[T], tol: f64
         .take(5)
         .map(|(i, (o, r))| format!("[{i}] {} vs {}", o.to_f32(), r.to_f32()))
         .collect();
-    panic!("{what}: relative error {err:e} > {tol:e}; first mismatches: {}", bad.join(", "));
+    panic!(
+        "{what}: relative error {err:e} (tol {tol:e}), largest element error {elem:e} of the scale (tol {elem_tol:e}); \
+         first mismatches: {}",
+        bad.join(", ")
+    );
 }
 
 /// Runs `f` once per instruction set this CPU has (AVX-512, AVX2, portable),

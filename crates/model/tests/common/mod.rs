@@ -6,8 +6,27 @@ use std::path::{Path, PathBuf};
 use iris_kernels::testing::rel_err;
 use iris_tensor::{Tensor, Weights};
 
+/// A fixture's folder: under `IRIS_FIXTURES` when set (a test binary run on
+/// another machine, as the GPU check does), else in this crate.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    match std::env::var_os("IRIS_FIXTURES") {
+        Some(dir) => PathBuf::from(dir).join(name),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name),
+    }
+}
+
+/// The device the stage tests load the fixtures onto: `IRIS_TEST_DEVICE`
+/// (cpu, cuda, cuda:N, wgpu; the GPU check runs them on cuda), else the CPU.
+pub fn test_device() -> iris_tensor::Device {
+    use iris_tensor::Device;
+    match std::env::var("IRIS_TEST_DEVICE").as_deref() {
+        Err(_) | Ok("cpu") => Device::Cpu,
+        Ok("wgpu") => Device::Wgpu,
+        Ok("cuda") => Device::Cuda(0),
+        Ok(s) => Device::Cuda(
+            s.strip_prefix("cuda:").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("IRIS_TEST_DEVICE={s}")),
+        ),
+    }
 }
 
 pub const LLAVA: [&str; 4] = ["llava-gqa", "llava-crop", "llava-hub", "llava-odd"];
@@ -98,7 +117,7 @@ pub fn generate_greedy(
 
 /// Greedy ids and text equal to the reference, and its prompt logits within 1e-4.
 pub fn check_greedy(fixtures: &[&str]) {
-    check_greedy_on(fixtures, iris_tensor::Device::Cpu, 1e-4);
+    check_greedy_on(fixtures, test_device(), 1e-4);
 }
 
 /// The same on `device`, with the prompt logits within `tol`.

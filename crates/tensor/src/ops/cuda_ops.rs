@@ -237,10 +237,13 @@ pub(crate) fn write_at(dst: &mut Tensor, dim: usize, start: usize, src: &Tensor,
     })
 }
 
-/// `t` on device `n`, dense from offset 0.
+/// `t` on device `n`, dense from offset 0 and exactly as long as its view (a
+/// prefix view such as `narrow(0, 0, k)` is contiguous from offset 0, but its
+/// buffer holds more: kernels size their work by the buffer, so it is copied).
 fn dense(t: &Tensor, n: usize) -> Result<Tensor> {
     let t = on(t, n)?;
-    if t.is_contiguous() && t.layout().offset == 0 {
+    let whole = with_dtype!(t.dtype(), T => t.cuda::<T>("dense")?.len() == t.elem_count());
+    if t.is_contiguous() && t.layout().offset == 0 && whole {
         Ok(t)
     } else {
         copy_as(&t, n, t.dtype())

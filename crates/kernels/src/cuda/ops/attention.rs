@@ -99,7 +99,8 @@ pub fn attention<T: CudaElem>(
         CudaMask::None => (format!("{pre}attention_{post}"), None),
     };
     let params = attn_params(p, layout);
-    let f = dev.function("attention.cu", &name)?;
+    let file = if pre == "flash_" { "flash_attention.cu" } else { "attention.cu" };
+    let f = dev.function(file, &name)?;
     let mut args = dev.stream.launch_builder(&f);
     args.arg(q).arg(k).arg(v).arg(o);
     // Without a mask the kernel never reads its mask pointer: a null one goes in.

@@ -185,13 +185,14 @@ fn sm90_smem(bn: usize) -> usize {
     1024 + 4 * (16384 + bn * 128) + 2 * 4 * 8
 }
 
-/// The wgmma tile width: 256 columns when that still gives every SM a block
-/// (fewer, larger tiles read less of A and B per flop), else 128.
-fn sm90_width(dev: &CudaDevice, p: &Gemm) -> usize {
+/// The wgmma tile width: 128 columns (`IRIS_CUDA_GEMM=n256` for 256). On the
+/// H200 (2026-11-30, docs/benchmarks.md) 128 × 128 tiles ran 4096³ in 0.368 ms
+/// against 0.462 for 128 × 256, and 8192³ in 2.46 ms against 2.54, although
+/// wide tiles read less of A and B per flop: the 256-wide consumers' epilogue
+/// and register pressure cost more than the traffic saved.
+fn sm90_width() -> usize {
     match gemm_knob() {
-        Some("n128") => 128,
         Some("n256") => 256,
-        _ if p.batch * p.m.div_ceil(128) * p.n.div_ceil(256) >= dev.sms => 256,
         _ => 128,
     }
 }
@@ -253,7 +254,7 @@ fn gemm_sm90<T: CudaElem>(
     c: &mut CudaSlice<T>,
 ) -> Result<()> {
     use cudarc::driver::{sys, DevicePtr};
-    let bn = sm90_width(dev, p);
+    let bn = sm90_width();
     let name = format!("gemm_wgmma_{}_n{bn}", T::SUFFIX);
     let f = dev.function("gemm_sm90.cu", &name)?;
     let attr = sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES;
