@@ -214,14 +214,23 @@ DECODE(f16)
 // reductions; then Σ p·v with thread t holding 16 bytes of D (slice t % G of
 // G) for keys t / G, t / G + 256 / G, ..., summed across those groups through
 // shared memory.
+// Its shared memory, declared in the kernel (not in the template, so that the
+// emulator can poison it per block).
+struct DecodeVecSmem {
+    float qs[DMAX];
+    float ps[256];
+    float scratch[32];
+    float red[256 * 8];  // (256 / G) groups × D = 256·VE floats
+};
+
 template <typename T>
 __device__ __forceinline__ void decode_vec(const T* __restrict__ Q, const T* __restrict__ K, const T* __restrict__ V,
-                                           float* __restrict__ part, const AttnParams& p) {
+                                           float* __restrict__ part, const AttnParams& p, DecodeVecSmem& sm) {
     const int VE = 16 / sizeof(T);
-    __shared__ float qs[DMAX];
-    __shared__ float ps[256];
-    __shared__ float scratch[32];
-    __shared__ float red[256 * 8];  // (256 / G) groups × D = 256·VE floats
+    float(&qs)[DMAX] = sm.qs;
+    float(&ps)[256] = sm.ps;
+    float(&scratch)[32] = sm.scratch;
+    float(&red)[256 * 8] = sm.red;
     int t = threadIdx.x, split = blockIdx.x, hi = blockIdx.y, bi = blockIdx.z, kvh = hi / (p.h / p.hkv);
     const T* q = Q + p.q.off + bi * p.q.b + hi * p.q.h;
     for (int dd = t; dd < p.d; dd += blockDim.x) qs[dd] = to_f32(q[dd]) * p.scale;
@@ -274,7 +283,8 @@ __device__ __forceinline__ void decode_vec(const T* __restrict__ Q, const T* __r
     extern "C" __global__ void __launch_bounds__(256) attention_decode_vec_##T(                             \
         const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, float* __restrict__ part, \
         AttnParams p) {                                                                                     \
-        decode_vec<T>(q, k, v, part, p);                                                                    \
+        __shared__ DecodeVecSmem sm;                                                                        \
+        decode_vec<T>(q, k, v, part, p, sm);                                                                \
     }
 
 DECODE_VEC(float)

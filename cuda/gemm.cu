@@ -170,10 +170,13 @@ __device__ __forceinline__ void tc_load_nmajor(char* tile, const unsigned short*
     }
 }
 
+// The ring of stages, declared in the kernels below (shared memory lives in the
+// kernel, not in a template, so that the emulator can poison it per block).
+typedef char TcRing[TC_STAGES][2][TC_TILE_BYTES];
+
 template <typename T, bool B_KMAJOR, void (*MMA)(float*, const unsigned*, const unsigned*)>
 __device__ __forceinline__ void gemm_tc(const T* __restrict__ A, const T* __restrict__ B, T* __restrict__ C,
-                                        const GemmParams& p, const T* __restrict__ bias) {
-    __shared__ __align__(128) char smem[TC_STAGES][2][TC_TILE_BYTES];
+                                        const GemmParams& p, const T* __restrict__ bias, TcRing& smem) {
     int bz = blockIdx.z, row0 = blockIdx.y * BM, col0 = blockIdx.x * BN;
     const unsigned short* a = (const unsigned short*)A + p.a_off + bz * p.a_bs;
     const unsigned short* b = (const unsigned short*)B + p.b_off + bz * p.b_bs;
@@ -246,11 +249,13 @@ __device__ __forceinline__ void gemm_tc(const T* __restrict__ A, const T* __rest
 #define GEMM_TC_PIPE(T, MMA)                                                                                 \
     extern "C" __global__ void __launch_bounds__(256)                                                        \
         gemm_tc_##T##_bk(const T* A, const T* B, T* C, GemmParams p, const T* bias) {                        \
-        gemm_tc<T, true, MMA>(A, B, C, p, bias);                                                             \
+        __shared__ __align__(128) TcRing smem;                                                               \
+        gemm_tc<T, true, MMA>(A, B, C, p, bias, smem);                                                       \
     }                                                                                                        \
     extern "C" __global__ void __launch_bounds__(256)                                                        \
         gemm_tc_##T##_bn(const T* A, const T* B, T* C, GemmParams p, const T* bias) {                        \
-        gemm_tc<T, false, MMA>(A, B, C, p, bias);                                                            \
+        __shared__ __align__(128) TcRing smem;                                                               \
+        gemm_tc<T, false, MMA>(A, B, C, p, bias, smem);                                                      \
     }
 
 GEMM_TC_PIPE(bf16, mma_bf16_16816)

@@ -66,14 +66,14 @@ if [ "$device" = cuda ]; then
     for v in IRIS_CUDA_GEMM=mma IRIS_CUDA_GEMM=n128 IRIS_CUDA_GEMM=n256; do
         for a in "gemm --m 4096 --n 4096 --k 4096 --transpose-b" "gemm --m 8192 --n 8192 --k 8192 --transpose-b"; do
             # shellcheck disable=SC2086
-            env $v "$bin/iris" bench $a --dtype bf16 --device cuda --json 2>> "$out/log.txt" | sed "s/^{/{\"variant\":\"$v\",/" >> "$out/variants.jsonl"
+            env $v "$bin/iris" bench $a --dtype bf16 --device cuda --json 2>> "$out/log.txt" | sed "s/^{/{\"variant\":\"$v\",/" >> "$out/variants.jsonl" || status=1
         done
     done
     for v in IRIS_CUDA_FLASH_WARPS=4 IRIS_CUDA_FLASH_WARPS=8; do
         for a in "attention --h 16 --tq 4096 --d 128 --causal" "attention --h 16 --tq 4096 --d 64 --causal" \
                  "cross-attention --h 32 --tq 2048 --tk 6404 --d 128"; do
             # shellcheck disable=SC2086
-            env $v "$bin/iris" bench $a --dtype bf16 --device cuda --json 2>> "$out/log.txt" | sed "s/^{/{\"variant\":\"$v\",/" >> "$out/variants.jsonl"
+            env $v "$bin/iris" bench $a --dtype bf16 --device cuda --json 2>> "$out/log.txt" | sed "s/^{/{\"variant\":\"$v\",/" >> "$out/variants.jsonl" || status=1
         done
     done
     # Model scale on the GPU's real paths (wgmma, flash attention, the GEMV, 16-byte norms): CLIP

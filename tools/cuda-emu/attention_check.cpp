@@ -139,7 +139,7 @@ static void run(const Case& c, int flash, double tol, bool vec = false) {
     char what[200];
     std::snprintf(what, sizeof what, "%s B%d H%d/%d Tq%d Tk%d D%d%s%s", name.c_str(), c.b, c.h, c.hkv, c.tq, c.tk, c.d,
                   c.causal ? " causal" : "", c.kind == 1 ? " +mask" : c.kind == 2 ? " keep" : "");
-    chk::report(what, chk::load(o), ref, tol);
+    chk::report<T>(what, chk::load(o), ref, tol);
 }
 
 int main() {

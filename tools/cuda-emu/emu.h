@@ -6,9 +6,19 @@
 // instructions (shuffles, mma.sync, ldmatrix) gather the 32 lanes' operands
 // through a per-warp exchange buffer and compute what the PTX ISA says each
 // lane receives. The kernels' inline PTX lives in wrappers in common.cuh and
-// sm90.cuh, which this header and emu_sm90.h replace (IRIS_EMU). Shared
-// memory is a function-static array (one block at a time). cp.async copies
-// at once.
+// sm90.cuh, which this header and emu_sm90.h replace (IRIS_EMU).
+//
+// What makes a wrong kernel fail here rather than pass by luck:
+// - Shared memory (function statics in one linker section, and the dynamic
+//   buffer) is filled with NaN bit patterns before every block, so a read of
+//   a word nothing wrote gives NaN.
+// - cp.async data lands in shared memory only at the cp.async.wait_group that
+//   covers its commit group (a missing wait leaves the poison), and a wgmma's
+//   product is added to its accumulators (reading its shared-memory operands
+//   then) only at the wgmma.wait_group that covers it.
+// - The threads of a block run in a new seeded random order after every
+//   barrier phase (EMU_SEED picks the seed), so an order-dependent race shows.
+// - Built with AddressSanitizer and UBSan by scripts/cuda-emu.sh.
 //
 // Written from the PTX ISA's fragment tables, not from the kernels, so a
 // kernel that misreads a layout disagrees with its CPU reference here.
@@ -22,7 +32,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <algorithm>
 #include <functional>
+#include <random>
 #include <vector>
 
 #define __global__
@@ -31,8 +44,12 @@
 #define __forceinline__ inline
 #define __restrict__ __restrict
 #define __launch_bounds__(...)
-#define __shared__ static
+// Every __shared__ variable goes into one section, poisoned per block
+// (shared memory in a template function would escape it: GCC ignores the
+// section there, so the kernels declare shared memory in the kernel itself).
+#define __shared__ static __attribute__((section("emu_smem")))
 #define __align__(n) __attribute__((aligned(n)))
+extern "C" __attribute__((weak)) char __start_emu_smem[], __stop_emu_smem[];
 
 struct dim3 {
     unsigned x = 1, y = 1, z = 1;
@@ -59,11 +76,34 @@ template <typename T> T max(T a, T b) { return a > b ? a : b; }
 
 namespace emu {
 
+// A cp.async in flight: its 16 bytes, read at issue, land at the wait.
+struct Copy {
+    void* dst;
+    unsigned char data[16];
+};
+// One thread's share of a wgmma in flight: computed (its shared operands
+// read) when a thread of the warpgroup waits for its group.
+struct Wgmma {
+    void (*run)(float*, unsigned long long, unsigned long long, int);
+    float* d;
+    unsigned long long da, db;
+    int tid;
+};
+// A warpgroup's wgmma groups in commit order (group g: every thread's shares
+// issued between its g-th and g+1-th commit); those before `done` are computed.
+struct WarpgroupQueue {
+    std::vector<std::vector<Wgmma>> groups;
+    size_t done = 0;
+};
+
 struct Fiber {
     ucontext_t ctx;
     dim3 tid;
     bool done = false;
     std::vector<char> stack;
+    std::vector<Copy> cp_open;
+    std::deque<std::vector<Copy>> cp_groups;
+    size_t wg_commits = 0;
 };
 
 inline std::vector<Fiber>* fibers;
@@ -73,6 +113,19 @@ inline std::function<void()> body;
 inline unsigned long long progress;  // bumps on every barrier arrival and exit
 
 inline void yield() { swapcontext(&(*fibers)[current].ctx, &scheduler); }
+inline Fiber& me() { return (*fibers)[current]; }
+
+// The scheduling order's random source: EMU_SEED, else 1.
+inline std::mt19937& order_rng() {
+    static std::mt19937 g([] {
+        const char* s = std::getenv("EMU_SEED");
+        return s ? (unsigned)std::strtoul(s, nullptr, 10) : 1u;
+    }());
+    return g;
+}
+
+// NaN in every 16-bit and 32-bit float reading of shared memory.
+inline void poison_shared();
 
 struct Barrier {
     int count = 0;
@@ -92,6 +145,8 @@ inline void arrive(Barrier& b, int n) {
 
 inline Barrier block_barrier;
 inline Barrier warp_barrier[32];
+inline Barrier warpgroup_barrier[8];
+inline WarpgroupQueue warpgroup_queue[8];
 // Per warp, per lane: up to 16 words of operands, and a pointer.
 inline unsigned exchange[32][32][16];
 inline const void* exchange_ptr[32][32];
@@ -124,8 +179,13 @@ void launch(dim3 grid, dim3 block, K kernel, A... args) {
                 blockIdx = {bx, by, bz};
                 block_barrier = {};
                 for (auto& w : warp_barrier) w = {};
+                for (auto& w : warpgroup_barrier) w = {};
+                for (auto& q : warpgroup_queue) q = {};
                 std::vector<Fiber> fs(threads);
                 fibers = &fs;
+                poison_shared();
+                std::vector<int> order(threads);
+                for (int t = 0; t < threads; ++t) order[t] = t;
                 for (int t = 0; t < threads; ++t) {
                     Fiber& f = fs[t];
                     f.tid = {unsigned(t % block.x), unsigned(t / block.x % block.y), unsigned(t / (block.x * block.y))};
@@ -139,7 +199,8 @@ void launch(dim3 grid, dim3 block, K kernel, A... args) {
                 for (int alive = threads, stalled = 0; alive > 0;) {
                     unsigned long long before = progress;
                     alive = 0;
-                    for (int t = 0; t < threads; ++t) {
+                    std::shuffle(order.begin(), order.end(), order_rng());
+                    for (int t : order) {
                         if (fs[t].done) continue;
                         current = t;
                         threadIdx = fs[t].tid;
@@ -274,12 +335,29 @@ inline void ldmatrix_x4_impl(unsigned* r, const void* row) {
 inline void ldmatrix_x4(unsigned* r, const void* row) { ldmatrix_x4_impl<false>(r, row); }
 inline void ldmatrix_x4_trans(unsigned* r, const void* row) { ldmatrix_x4_impl<true>(r, row); }
 
-// cp.async of 16 bytes, of which the first `bytes` come from src and the rest are zeros.
+// cp.async of 16 bytes, of which the first `bytes` come from src and the rest
+// are zeros: read now, written to shared memory at the covering wait.
 inline void cp_async16(void* dst, const void* src, int bytes) {
-    std::memset(dst, 0, 16);
-    if (bytes > 0) std::memcpy(dst, src, bytes);
+    emu::Copy c{dst, {}};
+    if (bytes > 0) std::memcpy(c.data, src, bytes);
+    emu::me().cp_open.push_back(c);
 }
-inline void cp_async_commit() {}
-template <int N> inline void cp_async_wait() {}
+inline void cp_async_commit() {
+    emu::me().cp_groups.push_back(std::move(emu::me().cp_open));
+    emu::me().cp_open.clear();
+}
+// cp.async.wait_group N: every committed group but the N newest lands.
+template <int N> inline void cp_async_wait() {
+    auto& g = emu::me().cp_groups;
+    while (g.size() > N) {
+        for (const emu::Copy& c : g.front()) std::memcpy(c.dst, c.data, 16);
+        g.pop_front();
+    }
+}
 
 #include "emu_sm90.h"
+
+inline void emu::poison_shared() {
+    if (__start_emu_smem) std::memset(__start_emu_smem, 0xff, __stop_emu_smem - __start_emu_smem);
+    std::memset(dynamic_smem, 0xff, sizeof dynamic_smem);
+}

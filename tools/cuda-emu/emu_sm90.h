@@ -95,8 +95,16 @@ inline unsigned long long wgmma_desc(const void* tile) {
     return ((a & 0x3ffff) >> 4) | (1ull << 16) | ((1024ull >> 4) << 32) | (1ull << 62);
 }
 inline void wgmma_fence() {}
-inline void wgmma_commit() {}
-template <int N> inline void wgmma_wait() {}
+inline void wgmma_commit() { ++emu::me().wg_commits; }
+// wgmma.wait_group N: every group of the warpgroup but this thread's N newest
+// is computed now, for all 128 threads (it is one operation of the group).
+template <int N> inline void wgmma_wait() {
+    emu::WarpgroupQueue& q = emu::warpgroup_queue[emu::flat_tid() / 128];
+    size_t until = emu::me().wg_commits >= N ? emu::me().wg_commits - N : 0;
+    for (; q.done < until && q.done < q.groups.size(); ++q.done)
+        for (const emu::Wgmma& w : q.groups[q.done]) w.run(w.d, w.da, w.db, w.tid);
+    q.done = std::max(q.done, until);
+}
 
 namespace emu {
 // Element (r, k) of a K-major tile a descriptor names (128-byte swizzle only).
@@ -112,10 +120,10 @@ inline float desc_at(unsigned long long desc, int r, int k) {
     std::memcpy(&h, dynamic_smem + swizzle128(addr), 2);
     return CVT(h);
 }
-// This thread's share of D[64×N] += A[64×16]·B[16×N] (sm90.cuh's layout).
+// Thread `tid`'s (of 128) share of D[64×N] += A[64×16]·B[16×N] (sm90.cuh's layout).
 template <int N, float (*CVT)(unsigned short)>
-inline void wgmma_m64k16(float* d, unsigned long long da, unsigned long long db) {
-    int tid = flat_tid() % 128, w = tid / 32, g = (tid % 32) / 4, t = tid % 4;
+inline void wgmma_m64k16(float* d, unsigned long long da, unsigned long long db, int tid) {
+    int w = tid / 32, g = (tid % 32) / 4, t = tid % 4;
     for (int j = 0; j < N / 8; ++j)
         for (int q = 0; q < 4; ++q) {
             int r = 16 * w + g + (q >= 2 ? 8 : 0), c = 8 * j + 2 * t + (q & 1);
@@ -125,9 +133,16 @@ inline void wgmma_m64k16(float* d, unsigned long long da, unsigned long long db)
         }
 }
 }  // namespace emu
-#define EMU_WGMMA(NAME, N, CVT)                                                     \
-    inline void NAME(float* d, unsigned long long da, unsigned long long db) { \
-        emu::wgmma_m64k16<N, CVT>(d, da, db);                                      \
+// Issued when all 128 threads of the warpgroup issue it (the tensor cores
+// start it then, so no warp of the group runs ahead of the others' issue),
+// computed at the wgmma.wait_group that covers its commit group.
+#define EMU_WGMMA(NAME, N, CVT)                                                        \
+    inline void NAME(float* d, unsigned long long da, unsigned long long db) {    \
+        auto& groups = emu::warpgroup_queue[emu::flat_tid() / 128].groups;            \
+        if (groups.size() <= emu::me().wg_commits) groups.resize(emu::me().wg_commits + 1); \
+        groups[emu::me().wg_commits].push_back(                                       \
+            {&emu::wgmma_m64k16<N, CVT>, d, da, db, emu::flat_tid() % 128});           \
+        emu::arrive(emu::warpgroup_barrier[emu::flat_tid() / 128], 128);              \
     }
 EMU_WGMMA(wgmma_bf16_m64n128k16, 128, emu::bf16_to_f32)
 EMU_WGMMA(wgmma_f16_m64n128k16, 128, emu::f16_to_f32)

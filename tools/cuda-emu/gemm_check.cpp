@@ -67,7 +67,7 @@ void run(const char* name, Kernel<T> kernel, const Case& c, double tol) {
     char what[160];
     std::snprintf(what, sizeof what, "%s b%d %dx%dx%d B%s a%.1f b%.1f%s act %d", name, b, m, n, k,
                   c.b_kmajor ? "[n,k]" : "[k,n]", c.alpha, c.beta, c.bias ? " bias" : "", c.act);
-    chk::report(what, chk::load(out), ref, tol);
+    chk::report<T>(what, chk::load(out), ref, tol);
 }
 
 int main() {

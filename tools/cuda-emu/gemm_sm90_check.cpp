@@ -34,7 +34,7 @@ static void run(const char* name, void (*kernel)(TmaMap, TmaMap, T*, GemmParams,
                 out.data(), p, bias_on ? bias.data() : nullptr);
     char what[160];
     std::snprintf(what, sizeof what, "%s b%d %dx%dx%d%s act %d", name, b, m, n, k, bias_on ? " bias" : "", act);
-    chk::report(what, chk::load(out), ref, tol);
+    chk::report<T>(what, chk::load(out), ref, tol);
 }
 
 int main() {

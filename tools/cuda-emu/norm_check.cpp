@@ -34,13 +34,13 @@ static void run(const char* sfx, int rows, int n, double tol) {
     else lnk = layer_norm_float, rmsk = rms_norm_float, smk = softmax_float;
     std::string shape = std::to_string(rows) + "x" + std::to_string(n);
     emu::launch({unsigned(rows)}, {256}, lnk, x.data(), w.data(), b.data(), y.data(), rows, n, 1e-5f);
-    chk::report(std::string("layer_norm_") + sfx + " " + shape, chk::load(y), ln, tol);
+    chk::report<T>(std::string("layer_norm_") + sfx + " " + shape, chk::load(y), ln, tol);
     y = chk::poison<T>(xf.size());
     emu::launch({unsigned(rows)}, {256}, rmsk, x.data(), w.data(), y.data(), rows, n, 1e-6f);
-    chk::report(std::string("rms_norm_") + sfx + " " + shape, chk::load(y), rms, tol);
+    chk::report<T>(std::string("rms_norm_") + sfx + " " + shape, chk::load(y), rms, tol);
     y = chk::poison<T>(xf.size());
     emu::launch({unsigned(rows)}, {256}, smk, x.data(), y.data(), rows, n);
-    chk::report(std::string("softmax_") + sfx + " " + shape, chk::load(y), sm, tol);
+    chk::report<T>(std::string("softmax_") + sfx + " " + shape, chk::load(y), sm, tol);
 }
 
 int main() {

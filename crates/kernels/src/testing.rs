@@ -91,3 +91,35 @@ pub fn randn<T: Element>(seed: u64, n: usize) -> Vec<T> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use half::{bf16, f16};
+
+    /// One garbage element in a 3×65×130 bf16 product: the L2 figure stays
+    /// under its 1e-2 bar, the per-element bound does not.
+    #[test]
+    fn one_wrong_element_passes_l2_but_not_the_element_bound() {
+        let want: Vec<bf16> = randn(5, 3 * 65 * 130);
+        let mut got = want.clone();
+        got[4321] = bf16::from_f32(want[4321].to_f32() + 1.5);
+        assert!(rel_err(&got, &want) < tolerance(crate::DType::BF16), "{}", rel_err(&got, &want));
+        assert!(elem_err(&got, &want) > elem_tolerance(crate::DType::BF16), "{}", elem_err(&got, &want));
+    }
+
+    /// Rounding the reference to the dtype stays within the bound (half an ulp),
+    /// and f16's bound is 8× tighter than bf16's.
+    #[test]
+    fn rounding_passes_and_f16_is_tighter() {
+        let exact: Vec<f32> = randn(6, 4096);
+        let b: Vec<f32> = exact.iter().map(|&x| bf16::from_f32(x).to_f32()).collect();
+        let h: Vec<f32> = exact.iter().map(|&x| f16::from_f32(x).to_f32()).collect();
+        assert!(elem_err(&b, &exact) <= elem_tolerance(crate::DType::BF16) / 8.0);
+        assert!(elem_err(&h, &exact) <= elem_tolerance(crate::DType::F16) / 8.0);
+        assert_eq!(elem_tolerance(crate::DType::BF16) / elem_tolerance(crate::DType::F16), 8.0);
+        let mut nan = exact.clone();
+        nan[7] = f32::NAN;
+        assert_eq!(elem_err(&nan, &exact), f64::INFINITY);
+    }
+}
