@@ -281,6 +281,29 @@ impl Pipeline {
         }
     }
 
+    fn session(&self, capacity: usize, encoded: Encoded) -> Session<'_> {
+        match &self.model {
+            Model::Llava(m) => Session::llava(m, capacity, encoded),
+            Model::Mllama(m) => Session::mllama(m, capacity, encoded),
+        }
+    }
+
+    /// Teacher forcing: the logits [n, V] (F32) that choose each of the n
+    /// `forced` tokens (the last prompt position's, then those after each
+    /// forced token but the last), through the same prefill and KV-cached
+    /// decode steps as `generate`.
+    pub fn forced_logits(&self, prompt: &str, images: &[RgbImage], chat: bool, forced: &[u32]) -> Result<Tensor> {
+        let prompt_ids = self.prompt_ids(prompt, images.len(), chat)?;
+        let mut session = self.session(prompt_ids.len() + forced.len(), self.encode_images(images)?);
+        let h = session.prefill(&prompt_ids)?;
+        let mut rows = vec![session.logits(&h.narrow(0, prompt_ids.len() - 1, 1)?)?];
+        for &id in &forced[..forced.len().saturating_sub(1)] {
+            let h = session.step(id)?;
+            rows.push(session.logits(&h)?);
+        }
+        Ok(Tensor::cat(&rows.iter().collect::<Vec<_>>(), 0)?)
+    }
+
     /// Generates up to `req.max_new_tokens` tokens, calling `on_text` with
     /// each new piece of text as soon as it decodes to whole characters.
     pub fn generate(&self, req: &Request, on_text: &mut dyn FnMut(&str)) -> Result<Output> {
@@ -293,11 +316,7 @@ impl Pipeline {
         let t1 = Instant::now();
         let max_pos = self.image_token().2;
         let budget = req.max_new_tokens.min(max_pos.saturating_sub(prompt_ids.len()));
-        let capacity = prompt_ids.len() + budget;
-        let mut session = match &self.model {
-            Model::Llava(m) => Session::llava(m, capacity, encoded),
-            Model::Mllama(m) => Session::mllama(m, capacity, encoded),
-        };
+        let mut session = self.session(prompt_ids.len() + budget, encoded);
         let h = session.prefill(&prompt_ids)?;
         let t = prompt_ids.len();
         let (prompt_logits, mut last) = if req.prompt_logits {

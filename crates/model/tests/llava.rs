@@ -96,6 +96,11 @@ fn greedy_generation_gives_the_reference_tokens_and_text() {
 }
 
 #[test]
+fn every_generated_step_matches_transformers_teacher_forced() {
+    common::check_steps(&LLAVA, 1e-4);
+}
+
+#[test]
 fn cached_decode_equals_full_recompute() {
     let name = "llava-gqa";
     let (pipe, r) = (load(name), Reference::open(name));

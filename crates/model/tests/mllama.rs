@@ -135,6 +135,11 @@ fn greedy_generation_gives_the_reference_tokens_and_text() {
 }
 
 #[test]
+fn every_generated_step_matches_transformers_teacher_forced() {
+    common::check_steps(&MLLAMA, 1e-4);
+}
+
+#[test]
 fn cached_decode_equals_full_recompute() {
     // The image keys/values projected once and the mask's last row repeated
     // give the logits of running the whole sequence again.

@@ -29,7 +29,7 @@ pub fn test_device() -> iris_tensor::Device {
     }
 }
 
-pub const LLAVA: [&str; 4] = ["llava-gqa", "llava-crop", "llava-hub", "llava-odd"];
+pub const LLAVA: [&str; 6] = ["llava-gqa", "llava-crop", "llava-hub", "llava-odd", "llava-bf16-d64", "llava-f16-d128"];
 pub const MLLAMA: [&str; 3] = ["mllama-4tile", "mllama-2tile", "mllama-odd"];
 
 /// The fixture's input images: image.png, image2.png, ...
@@ -137,16 +137,48 @@ pub fn check_greedy_on(fixtures: &[&str], device: iris_tensor::Device, tol: f64)
 }
 
 /// bf16 keeps 8 mantissa bits, f16 11: through a few layers the logits
-/// drift by about 2^-8 and 2^-11 of their size.
+/// drift by about 2^-8 and 2^-11 of their size. A fixture stored in 16 bits
+/// carries transformers' own error in its dtype (`torch_half_logits_err`):
+/// iris in that dtype must come within 1.5× of it, the ratio printed.
 pub fn check_half_precision(fixtures: &[&str]) {
     for (dtype, tol) in [(iris_tensor::DType::BF16, 4e-2), (iris_tensor::DType::F16, 5e-3)] {
         for &name in fixtures {
             let r = Reference::open(name);
-            let opts = iris_model::LoadOptions { dtype, ..Default::default() };
+            let opts = iris_model::LoadOptions { dtype, device: test_device(), ..Default::default() };
             let pipe = iris_model::Pipeline::load(fixture(name), opts).unwrap();
             let (out, _) = generate_greedy(&pipe, name, &r, 1);
             let e = stage_err("logits", out.prompt_logits.as_ref().unwrap(), &r.tensor("logits"));
             assert!(e <= tol, "{name} {dtype}: logits relative error {e:.2e} > {tol:.0e}");
+            // The decode steps in 16 bits too (split-key decode on a GPU past 256 keys).
+            let forced = r.ids("greedy_ids");
+            let steps = pipe.forced_logits(r.meta_str("prompt"), &images(name), false, &forced).unwrap();
+            let es = stage_err("step logits", &steps, &r.tensor("step_logits"));
+            assert!(es <= tol, "{name} {dtype}: teacher-forced step logits relative error {es:.2e} > {tol:.0e}");
+            let stored = r.meta["dtype"]
+                .as_str()
+                .map(|d| d == if dtype == iris_tensor::DType::BF16 { "bfloat16" } else { "float16" });
+            if let (Some(true), Some(torch)) = (stored, r.meta["torch_half_logits_err"].as_f64()) {
+                eprintln!("{name} {dtype}: iris {e:.3e}, transformers {torch:.3e}, ratio {:.2}", e / torch);
+                assert!(e <= 1.5 * torch, "{name} {dtype}: iris {e:.3e} against transformers' own {torch:.3e}");
+            }
         }
+    }
+}
+
+/// Every generated step's logits, teacher-forced through the KV cache, and
+/// the prompt logits, against transformers (`step_logits`, `logits`) within
+/// `tol`, on the test device (`check_steps_on`: on `device`).
+pub fn check_steps(fixtures: &[&str], tol: f64) {
+    check_steps_on(fixtures, test_device(), tol);
+}
+
+pub fn check_steps_on(fixtures: &[&str], device: iris_tensor::Device, tol: f64) {
+    for &name in fixtures {
+        let r = Reference::open(name);
+        let opts = iris_model::LoadOptions { device, ..Default::default() };
+        let pipe = iris_model::Pipeline::load(fixture(name), opts).unwrap();
+        let forced = r.ids("greedy_ids");
+        let got = pipe.forced_logits(r.meta_str("prompt"), &images(name), false, &forced).unwrap();
+        assert_stage(name, "teacher-forced step logits", &got, &r.tensor("step_logits"), tol);
     }
 }
