@@ -237,6 +237,12 @@ fn bench<T: Element>(a: &BenchArgs) -> Result<Value, Box<dyn std::error::Error>>
             let keep = keep_mask(a.tq, tk);
             let km = cross.then_some((&keep[..], MaskLayout::shared(tk)));
             let mut o = poisoned::<T>(q.len());
+            // The parameter checks, as an error rather than a panic.
+            (if cross {
+                fast::cross_attention(&p, &q, &k, &v, km, &mut o)
+            } else {
+                fast::attention(&p, &q, &k, &v, Mask::None, &mut o)
+            })?;
             let mut f = |fast_kernel: bool| {
                 let r = match (cross, fast_kernel) {
                     (false, true) => fast::attention(&p, &q, &k, &v, Mask::None, &mut o),
@@ -244,7 +250,7 @@ fn bench<T: Element>(a: &BenchArgs) -> Result<Value, Box<dyn std::error::Error>>
                     (true, true) => fast::cross_attention(&p, &q, &k, &v, km, &mut o),
                     (true, false) => reference::cross_attention(&p, &q, &k, &v, km, &mut o),
                 };
-                r.unwrap()
+                r.expect("the first run passed the same checks")
             };
             let ms = median_ms(|| f(true));
             let r = a.reference.then(|| median_once(|| f(false)));
@@ -256,6 +262,7 @@ fn bench<T: Element>(a: &BenchArgs) -> Result<Value, Box<dyn std::error::Error>>
             let p = Im2col::patches(1, a.channels, a.size, a.size, a.patch);
             let x = randn::<T>(1, a.channels * a.size * a.size);
             let mut o = poisoned::<T>(p.out_len());
+            fast::im2col(&p, &x, &mut o)?;
             let ms = median_ms(|| fast::im2col(&p, &x, &mut o).unwrap());
             let r = a.reference.then(|| median_once(|| reference::im2col(&p, &x, &mut o).unwrap()));
             rec["shape"] = json!({"c": a.channels, "h": a.size, "w": a.size, "patch": a.patch});
@@ -280,8 +287,15 @@ fn bench<T: Element>(a: &BenchArgs) -> Result<Value, Box<dyn std::error::Error>>
                     (_, true) => fast::rope(&rope, &x, &cos, &sin, &mut o),
                     (_, false) => reference::rope(&rope, &x, &cos, &sin, &mut o),
                 };
-                r.unwrap()
+                r.expect("the first run passed the same checks")
             };
+            let mut check = poisoned::<T>(x.len());
+            match op {
+                Op::Layernorm => fast::layer_norm(&x, &w, &w, 1e-5, &mut check),
+                Op::Rmsnorm => fast::rms_norm(&x, &w, 1e-5, &mut check),
+                Op::Softmax => fast::softmax(&x, a.cols, &mut check),
+                _ => fast::rope(&rope, &x, &cos, &sin, &mut check),
+            }?;
             let ms = median_ms(|| f(true));
             let r = a.reference.then(|| median_once(|| f(false)));
             rec["shape"] = json!({"rows": a.rows, "cols": a.cols});

@@ -30,13 +30,13 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 256)]
     max_new_tokens: usize,
     /// 0 picks the most likely token (greedy).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     temperature: f32,
     /// Sample among the k most likely tokens (0 = all).
     #[arg(long, default_value_t = 0)]
     top_k: usize,
     /// Sample among the most likely tokens whose probability adds up to p.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     top_p: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -64,8 +64,11 @@ pub fn parse_device(s: &str) -> Result<Device, String> {
 }
 
 pub fn run(a: &GenerateArgs) -> Result<(), Box<dyn std::error::Error>> {
-    if !(a.temperature >= 0.0 && a.top_p > 0.0 && a.top_p <= 1.0) {
-        return Err("--temperature must be ≥ 0 and --top-p in (0, 1]".into());
+    if !(a.temperature >= 0.0 && a.temperature.is_finite()) {
+        return Err(format!("--temperature {}: must be a finite number ≥ 0 (0 is greedy)", a.temperature).into());
+    }
+    if !(a.top_p > 0.0 && a.top_p <= 1.0) {
+        return Err(format!("--top-p {}: must be in (0, 1]", a.top_p).into());
     }
     let device = parse_device(&a.device)?;
     let dtype = match a.dtype {

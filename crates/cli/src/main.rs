@@ -33,11 +33,25 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // A usage error is one line and exit code 1, as every other error; --help and --version print
+    // as clap writes them.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            std::process::exit(0);
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            eprintln!("iris: {first} (see iris --help)");
+            std::process::exit(1);
+        }
+    };
     if let Some(n) = cli.threads {
         if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
             eprintln!("iris: cannot start {n} threads: {e}");
-            std::process::exit(2);
+            std::process::exit(1);
         }
     }
     let result = match cli.command {

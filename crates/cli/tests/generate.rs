@@ -2,42 +2,13 @@
 //! `--logits-out` equal to transformers, and one clear line (never a panic)
 //! for every kind of bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::Path;
+
+use common::{fails_with, fixture, iris, meta, scratch, scratch_path, FIXTURES};
 use iris_kernels::testing::rel_err;
 use safetensors::SafeTensors;
-
-const FIXTURES: [&str; 7] =
-    ["llava-gqa", "llava-crop", "llava-hub", "llava-odd", "mllama-4tile", "mllama-2tile", "mllama-odd"];
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures").join(name)
-}
-
-fn meta(name: &str) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture(name).join("meta.json")).unwrap()).unwrap()
-}
-
-fn iris(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_iris")).args(args).output().expect("iris runs")
-}
-
-fn scratch_path(name: &str, tag: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("iris-test-{}-{name}-{tag}", std::process::id()))
-}
-
-/// A scratch copy of a fixture folder that the test may break.
-fn scratch(name: &str, tag: &str) -> PathBuf {
-    let dir = scratch_path(name, tag);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for e in std::fs::read_dir(fixture(name)).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
-    }
-    dir
-}
 
 fn f32s(st: &SafeTensors, name: &str) -> Vec<f32> {
     st.tensor(name).unwrap().data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
@@ -76,25 +47,6 @@ fn generate_prints_the_reference_greedy_text_and_writes_its_logits() {
         assert_eq!(i64s(&written, "generated_ids"), i64s(&reference, "greedy_ids"), "{name}");
         let _ = std::fs::remove_file(out_file);
     }
-}
-
-/// Runs `iris generate` on `dir` and checks it fails with one line naming `expect`.
-fn fails_with(dir: &Path, image: &Path, prompt: &str, extra: &[&str], expect: &[&str]) {
-    let mut args = vec!["generate", "--model", dir.to_str().unwrap(), "--prompt", prompt];
-    if !image.as_os_str().is_empty() {
-        args.extend(["--image", image.to_str().unwrap()]);
-    }
-    args.extend(extra);
-    let o = iris(&args);
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{args:?} should fail cleanly: {stderr}");
-    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
-    let line = stderr.lines().last().unwrap_or("");
-    assert!(line.starts_with("iris: "), "{args:?}: {stderr}");
-    for e in expect {
-        assert!(line.contains(e), "{args:?}: `{line}` should mention `{e}`");
-    }
-    assert!(o.stdout.is_empty(), "{args:?}: nothing on stdout");
 }
 
 #[test]

@@ -54,6 +54,22 @@ pub struct ClipVisionConfig {
     pub layer_norm_eps: f64,
 }
 
+impl ClipVisionConfig {
+    fn within_limits(&self) -> std::result::Result<(), String> {
+        within_limits(
+            "vision_config: ",
+            &[
+                ("hidden_size", self.hidden_size, 1 << 16),
+                ("intermediate_size", self.intermediate_size, 1 << 18),
+                ("num_hidden_layers", self.num_hidden_layers, 1 << 10),
+                ("num_attention_heads", self.num_attention_heads, 1 << 10),
+                ("num_channels", self.num_channels, 16),
+                ("image_size", self.image_size, 1 << 14),
+            ],
+        )
+    }
+}
+
 impl Default for ClipVisionConfig {
     fn default() -> Self {
         ClipVisionConfig {
@@ -204,9 +220,32 @@ fn rope(raw: &LlamaRaw) -> std::result::Result<RopeConfig, String> {
     Ok(RopeConfig { theta, scaling })
 }
 
+/// Sizes past these are no checkpoint's (the largest models have hidden sizes
+/// of a few 10⁴, vocabularies of a few 10⁵, contexts of 10⁶–10⁷ and a few
+/// hundred layers): a config naming one is refused before anything is
+/// allocated from it, rather than ending in an out-of-memory kill.
+pub fn within_limits(what: &str, sizes: &[(&str, usize, usize)]) -> std::result::Result<(), String> {
+    match sizes.iter().find(|(_, v, max)| v > max) {
+        Some((k, v, max)) => Err(format!("{what}{k} {v} is beyond any checkpoint's (at most {max})")),
+        None => Ok(()),
+    }
+}
+
 impl LlamaConfig {
     pub fn from_value(v: &Value) -> std::result::Result<LlamaConfig, String> {
         let raw: LlamaRaw = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+        within_limits(
+            "",
+            &[
+                ("vocab_size", raw.vocab_size, 1 << 22),
+                ("hidden_size", raw.hidden_size, 1 << 17),
+                ("intermediate_size", raw.intermediate_size, 1 << 19),
+                ("num_hidden_layers", raw.num_hidden_layers, 1 << 11),
+                ("num_attention_heads", raw.num_attention_heads, 1 << 12),
+                ("head_dim", raw.head_dim.unwrap_or(0), 1 << 12),
+                ("max_position_embeddings", raw.max_position_embeddings, 1 << 25),
+            ],
+        )?;
         if raw.num_attention_heads == 0
             || !raw.hidden_size.is_multiple_of(raw.num_attention_heads) && raw.head_dim.is_none()
         {
@@ -314,6 +353,7 @@ impl LlavaConfig {
         let text = LlamaConfig::from_value(raw.text_config.as_ref().unwrap_or(&Value::Object(Default::default())))
             .map_err(|e| format!("text_config: {e}"))?;
         let vision = raw.vision_config.unwrap_or_else(ClipVisionConfig::llava_default);
+        vision.within_limits()?;
         if vision.patch_size == 0 || vision.image_size < vision.patch_size || vision.num_attention_heads == 0 {
             return Err(format!(
                 "vision_config: image_size {} and patch_size {} make no patches",

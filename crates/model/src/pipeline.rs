@@ -248,6 +248,9 @@ impl Pipeline {
             }));
         }
         let ids = expand_image_tokens(&ids, image_id, per_image);
+        if ids.is_empty() {
+            return Err(Error::Prompt("the prompt is empty (and the tokenizer adds no BOS token)".into()));
+        }
         if ids.len() > max {
             return Err(Error::Prompt(format!(
                 "the prompt is {} tokens after image expansion, longer than max_position_embeddings {max}",
@@ -316,7 +319,9 @@ impl Pipeline {
         let t1 = Instant::now();
         let max_pos = self.image_token().2;
         let budget = req.max_new_tokens.min(max_pos.saturating_sub(prompt_ids.len()));
-        let mut session = self.session(prompt_ids.len() + budget, encoded);
+        // The KV cache starts at the prompt plus a few steps and doubles as it fills, so a large
+        // --max-new-tokens does not reserve the whole context up front.
+        let mut session = self.session(prompt_ids.len() + budget.min(256), encoded);
         let h = session.prefill(&prompt_ids)?;
         let t = prompt_ids.len();
         let (prompt_logits, mut last) = if req.prompt_logits {

@@ -140,26 +140,44 @@ impl ClipProcessor {
     /// crop is larger than the image, as transformers does).
     pub fn resize_and_crop(&self, img: &RgbImage) -> RgbImage {
         let mut img = img.clone();
+        if self.do_resize && self.do_center_crop {
+            // Only the pixels the crop keeps are resized (see `resample::resize_window`).
+            let (nw, nh) = self.resized(img.width, img.height);
+            let (ch, cw) = self.crop;
+            let (top, left) = ((nh as i64 - ch as i64).div_euclid(2), (nw as i64 - cw as i64).div_euclid(2));
+            let (y0, x0) = (top.max(0) as usize, left.max(0) as usize);
+            let (y1, x1) = (((top + ch as i64) as usize).min(nh), ((left + cw as i64) as usize).min(nw));
+            let data =
+                resample::resize_window(&img.data, img.width, img.height, 3, (nw, nh), (x0..x1, y0..y1), self.filter);
+            let window = RgbImage { width: x1 - x0, height: y1 - y0, data };
+            // The window sits where the crop box meets the resized image; zeros around it.
+            let (ty, tx) = (top - y0 as i64, left - x0 as i64);
+            return center_crop_at(&window, ch, cw, ty, tx);
+        }
         if self.do_resize {
-            let (w, h) = (img.width, img.height);
-            let (nw, nh) = match self.size {
-                Size::Exact { height, width } => (width, height),
-                Size::ShortestEdge(s) => {
-                    let (short, long) = if w <= h { (w, h) } else { (h, w) };
-                    let long_new = (s as f64 * long as f64 / short as f64) as usize;
-                    if w <= h {
-                        (s, long_new)
-                    } else {
-                        (long_new, s)
-                    }
-                }
-            };
+            let (nw, nh) = self.resized(img.width, img.height);
             img = img.resize(nw, nh, self.filter);
         }
         if self.do_center_crop {
             img = center_crop(&img, self.crop.0, self.crop.1);
         }
         img
+    }
+
+    /// The (width, height) the resize step makes of a w × h image.
+    fn resized(&self, w: usize, h: usize) -> (usize, usize) {
+        match self.size {
+            Size::Exact { height, width } => (width, height),
+            Size::ShortestEdge(s) => {
+                let (short, long) = if w <= h { (w, h) } else { (h, w) };
+                let long_new = (s as f64 * long as f64 / short as f64) as usize;
+                if w <= h {
+                    (s, long_new)
+                } else {
+                    (long_new, s)
+                }
+            }
+        }
     }
 
     /// Pixel values [1, 3, H, W] in f32.
@@ -187,7 +205,12 @@ impl ClipProcessor {
 /// transformers); where the image is smaller than the window, zeros.
 pub fn center_crop(img: &RgbImage, ch: usize, cw: usize) -> RgbImage {
     let (h, w) = (img.height as i64, img.width as i64);
-    let (top, left) = ((h - ch as i64).div_euclid(2), (w - cw as i64).div_euclid(2));
+    center_crop_at(img, ch, cw, (h - ch as i64).div_euclid(2), (w - cw as i64).div_euclid(2))
+}
+
+/// The (ch, cw) window whose top-left corner is at (top, left) of `img`; zeros outside it.
+fn center_crop_at(img: &RgbImage, ch: usize, cw: usize, top: i64, left: i64) -> RgbImage {
+    let (h, w) = (img.height as i64, img.width as i64);
     let mut data = vec![0u8; ch * cw * 3];
     for y in 0..ch as i64 {
         for x in 0..cw as i64 {

@@ -56,13 +56,14 @@ struct Coeffs {
     weights: Vec<Vec<i32>>,
 }
 
-fn coeffs(in_size: usize, out_size: usize, filter: Filter) -> Coeffs {
+/// The taps of output samples `outs` of a resize from `in_size` to `out_size`.
+fn coeffs(in_size: usize, out_size: usize, outs: std::ops::Range<usize>, filter: Filter) -> Coeffs {
     let scale = in_size as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
     let support = filter.support() * filterscale;
-    let mut first = Vec::with_capacity(out_size);
-    let mut weights = Vec::with_capacity(out_size);
-    for xx in 0..out_size {
+    let mut first = Vec::with_capacity(outs.len());
+    let mut weights = Vec::with_capacity(outs.len());
+    for xx in outs {
         let center = (xx as f64 + 0.5) * scale;
         // C's (int) truncation, then clamped, as Pillow does.
         let xmin = ((center - support + 0.5) as i64).max(0) as usize;
@@ -117,24 +118,45 @@ fn pass(
 
 /// Resizes an interleaved u8 image of w×h pixels with `channels` channels to nw×nh.
 pub fn resize(src: &[u8], w: usize, h: usize, channels: usize, nw: usize, nh: usize, filter: Filter) -> Vec<u8> {
+    resize_window(src, w, h, channels, (nw, nh), (0..nw, 0..nh), filter)
+}
+
+/// The pixels (columns `xs`, rows `ys`) of `src` resized to `size` = (nw,
+/// nh), computed alone: each output sample depends only on its own taps, so
+/// this equals cropping the whole resize, without making it (a 1 × 4000
+/// image resized to a shortest edge of 336 would be 336 × 1.3 million).
+pub fn resize_window(
+    src: &[u8],
+    w: usize,
+    h: usize,
+    channels: usize,
+    size: (usize, usize),
+    (xs, ys): (std::ops::Range<usize>, std::ops::Range<usize>),
+    filter: Filter,
+) -> Vec<u8> {
     assert_eq!(src.len(), w * h * channels, "image bytes do not match its size");
-    let mut img = src.to_vec();
-    let mut cw = w;
+    let (nw, nh) = size;
+    // Horizontal first, then vertical, as Pillow; an axis kept at its size is cropped instead.
+    let cw = xs.len();
+    let mut img = vec![0u8; cw * h * channels];
     if nw != w {
-        let c = coeffs(w, nw, filter);
-        let mut out = vec![0u8; nw * h * channels];
-        pass(&img, &mut out, &c, h, w * channels, nw * channels, channels, channels, channels);
-        img = out;
-        cw = nw;
+        let c = coeffs(w, nw, xs, filter);
+        pass(src, &mut img, &c, h, w * channels, cw * channels, channels, channels, channels);
+    } else {
+        for y in 0..h {
+            let row = &src[(y * w + xs.start) * channels..(y * w + xs.end) * channels];
+            img[y * cw * channels..(y + 1) * cw * channels].copy_from_slice(row);
+        }
     }
     if nh != h {
-        let c = coeffs(h, nh, filter);
-        let mut out = vec![0u8; cw * nh * channels];
+        let c = coeffs(h, nh, ys.clone(), filter);
+        let mut out = vec![0u8; cw * ys.len() * channels];
         // Columns are the lines: one per (x, channel) pair, stepping a row at a time.
         pass(&img, &mut out, &c, cw, channels, channels, cw * channels, cw * channels, channels);
-        img = out;
+        out
+    } else {
+        img[ys.start * cw * channels..ys.end * cw * channels].to_vec()
     }
-    img
 }
 
 #[cfg(test)]
@@ -153,9 +175,31 @@ mod tests {
     #[test]
     fn bicubic_weights_sum_to_one_in_fixed_point() {
         for (i, o) in [(97, 40), (40, 97), (61, 40), (5, 3)] {
-            for w in coeffs(i, o, Filter::Bicubic).weights {
+            for w in coeffs(i, o, 0..o, Filter::Bicubic).weights {
                 let s: i64 = w.iter().map(|&k| k as i64).sum();
                 assert!((s - (1 << PRECISION_BITS)).abs() <= w.len() as i64, "{s}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    /// A window of the resize equals the same crop of the whole resize, for
+    /// down- and upscaling, each axis resized or kept.
+    #[test]
+    fn a_window_equals_the_crop_of_the_whole_resize() {
+        let (w, h) = (37, 23);
+        let src: Vec<u8> = (0..w * h * 3).map(|i| (i * 7919 % 251) as u8).collect();
+        for (nw, nh) in [(60, 40), (20, 11), (37, 50), (15, 23)] {
+            let whole = resize(&src, w, h, 3, nw, nh, Filter::Bicubic);
+            let (xs, ys) = (nw / 4..nw - nw / 3, 1..nh - 2);
+            let win = resize_window(&src, w, h, 3, (nw, nh), (xs.clone(), ys.clone()), Filter::Bicubic);
+            for (j, y) in ys.clone().enumerate() {
+                let row = &whole[(y * nw + xs.start) * 3..(y * nw + xs.end) * 3];
+                assert_eq!(&win[j * xs.len() * 3..(j + 1) * xs.len() * 3], row, "{nw}×{nh} row {y}");
             }
         }
     }

@@ -77,6 +77,19 @@ impl MllamaConfig {
             _ => MllamaVisionConfig::default(),
         };
         let vision_act = Activation::parse(&vision.hidden_act).map_err(|e| format!("vision_config: {e}"))?;
+        crate::config::within_limits(
+            "vision_config: ",
+            &[
+                ("hidden_size", vision.hidden_size, 1 << 16),
+                ("intermediate_size", vision.intermediate_size, 1 << 18),
+                ("num_hidden_layers", vision.num_hidden_layers, 1 << 10),
+                ("num_global_layers", vision.num_global_layers, 1 << 10),
+                ("attention_heads", vision.attention_heads, 1 << 10),
+                ("image_size", vision.image_size, 1 << 14),
+                ("max_num_tiles", vision.max_num_tiles, 64),
+                ("vision_output_dim", vision.vision_output_dim, 1 << 20),
+            ],
+        )?;
         let k = vision.intermediate_layers_indices.len();
         if vision.vision_output_dim != vision.hidden_size * (1 + k) {
             return Err(format!(

@@ -49,9 +49,14 @@ impl TileProcessor {
         };
         let size = v.get("size").and_then(|s| s.get("height")).and_then(Value::as_u64).map_or(tile, |n| n as usize);
         let resample = v.get("resample").and_then(Value::as_i64).unwrap_or(2);
+        let max_image_tiles = v.get("max_image_tiles").and_then(Value::as_u64).map_or(max_tiles, |n| n as usize);
+        if max_image_tiles == 0 || size == 0 {
+            return Err(format!("max_image_tiles {max_image_tiles} and tile size {size}: both must be at least 1"));
+        }
+        crate::config::within_limits("", &[("max_image_tiles", max_image_tiles, 64), ("size", size, 1 << 14)])?;
         Ok(TileProcessor {
             tile: size,
-            max_image_tiles: v.get("max_image_tiles").and_then(Value::as_u64).map_or(max_tiles, |n| n as usize),
+            max_image_tiles,
             filter: Filter::from_pil(resample).ok_or(format!("resample {resample} is not supported"))?,
             do_rescale: b("do_rescale", true),
             rescale_factor: f("rescale_factor").unwrap_or(1.0 / 255.0),

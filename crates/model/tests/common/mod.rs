@@ -144,7 +144,7 @@ pub fn check_half_precision(fixtures: &[&str]) {
     for (dtype, tol) in [(iris_tensor::DType::BF16, 4e-2), (iris_tensor::DType::F16, 5e-3)] {
         for &name in fixtures {
             let r = Reference::open(name);
-            let opts = iris_model::LoadOptions { dtype, device: test_device(), ..Default::default() };
+            let opts = iris_model::LoadOptions { dtype, device: test_device() };
             let pipe = iris_model::Pipeline::load(fixture(name), opts).unwrap();
             let (out, _) = generate_greedy(&pipe, name, &r, 1);
             let e = stage_err("logits", out.prompt_logits.as_ref().unwrap(), &r.tensor("logits"));
