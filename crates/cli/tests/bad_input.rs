@@ -92,3 +92,29 @@ fn configs_and_prompts_that_used_to_crash() {
     fails_with(&d, &img, "<|image|>Hi", &[], &["max_image_tiles 0"]);
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// `--chat` on a folder carrying the Hub's own LLaVA-1.5 template, whose
+/// `{% generation %}` tag once stopped it ("unknown statement generation").
+#[test]
+fn chat_with_the_hubs_verbatim_llava_template() {
+    let text = std::fs::read_to_string(fixture("chat_templates.json")).unwrap();
+    let cases: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let hub = cases.iter().find(|c| c["name"] == "llava-1.5-hub").unwrap()["template"].as_str().unwrap().to_string();
+    let d = scratch("llava-gqa", "hubchat");
+    std::fs::write(d.join("chat_template.jinja"), hub).unwrap();
+    let img = d.join("image.png");
+    let o = iris(&[
+        "generate",
+        "--model",
+        d.to_str().unwrap(),
+        "--image",
+        img.to_str().unwrap(),
+        "--chat",
+        "--prompt",
+        "What is shown?",
+        "--max-new-tokens",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let _ = std::fs::remove_dir_all(d);
+}

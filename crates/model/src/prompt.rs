@@ -104,6 +104,47 @@ impl Prompter {
 /// with trim_blocks and lstrip_blocks, Python string methods, `tojson`,
 /// `raise_exception` and `strftime_now`.
 pub fn render_chat_template(template: &str, text: &str, n_images: usize, bos: &str, eos: &str) -> Result<String> {
+    let mut content: Vec<serde_json::Value> = (0..n_images).map(|_| serde_json::json!({"type": "image"})).collect();
+    content.push(serde_json::json!({"type": "text", "text": text}));
+    let messages = serde_json::json!([{"role": "user", "content": content}]);
+    Ok(render_conversation(template, &messages, true, bos, eos)?.0)
+}
+
+/// Private-use characters that bracket a `{% generation %}` span while rendering.
+const GEN_OPEN: char = '\u{E000}';
+const GEN_CLOSE: char = '\u{E001}';
+
+/// transformers' `{% generation %}…{% endgeneration %}` (it marks the
+/// assistant's text, the tokens an assistant mask covers) as a filter block,
+/// which keeps the tag's whitespace control, trim_blocks and lstrip_blocks.
+fn generation_blocks(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(i) = rest.find("{%") {
+        let Some(j) = rest[i..].find("%}") else { break };
+        let tag = &rest[i..i + j + 2];
+        let core = tag[2..tag.len() - 2].trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
+        out.push_str(&rest[..i]);
+        match core {
+            "generation" => out.push_str(&tag.replacen("generation", "filter iris_generation", 1)),
+            "endgeneration" => out.push_str(&tag.replacen("endgeneration", "endfilter", 1)),
+            _ => out.push_str(tag),
+        }
+        rest = &rest[i + j + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A whole conversation (`messages` as transformers takes them) through the
+/// template: the text, and the byte ranges of its `{% generation %}` spans.
+pub fn render_conversation(
+    template: &str,
+    messages: &serde_json::Value,
+    add_generation_prompt: bool,
+    bos: &str,
+    eos: &str,
+) -> Result<(String, Vec<std::ops::Range<usize>>)> {
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
@@ -113,13 +154,23 @@ pub fn render_chat_template(template: &str, text: &str, n_images: usize, bos: &s
         Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
     });
     env.add_function("strftime_now", |fmt: String| strftime_today(&fmt));
-    let tmpl = env.template_from_str(template).map_err(|e| Error::Prompt(format!("chat template: {e}")))?;
-    let mut content: Vec<JValue> =
-        (0..n_images).map(|_| JValue::from_serialize(serde_json::json!({"type": "image"}))).collect();
-    content.push(JValue::from_serialize(serde_json::json!({"type": "text", "text": text})));
-    let messages = vec![context! { role => "user", content => content }];
-    tmpl.render(context! { messages => messages, add_generation_prompt => true, bos_token => bos, eos_token => eos })
-        .map_err(|e| Error::Prompt(format!("chat template: {e}")))
+    env.add_filter("iris_generation", |body: String| format!("{GEN_OPEN}{body}{GEN_CLOSE}"));
+    let source = generation_blocks(template);
+    let tmpl = env.template_from_str(&source).map_err(|e| Error::Prompt(format!("chat template: {e}")))?;
+    let messages = JValue::from_serialize(messages);
+    let marked = tmpl
+        .render(context! { messages => messages, add_generation_prompt => add_generation_prompt,
+        bos_token => bos, eos_token => eos })
+        .map_err(|e| Error::Prompt(format!("chat template: {e}")))?;
+    let (mut text, mut spans, mut open) = (String::with_capacity(marked.len()), Vec::new(), None);
+    for c in marked.chars() {
+        match c {
+            GEN_OPEN => open = Some(text.len()),
+            GEN_CLOSE => spans.extend(open.take().map(|s| s..text.len())),
+            c => text.push(c),
+        }
+    }
+    Ok((text, spans))
 }
 
 /// Replaces each `image_id` in `ids` by `n` copies (the processor's expansion).

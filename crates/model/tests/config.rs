@@ -103,12 +103,29 @@ fn bad_configs_are_errors_not_panics() {
 
 #[test]
 fn chat_templates_render_as_transformers_renders_them() {
-    // LLaVA-1.5's, the Mllama fixtures', and Llama 4's (the Llama 3 family's
-    // structure: date, tools, system message, images) templates.
+    // The Hub's LLaVA-1.5 and LLaVA-OneVision templates verbatim (with transformers'
+    // {% generation %} tag), the fixtures' own, and Llama 4's (the Llama 3 family's
+    // structure: date, tools, system message, images).
     let text = std::fs::read_to_string(common::fixture("chat_templates.json")).unwrap();
     let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
-    assert!(cases.len() >= 9);
+    assert!(cases.len() >= 17);
     for c in &cases {
+        if let Some(messages) = c.get("messages") {
+            // A whole conversation through a Hub template: the text and its {% generation %} spans.
+            let (got, spans) = iris_model::prompt::render_conversation(
+                c["template"].as_str().unwrap(),
+                messages,
+                false,
+                "<s>",
+                "</s>",
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", c["name"]));
+            assert_eq!(got, c["rendered"].as_str().unwrap(), "{} conversation", c["name"]);
+            let marked: Vec<&str> = spans.iter().map(|r| &got[r.clone()]).collect();
+            let want: Vec<&str> = c["generation"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+            assert_eq!(marked, want, "{} generation spans", c["name"]);
+            continue;
+        }
         let got = iris_model::prompt::render_chat_template(
             c["template"].as_str().unwrap(),
             c["text"].as_str().unwrap(),
