@@ -4,6 +4,8 @@
 #                        ignored through .git/info/exclude; name .gpu in the device tool's `carry`)
 #   on the GPU machine:  scripts/gpu-check.sh "$OUT"
 # IRIS_CUDA_GEMM=mma in the environment keeps Hopper's GEMMs on mma.sync (to compare with wgmma).
+# The model crate's stage tests run on cuda too (every fixture, f32 and bf16/f16, teacher-forced
+# decode steps), from test binaries gpu-prepare.sh builds.
 # It finds libnvrtc, compiles every kernel (ptxas report), runs every kernel against the CPU
 # reference, both model families' fixtures end to end on cuda (greedy text and logits against
 # transformers), and `iris bench --device cuda --json` beside PyTorch in the same run, and writes
@@ -62,14 +64,15 @@ done
 if [ "$device" = cuda ]; then
     "$bin/iris" bench --device cuda --json > "$out/iris-bench.jsonl" 2>> "$out/log.txt" || status=1
     python3 benches/peers/gpu.py > "$out/torch-bench.jsonl" 2>> "$out/log.txt" || status=1
-    # The alternatives to the defaults, on the cases they change: the variants table below.
-    for v in IRIS_CUDA_GEMM=mma IRIS_CUDA_GEMM=n128 IRIS_CUDA_GEMM=n256; do
+    # The alternatives to the defaults, on the cases they change: the variants table below
+    # (IRIS_GPU_VARIANTS=0 skips them, for a rerun that only checks).
+    [ "${IRIS_GPU_VARIANTS:-1}" = 0 ] || for v in IRIS_CUDA_GEMM=mma IRIS_CUDA_GEMM=n128 IRIS_CUDA_GEMM=n256; do
         for a in "gemm --m 4096 --n 4096 --k 4096 --transpose-b" "gemm --m 8192 --n 8192 --k 8192 --transpose-b"; do
             # shellcheck disable=SC2086
             env $v "$bin/iris" bench $a --dtype bf16 --device cuda --json 2>> "$out/log.txt" | sed "s/^{/{\"variant\":\"$v\",/" >> "$out/variants.jsonl" || status=1
         done
     done
-    for v in IRIS_CUDA_FLASH_WARPS=4 IRIS_CUDA_FLASH_WARPS=8; do
+    [ "${IRIS_GPU_VARIANTS:-1}" = 0 ] || for v in IRIS_CUDA_FLASH_WARPS=4 IRIS_CUDA_FLASH_WARPS=8; do
         for a in "attention --h 16 --tq 4096 --d 128 --causal" "attention --h 16 --tq 4096 --d 64 --causal" \
                  "cross-attention --h 32 --tq 2048 --tk 6404 --d 128"; do
             # shellcheck disable=SC2086
