@@ -103,17 +103,18 @@ fn llama_1b(dtype: DType) -> Res<(f64, f64, f64)> {
     Ok((64.0, 64.0 / best_prefill, 1.0 / best_decode))
 }
 
-/// Peak resident set (VmHWM) in MB.
-fn peak_mem_mb() -> f64 {
+/// VmHWM (peak) or VmRSS (now) in MB.
+fn status_mb(key: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kb = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
     kb.map_or(0.0, |kb| kb / 1e3)
 }
 
 fn main() -> Res<()> {
+    let baseline = status_mb("VmRSS:");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let preset = args.first().cloned().ok_or("usage: iris-candle-peer PRESET [--threads N] [--dtype f32|bf16]")?;
@@ -138,7 +139,8 @@ fn main() -> Res<()> {
         }
         other => return Err(format!("candle peer has no preset `{other}` (clip-vit-l-336, llama-3.2-1b)").into()),
     }
-    rec["peak_mem_mb"] = json!(peak_mem_mb());
+    // Above the resident set at the start, as iris and the PyTorch peer report theirs.
+    rec["peak_mem_mb"] = json!(status_mb("VmHWM:") - baseline);
     println!("{rec}");
     Ok(())
 }

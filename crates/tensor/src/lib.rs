@@ -17,7 +17,7 @@ pub use error::{Error, Result};
 pub use iris_kernels::{DType, Unary};
 pub use layout::Layout;
 pub use ops::{AttnMask, PackedWeight};
-pub use rss::peak_rss_bytes;
+pub use rss::{peak_rss_bytes, rss_bytes};
 pub use storage::{pool_stats, PoolStats};
 pub use tensor::{Device, Tensor};
 pub use weights::Weights;
