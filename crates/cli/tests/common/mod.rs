@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const FIXTURES: [&str; 9] = [
+pub const FIXTURES: [&str; 10] = [
     "llava-gqa",
     "llava-crop",
     "llava-hub",
@@ -15,6 +15,7 @@ pub const FIXTURES: [&str; 9] = [
     "mllama-4tile",
     "mllama-2tile",
     "mllama-odd",
+    "mllama-bf16-d64",
 ];
 
 pub fn fixture(name: &str) -> PathBuf {

@@ -30,7 +30,7 @@ pub fn test_device() -> iris_tensor::Device {
 }
 
 pub const LLAVA: [&str; 6] = ["llava-gqa", "llava-crop", "llava-hub", "llava-odd", "llava-bf16-d64", "llava-f16-d128"];
-pub const MLLAMA: [&str; 3] = ["mllama-4tile", "mllama-2tile", "mllama-odd"];
+pub const MLLAMA: [&str; 4] = ["mllama-4tile", "mllama-2tile", "mllama-odd", "mllama-bf16-d64"];
 
 /// The fixture's input images: image.png, image2.png, ...
 pub fn images(name: &str) -> Vec<iris_model::image::RgbImage> {
