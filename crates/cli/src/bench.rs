@@ -237,23 +237,16 @@ fn bench<T: Element>(a: &BenchArgs) -> Result<Value, Box<dyn std::error::Error>>
             let keep = keep_mask(a.tq, tk);
             let km = cross.then_some((&keep[..], MaskLayout::shared(tk)));
             let mut o = poisoned::<T>(q.len());
-            // The parameter checks, as an error rather than a panic.
-            (if cross {
-                fast::cross_attention(&p, &q, &k, &v, km, &mut o)
-            } else {
-                fast::attention(&p, &q, &k, &v, Mask::None, &mut o)
-            })?;
-            let mut f = |fast_kernel: bool| {
-                let r = match (cross, fast_kernel) {
-                    (false, true) => fast::attention(&p, &q, &k, &v, Mask::None, &mut o),
-                    (false, false) => reference::attention(&p, &q, &k, &v, Mask::None, &mut o),
-                    (true, true) => fast::cross_attention(&p, &q, &k, &v, km, &mut o),
-                    (true, false) => reference::cross_attention(&p, &q, &k, &v, km, &mut o),
-                };
-                r.expect("the first run passed the same checks")
+            let mut f = |fast_kernel: bool| match (cross, fast_kernel) {
+                (false, true) => fast::attention(&p, &q, &k, &v, Mask::None, &mut o),
+                (false, false) => reference::attention(&p, &q, &k, &v, Mask::None, &mut o),
+                (true, true) => fast::cross_attention(&p, &q, &k, &v, km, &mut o),
+                (true, false) => reference::cross_attention(&p, &q, &k, &v, km, &mut o),
             };
-            let ms = median_ms(|| f(true));
-            let r = a.reference.then(|| median_once(|| f(false)));
+            // The first run reports the parameter checks as an error rather than a panic.
+            f(true)?;
+            let ms = median_ms(|| f(true).expect("the first run passed the same checks"));
+            let r = a.reference.then(|| median_once(|| f(false).expect("the fast kernel took these parameters")));
             let (shape, flops) = attention_shape(&p);
             rec["shape"] = shape;
             (ms, r, flops, es * (2 * q.len() + 2 * k.len()) as f64)
@@ -276,28 +269,20 @@ fn bench<T: Element>(a: &BenchArgs) -> Result<Value, Box<dyn std::error::Error>>
             let angles: Vec<f32> = (0..a.rows * a.cols / 2).map(|i| i as f32 * 1e-3).collect();
             let (cos, sin): (Vec<f32>, Vec<f32>) = angles.iter().map(|t| (t.cos(), t.sin())).unzip();
             let rope = Rope { outer: 1, t: a.rows, inner: 1, d: a.cols };
-            let mut f = |fast_kernel: bool| {
-                let r = match (op, fast_kernel) {
-                    (Op::Layernorm, true) => fast::layer_norm(&x, &w, &w, 1e-5, &mut o),
-                    (Op::Layernorm, false) => reference::layer_norm(&x, &w, &w, 1e-5, &mut o),
-                    (Op::Rmsnorm, true) => fast::rms_norm(&x, &w, 1e-5, &mut o),
-                    (Op::Rmsnorm, false) => reference::rms_norm(&x, &w, 1e-5, &mut o),
-                    (Op::Softmax, true) => fast::softmax(&x, a.cols, &mut o),
-                    (Op::Softmax, false) => reference::softmax(&x, a.cols, &mut o),
-                    (_, true) => fast::rope(&rope, &x, &cos, &sin, &mut o),
-                    (_, false) => reference::rope(&rope, &x, &cos, &sin, &mut o),
-                };
-                r.expect("the first run passed the same checks")
+            let mut f = |fast_kernel: bool| match (op, fast_kernel) {
+                (Op::Layernorm, true) => fast::layer_norm(&x, &w, &w, 1e-5, &mut o),
+                (Op::Layernorm, false) => reference::layer_norm(&x, &w, &w, 1e-5, &mut o),
+                (Op::Rmsnorm, true) => fast::rms_norm(&x, &w, 1e-5, &mut o),
+                (Op::Rmsnorm, false) => reference::rms_norm(&x, &w, 1e-5, &mut o),
+                (Op::Softmax, true) => fast::softmax(&x, a.cols, &mut o),
+                (Op::Softmax, false) => reference::softmax(&x, a.cols, &mut o),
+                (_, true) => fast::rope(&rope, &x, &cos, &sin, &mut o),
+                (_, false) => reference::rope(&rope, &x, &cos, &sin, &mut o),
             };
-            let mut check = poisoned::<T>(x.len());
-            match op {
-                Op::Layernorm => fast::layer_norm(&x, &w, &w, 1e-5, &mut check),
-                Op::Rmsnorm => fast::rms_norm(&x, &w, 1e-5, &mut check),
-                Op::Softmax => fast::softmax(&x, a.cols, &mut check),
-                _ => fast::rope(&rope, &x, &cos, &sin, &mut check),
-            }?;
-            let ms = median_ms(|| f(true));
-            let r = a.reference.then(|| median_once(|| f(false)));
+            // The first run reports the parameter checks as an error rather than a panic.
+            f(true)?;
+            let ms = median_ms(|| f(true).expect("the first run passed the same checks"));
+            let r = a.reference.then(|| median_once(|| f(false).expect("the fast kernel took these parameters")));
             rec["shape"] = json!({"rows": a.rows, "cols": a.cols});
             let tables = if op == Op::Rope { 4 * 2 * cos.len() } else { 0 };
             (ms, r, 0.0, es * (2 * x.len()) as f64 + tables as f64)

@@ -17,10 +17,11 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 /// Tensors kept for `--out` (name, shape, values as f32).
 type Kept = Vec<(&'static str, Vec<usize>, Vec<f32>)>;
 
-fn keep(kept: &mut Kept, name: &'static str, t: &Tensor) -> Res<()> {
+/// Keeps (the latest) `name`: values already on the host, so a timed step
+/// downloads its logits once.
+fn keep(kept: &mut Kept, name: &'static str, shape: &[usize], values: Vec<f32>) {
     kept.retain(|k| k.0 != name);
-    kept.push((name, t.shape().to_vec(), t.to_vec_f32()?));
-    Ok(())
+    kept.push((name, shape.to_vec(), values));
 }
 
 /// Writes the kept tensors as one F32 safetensors file.
@@ -131,7 +132,7 @@ fn llava(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &m
         })?);
     }
     if let Some(f) = &features {
-        keep(kept, "image_features", f)?;
+        keep(kept, "image_features", f.shape(), f.to_vec_f32()?);
     }
     profile(&format!("image encode, {} runs", reps + 1));
     if layers == 0 {
@@ -151,9 +152,9 @@ fn llava(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &m
         let t0 = Instant::now();
         let h = m.forward(&m.embed(&ids, &images, &mut Trace::off())?, &mut cache, &mut Trace::off())?;
         let logits = m.text.logits(&h.narrow(0, ids.len() - 1, 1)?)?;
-        logits.to_vec::<f32>()?;
+        let values = logits.to_vec::<f32>()?;
         prefill = prefill.min(t0.elapsed().as_secs_f64());
-        keep(kept, "prefill_logits", &logits)?;
+        keep(kept, "prefill_logits", logits.shape(), values);
         if round == 1 {
             profile("prefill");
         }
@@ -161,9 +162,9 @@ fn llava(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &m
         for i in 0..steps {
             let h = m.forward(&m.text.embed(&[(i * 31 + 7) as u32])?, &mut cache, &mut Trace::off())?;
             let logits = m.text.logits(&h)?;
-            logits.to_vec::<f32>()?;
+            let values = logits.to_vec::<f32>()?;
             if i == steps - 1 {
-                keep(kept, "decode_logits", &logits)?;
+                keep(kept, "decode_logits", logits.shape(), values);
             }
         }
         decode = decode.min(t1.elapsed().as_secs_f64() / steps as f64);
@@ -189,7 +190,7 @@ fn mllama(cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value
         Ok(())
     })?);
     let states = states.expect("encoded");
-    keep(kept, "image_features", &states)?;
+    keep(kept, "image_features", states.shape(), states.to_vec_f32()?);
     profile(&format!("image encode, {} runs", reps + 1));
     let ids = prompt(64, 1, image_id, vocab);
     let rows = m.mask_rows(&ids, &[t]);
@@ -201,18 +202,18 @@ fn mllama(cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value
     let kv = m.cross_states(&states)?;
     let h = m.forward(&m.embed(&ids)?, &mut cache, Some((&kv, &mask)), &mut Trace::off())?;
     let logits = m.logits(&h.narrow(0, ids.len() - 1, 1)?)?;
-    logits.to_vec::<f32>()?;
+    let values = logits.to_vec::<f32>()?;
     rec["prefill_tokens"] = json!(ids.len());
     rec["prefill_tok_s"] = json!(ids.len() as f64 / t0.elapsed().as_secs_f64());
-    keep(kept, "prefill_logits", &logits)?;
+    keep(kept, "prefill_logits", logits.shape(), values);
     profile("prefill");
     let t1 = Instant::now();
     for i in 0..steps {
         let h = m.forward(&m.embed(&[(i * 31 + 7) as u32])?, &mut cache, Some((&kv, &last)), &mut Trace::off())?;
         let logits = m.logits(&h)?;
-        logits.to_vec::<f32>()?;
+        let values = logits.to_vec::<f32>()?;
         if i == steps - 1 {
-            keep(kept, "decode_logits", &logits)?;
+            keep(kept, "decode_logits", logits.shape(), values);
         }
     }
     rec["decode_tok_s"] = json!(steps as f64 / t1.elapsed().as_secs_f64());

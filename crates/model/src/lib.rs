@@ -35,6 +35,7 @@ pub mod config;
 mod error;
 pub mod image;
 pub mod kv_cache;
+mod limits;
 pub mod llama;
 pub mod llava;
 mod loader;

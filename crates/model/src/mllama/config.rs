@@ -77,7 +77,7 @@ impl MllamaConfig {
             _ => MllamaVisionConfig::default(),
         };
         let vision_act = Activation::parse(&vision.hidden_act).map_err(|e| format!("vision_config: {e}"))?;
-        crate::config::within_limits(
+        crate::limits::within_limits(
             "vision_config: ",
             &[
                 ("hidden_size", vision.hidden_size, 1 << 16),

@@ -53,7 +53,7 @@ impl TileProcessor {
         if max_image_tiles == 0 || size == 0 {
             return Err(format!("max_image_tiles {max_image_tiles} and tile size {size}: both must be at least 1"));
         }
-        crate::config::within_limits("", &[("max_image_tiles", max_image_tiles, 64), ("size", size, 1 << 14)])?;
+        crate::limits::within_limits("", &[("max_image_tiles", max_image_tiles, 64), ("size", size, 1 << 14)])?;
         Ok(TileProcessor {
             tile: size,
             max_image_tiles,
