@@ -194,8 +194,8 @@ fn mllama(cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value
     profile(&format!("image encode, {} runs", reps + 1));
     let ids = prompt(64, 1, image_id, vocab);
     let rows = m.mask_rows(&ids, &[t]);
-    let mask = RowMask::new(&rows, tt, states.dtype())?;
-    let last = RowMask::new(&rows[rows.len() - 1..], tt, states.dtype())?;
+    let mask = RowMask::new(&rows, tt, states.dtype(), states.device())?;
+    let last = RowMask::new(&rows[rows.len() - 1..], tt, states.dtype(), states.device())?;
     let steps = 16;
     let mut cache = KvCache::new(layers, ids.len() + steps);
     let t0 = Instant::now();

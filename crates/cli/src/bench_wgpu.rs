@@ -55,7 +55,8 @@ fn bench(dev: &WgpuDevice, a: &BenchArgs) -> Res<Value> {
             let m = dev.upload(&keep);
             let o = dev.buffer(nq * 4);
             let ms = median_ms(dev, || {
-                let mask = if cross { WgpuMask::Keep(&m, keep.len(), MaskLayout::shared(tk)) } else { WgpuMask::None };
+                let mask =
+                    if cross { WgpuMask::Keep((&m, keep.len()), MaskLayout::shared(tk)) } else { WgpuMask::None };
                 Ok(ops::attention(dev, &p, &q, &k, &v, [nq, nk, nk, nq], mask, &o)?)
             })?;
             let (shape, flops) = crate::bench::attention_shape(&p);

@@ -4,8 +4,9 @@
 //! for each architecture with ptxas' registers, shared memory and spills;
 //! fails on an error or any spill. That needs libnvrtc, not a GPU.
 
-use iris_kernels::cuda::{self, host::CudaKernels, nvrtc, CudaDevice};
-use iris_kernels::parity::{self, KernelDevice, Outcome};
+use iris_kernels::cuda::{self, nvrtc};
+use iris_kernels::parity::{self, Outcome};
+use iris_kernels::Backend;
 
 #[derive(clap::Args)]
 pub struct CheckArgs {
@@ -24,7 +25,7 @@ pub struct CheckArgs {
     cubin_dir: Option<std::path::PathBuf>,
 }
 
-fn table<D: KernelDevice>(dev: &D) -> Result<(), Box<dyn std::error::Error>> {
+fn table(dev: &dyn Backend) -> Result<(), Box<dyn std::error::Error>> {
     println!("{}", dev.name());
     println!(
         "{:<16} {:<40} {:<5} {:>10} {:>8} {:>10} {:>8}  result",
@@ -50,13 +51,9 @@ fn table<D: KernelDevice>(dev: &D) -> Result<(), Box<dyn std::error::Error>> {
 pub fn run(a: &CheckArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = crate::generate::parse_device(&a.device)?;
     match (device, a.compile_only) {
-        (iris_tensor::Device::Cpu, false) => return table(&parity::CpuFast),
-        (iris_tensor::Device::Cuda(n), false) => return table(&CudaKernels(CudaDevice::open(n)?)),
-        (iris_tensor::Device::Wgpu, false) => {
-            return table(&iris_kernels::wgpu::host::WgpuKernels(iris_kernels::wgpu::WgpuDevice::open()?))
-        }
+        (d, false) => return table(&*iris_kernels::backend(d)?),
         (iris_tensor::Device::Cuda(_), true) => {}
-        (d, _) => return Err(format!("iris check --device {d}: not available in this build (cpu, cuda, wgpu)").into()),
+        (d, true) => return Err(format!("iris check --device {d} --compile-only: only cuda compiles kernels").into()),
     }
     let mut failures = 0;
     println!("{:<16} {:<6} {:<40} {:>5} {:>7} {:>6} {:>6}", "file", "arch", "kernel", "regs", "smem", "stack", "spill");

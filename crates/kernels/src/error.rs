@@ -1,4 +1,4 @@
-use crate::DType;
+use crate::{DType, Device};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -11,6 +11,14 @@ pub enum Error {
     IndexOutOfRange { op: &'static str, index: usize, len: usize },
     #[error("{op}: dtype {dtype} not supported")]
     DType { op: &'static str, dtype: DType },
+    #[error("{op}: expected {expected}, found {found}")]
+    DTypeMismatch { op: &'static str, expected: DType, found: DType },
+    /// An operand lives on another device than the backend running the op.
+    #[error("{op}: an operand is on {found}, the op runs on {expected}")]
+    WrongDevice { op: &'static str, found: Device, expected: Device },
+    /// The backend has no kernel for the op (in that dtype).
+    #[error("op {op} is not available on device {device}{}", dtype.map(|d| format!(" in {d}")).unwrap_or_default())]
+    Unavailable { op: &'static str, device: String, dtype: Option<DType> },
     /// A GPU device or its compiler (NVRTC) failed or is missing.
     #[error("{0}")]
     Device(String),

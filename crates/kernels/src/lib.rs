@@ -5,6 +5,7 @@
 //! (`cpu::fast`: packed, blocked, SIMD, rayon) with the same signature. The
 //! parity tests and `iris check` hold each fast kernel to its reference.
 
+pub mod backend;
 pub mod cpu;
 pub mod cuda;
 mod element;
@@ -14,6 +15,8 @@ pub mod parity;
 pub mod testing;
 pub mod wgpu;
 
-pub use element::{DType, Element};
+pub use backend::{backend, Backend, BufMask, Buffer, Dense, Device};
+pub use element::{DType, Element, Scalar};
 pub use error::{Error, Result};
+pub use half;
 pub use params::*;

@@ -128,14 +128,43 @@ impl MaskLayout {
     }
 }
 
-/// What masks the scores before the softmax.
+/// What masks the scores before the softmax, over any kind of buffer: host
+/// slices for the CPU kernels ([`Mask`]), backend buffers for the `Backend`
+/// trait, device slices inside a GPU backend.
 #[derive(Clone, Copy, Debug)]
-pub enum Mask<'a> {
+pub enum MaskOf<A, K> {
     None,
     /// Added to the scaled scores (−inf hides a key).
-    Additive(&'a [f32], MaskLayout),
+    Additive(A, MaskLayout),
     /// Per query row, which keys may be seen (non-zero = keep).
-    Keep(&'a [u8], MaskLayout),
+    Keep(K, MaskLayout),
+}
+
+/// A mask over host slices (the CPU kernels').
+pub type Mask<'a> = MaskOf<&'a [f32], &'a [u8]>;
+
+impl<A, K> MaskOf<A, K> {
+    pub fn map<A2, K2>(self, a: impl FnOnce(A) -> A2, k: impl FnOnce(K) -> K2) -> MaskOf<A2, K2> {
+        match self {
+            MaskOf::None => MaskOf::None,
+            MaskOf::Additive(m, l) => MaskOf::Additive(a(m), l),
+            MaskOf::Keep(m, l) => MaskOf::Keep(k(m), l),
+        }
+    }
+    pub fn try_map<A2, K2, E>(
+        self,
+        a: impl FnOnce(A) -> std::result::Result<A2, E>,
+        k: impl FnOnce(K) -> std::result::Result<K2, E>,
+    ) -> std::result::Result<MaskOf<A2, K2>, E> {
+        Ok(match self {
+            MaskOf::None => MaskOf::None,
+            MaskOf::Additive(m, l) => MaskOf::Additive(a(m)?, l),
+            MaskOf::Keep(m, l) => MaskOf::Keep(k(m)?, l),
+        })
+    }
+    pub fn is_none(&self) -> bool {
+        matches!(self, MaskOf::None)
+    }
 }
 
 /// `O = softmax(Q·Kᵀ·scale + mask)·V` over Q [B, H, Tq, D], K/V [B, Hkv, Tk, D],
@@ -159,7 +188,8 @@ pub struct Attention {
 }
 
 impl Attention {
-    pub fn check(&self, q: usize, k: usize, v: usize, o: usize, mask: &Mask) -> Result<()> {
+    /// Checks the operands' lengths, and the mask's (its buffers' lengths).
+    pub fn check(&self, q: usize, k: usize, v: usize, o: usize, mask: MaskOf<usize, usize>) -> Result<()> {
         let op = "attention";
         if self.hkv == 0 || !self.h.is_multiple_of(self.hkv) {
             return Err(Error::Shape { op, msg: format!("H = {} is not a multiple of Hkv = {}", self.h, self.hkv) });
@@ -171,9 +201,9 @@ impl Attention {
         check_extent(op, "o", o, self.o.offset, &ext(&self.o, self.h, self.tq))?;
         let mext = |l: &MaskLayout| [(self.b, l.b_stride), (self.h, l.h_stride), (self.tq, l.q_stride), (self.tk, 1)];
         match mask {
-            Mask::None => Ok(()),
-            Mask::Additive(m, l) => check_extent(op, "mask", m.len(), l.offset, &mext(l)),
-            Mask::Keep(m, l) => check_extent(op, "key_mask", m.len(), l.offset, &mext(l)),
+            MaskOf::None => Ok(()),
+            MaskOf::Additive(m, l) => check_extent(op, "mask", m, l.offset, &mext(&l)),
+            MaskOf::Keep(m, l) => check_extent(op, "key_mask", m, l.offset, &mext(&l)),
         }
     }
 }

@@ -29,6 +29,7 @@ pub fn tolerance(dtype: crate::DType) -> f64 {
     match dtype {
         crate::DType::F32 => 1e-5,
         crate::DType::F16 | crate::DType::BF16 => 1e-2,
+        _ => 0.0,
     }
 }
 
@@ -66,6 +67,7 @@ pub fn elem_tolerance(dtype: crate::DType) -> f64 {
         crate::DType::F32 => 1e-4,
         crate::DType::BF16 => 8.0 * 2f64.powi(-8),
         crate::DType::F16 => 8.0 * 2f64.powi(-11),
+        _ => 0.0,
     }
 }
 

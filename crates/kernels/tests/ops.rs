@@ -217,7 +217,7 @@ fn im2col_matches_reference() {
 /// The parity list `iris check` prints, run for the fast CPU kernels.
 #[test]
 fn parity_list_passes_on_the_cpu() {
-    let outcomes = iris_kernels::parity::check(&iris_kernels::parity::CpuFast);
+    let outcomes = iris_kernels::parity::check(&iris_kernels::cpu::backend::CpuBackend::FAST);
     assert!(outcomes.len() >= 60, "{} cases", outcomes.len());
     let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed()).collect();
     assert!(failed.is_empty(), "{failed:#?}");

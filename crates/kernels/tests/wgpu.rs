@@ -4,9 +4,9 @@
 
 #[test]
 fn parity_list_passes_on_wgpu() {
-    let dev =
-        iris_kernels::wgpu::WgpuDevice::open().expect("a wgpu adapter (scripts/install-vulkan.sh installs lavapipe)");
-    let outcomes = iris_kernels::parity::check(&iris_kernels::wgpu::host::WgpuKernels(dev));
+    let be = iris_kernels::backend(iris_kernels::Device::Wgpu)
+        .expect("a wgpu adapter (scripts/install-vulkan.sh installs lavapipe)");
+    let outcomes = iris_kernels::parity::check(&*be);
     assert!(outcomes.len() >= 25, "{} cases", outcomes.len());
     let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed()).collect();
     assert!(failed.is_empty(), "{failed:#?}");

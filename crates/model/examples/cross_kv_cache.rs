@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ids = pipe.prompt_ids("<|image|>What is shown in this picture? Answer:", 1, false)?;
     let rows = m.mask_rows(&ids, &[img.tiles]);
     let tt = m.cfg.vision.tile_tokens();
-    let last = RowMask::new(&rows[rows.len() - 1..], tt, states.dtype())?;
+    let last = RowMask::new(&rows[rows.len() - 1..], tt, states.dtype(), states.device())?;
     let n = m.cfg.text.num_hidden_layers;
     let time = |reproject: bool| -> Result<f64, Box<dyn std::error::Error>> {
         let mut kv = m.cross_states(&states)?;
@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         m.forward(
             &m.embed(&ids)?,
             &mut cache,
-            Some((&kv, &RowMask::new(&rows, tt, states.dtype())?)),
+            Some((&kv, &RowMask::new(&rows, tt, states.dtype(), states.device())?)),
             &mut Trace::off(),
         )?;
         let t = Instant::now();

@@ -176,7 +176,7 @@ impl Llama {
                 self.cfg.max_position_embeddings
             )));
         }
-        let (cos, sin) = self.rope.tables(pos, t)?;
+        let (cos, sin) = self.rope.tables(pos, t, x.device())?;
         let mut x = x.clone();
         for (i, layer) in self.layers.iter().enumerate() {
             let _p = iris_tensor::profile::scope(|| format!("layer: text {i}"));

@@ -46,6 +46,9 @@ fn random(name: &str, shape: &[usize], dtype: DType, seed: u64) -> Result<Tensor
         DType::F16 => {
             Tensor::from_vec((0..n).into_par_iter().map(|i| f16::from_f32(value(i))).collect::<Vec<_>>(), shape)?
         }
+        d => {
+            return Err(iris_tensor::Error::Shape { op: "random weights", msg: format!("floats only, not {d}") }.into())
+        }
     })
 }
 

@@ -45,8 +45,9 @@ impl Rope {
         &self.inv_freq
     }
 
-    /// cos and sin, f32 [len, head_dim/2], for positions start..start+len.
-    pub fn tables(&self, start: usize, len: usize) -> Result<(Tensor, Tensor)> {
+    /// cos and sin, f32 [len, head_dim/2], for positions start..start+len,
+    /// on `device` (built once per forward, shared by every layer).
+    pub fn tables(&self, start: usize, len: usize, device: iris_tensor::Device) -> Result<(Tensor, Tensor)> {
         let half = self.inv_freq.len();
         let (mut cos, mut sin) = (Vec::with_capacity(len * half), Vec::with_capacity(len * half));
         for p in start..start + len {
@@ -56,6 +57,7 @@ impl Rope {
                 sin.push(angle.sin());
             }
         }
-        Ok((Tensor::from_vec(cos, &[len, half])?, Tensor::from_vec(sin, &[len, half])?))
+        let on = |v: Vec<f32>| -> Result<Tensor> { Tensor::from_vec(v, &[len, half])?.to_device(device) };
+        Ok((on(cos)?, on(sin)?))
     }
 }

@@ -64,7 +64,7 @@ impl<'a> Session<'a> {
                 };
                 let kv = m.cross_states(&states)?;
                 let rows = m.mask_rows(ids, tiles);
-                let mask = RowMask::new(&rows, m.cfg.vision.tile_tokens(), x.dtype())?;
+                let mask = RowMask::new(&rows, m.cfg.vision.tile_tokens(), x.dtype(), x.device())?;
                 let h = m.forward(&x, cache, Some((&kv, &mask)), &mut Trace::off())?;
                 *cross = Some((kv, rows.last().cloned().unwrap_or_default()));
                 Ok(h)
@@ -84,7 +84,12 @@ impl<'a> Session<'a> {
                 match cross {
                     // New tokens repeat the mask's last row.
                     Some((kv, last)) => {
-                        let mask = RowMask::new(std::slice::from_ref(last), m.cfg.vision.tile_tokens(), x.dtype())?;
+                        let mask = RowMask::new(
+                            std::slice::from_ref(last),
+                            m.cfg.vision.tile_tokens(),
+                            x.dtype(),
+                            x.device(),
+                        )?;
                         m.forward(&x, cache, Some((kv, &mask)), &mut Trace::off())
                     }
                     None => m.forward(&x, cache, None, &mut Trace::off()),

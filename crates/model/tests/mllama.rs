@@ -111,7 +111,7 @@ fn every_stage_matches_transformers() {
         let states = Tensor::cat(&states.iter().collect::<Vec<_>>(), 0).unwrap();
         let ids = r.ids("input_ids");
         let rows = m.mask_rows(&ids, &used);
-        let mask = RowMask::new(&rows, m.cfg.vision.tile_tokens(), states.dtype()).unwrap();
+        let mask = RowMask::new(&rows, m.cfg.vision.tile_tokens(), states.dtype(), states.device()).unwrap();
         let kv = m.cross_states(&states).unwrap();
         let mut trace = Trace::on();
         let mut cache = KvCache::new(m.cfg.text.num_hidden_layers, ids.len());
@@ -155,16 +155,16 @@ fn cached_decode_equals_full_recompute() {
     let rows = m.mask_rows(&ids, &[t.tiles]);
     let tt = m.cfg.vision.tile_tokens();
     let full = {
-        let mask = RowMask::new(&rows, tt, states.dtype()).unwrap();
+        let mask = RowMask::new(&rows, tt, states.dtype(), states.device()).unwrap();
         let mut cache = KvCache::new(m.cfg.text.num_hidden_layers, ids.len());
         m.logits(&m.forward(&m.embed(&ids).unwrap(), &mut cache, Some((&kv, &mask)), &mut Trace::off()).unwrap())
             .unwrap()
     };
     let mut cache = KvCache::new(m.cfg.text.num_hidden_layers, 4);
-    let mask = RowMask::new(&rows[..p], tt, states.dtype()).unwrap();
+    let mask = RowMask::new(&rows[..p], tt, states.dtype(), states.device()).unwrap();
     let x = m.embed(&ids[..p]).unwrap();
     let mut out = vec![m.logits(&m.forward(&x, &mut cache, Some((&kv, &mask)), &mut Trace::off()).unwrap()).unwrap()];
-    let last = RowMask::new(&rows[p - 1..p], tt, states.dtype()).unwrap();
+    let last = RowMask::new(&rows[p - 1..p], tt, states.dtype(), states.device()).unwrap();
     for &id in &ids[p..] {
         let h = m.forward(&m.embed(&[id]).unwrap(), &mut cache, Some((&kv, &last)), &mut Trace::off()).unwrap();
         out.push(m.logits(&h).unwrap());

@@ -2,29 +2,58 @@
 //! share storage, op methods that dispatch to iris-kernels, a buffer pool so
 //! op outputs reuse freed memory, and zero-copy safetensors loading.
 
-mod cuda;
+mod device;
 mod error;
 mod layout;
 mod ops;
 pub mod profile;
 mod rss;
-mod storage;
 mod tensor;
 mod weights;
-mod wgpu_backend;
 
 pub use error::{Error, Result};
-pub use iris_kernels::{DType, Unary};
+pub use iris_kernels::cpu::{pool_stats, PoolStats};
+pub use iris_kernels::{DType, Device, Unary};
 pub use layout::Layout;
 pub use ops::{AttnMask, PackedWeight};
 pub use rss::{peak_rss_bytes, rss_bytes};
-pub use storage::{pool_stats, PoolStats};
-pub use tensor::{Device, Tensor};
+pub use tensor::Tensor;
 pub use weights::Weights;
 
-/// Element types a tensor can hold: the kernels' f32/f16/bf16, plain old data.
-pub trait Elem: iris_kernels::Element + bytemuck::Pod {}
-impl<T: iris_kernels::Element + bytemuck::Pod> Elem for T {}
+/// Element types a tensor can hold: the kernels' floats, and the integers
+/// of masks and ids; each converts to and from f32.
+pub trait Elem: iris_kernels::Scalar {
+    fn to_f32(self) -> f32;
+    fn from_f32(x: f32) -> Self;
+}
+
+macro_rules! elem_float {
+    ($($t:ty),*) => {$(
+        impl Elem for $t {
+            fn to_f32(self) -> f32 {
+                iris_kernels::Element::to_f32(self)
+            }
+            fn from_f32(x: f32) -> Self {
+                iris_kernels::Element::from_f32(x)
+            }
+        }
+    )*};
+}
+elem_float!(f32, half::f16, half::bf16);
+
+macro_rules! elem_int {
+    ($($t:ty),*) => {$(
+        impl Elem for $t {
+            fn to_f32(self) -> f32 {
+                self as f32
+            }
+            fn from_f32(x: f32) -> Self {
+                x as $t
+            }
+        }
+    )*};
+}
+elem_int!(u8, u32, i32, i64);
 
 /// Runs `$body` with `$T` bound to the Rust type of the dtype `$dt`.
 macro_rules! with_dtype {
@@ -40,6 +69,22 @@ macro_rules! with_dtype {
             }
             $crate::DType::BF16 => {
                 type $T = half::bf16;
+                $body
+            }
+            $crate::DType::U8 => {
+                type $T = u8;
+                $body
+            }
+            $crate::DType::U32 => {
+                type $T = u32;
+                $body
+            }
+            $crate::DType::I32 => {
+                type $T = i32;
+                $body
+            }
+            $crate::DType::I64 => {
+                type $T = i64;
                 $body
             }
         }

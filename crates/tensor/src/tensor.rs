@@ -4,35 +4,15 @@
 use std::sync::Arc;
 
 use iris_kernels::testing::randn;
-use iris_kernels::Element;
+use iris_kernels::Buffer;
 
 use crate::error::{shape_err, Error, Result};
 use crate::layout::Layout;
-use crate::storage::{Buffer, Storage};
-use crate::{with_dtype, DType, Elem};
-
-/// Where a tensor's data lives: host memory, a CUDA device by ordinal, or
-/// the wgpu device (its backend is still to come).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Device {
-    Cpu,
-    Cuda(usize),
-    Wgpu,
-}
-
-impl std::fmt::Display for Device {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Device::Cpu => write!(f, "cpu"),
-            Device::Cuda(n) => write!(f, "cuda:{n}"),
-            Device::Wgpu => write!(f, "wgpu"),
-        }
-    }
-}
+use crate::{with_dtype, DType, Device, Elem};
 
 #[derive(Clone)]
 pub struct Tensor {
-    pub(crate) storage: Arc<Storage>,
+    pub(crate) storage: Arc<Buffer>,
     layout: Layout,
     dtype: DType,
 }
@@ -44,17 +24,25 @@ impl std::fmt::Debug for Tensor {
 }
 
 impl Tensor {
-    pub(crate) fn from_storage(storage: Storage, shape: &[usize], dtype: DType) -> Tensor {
-        Tensor { storage: Arc::new(storage), layout: Layout::contiguous(shape), dtype }
+    /// A dense tensor of `shape` over a whole buffer (on any device).
+    pub fn from_buffer(buf: Buffer, shape: &[usize]) -> Tensor {
+        debug_assert_eq!(buf.len(), shape.iter().product::<usize>());
+        let dtype = buf.dtype();
+        Tensor { storage: Arc::new(buf), layout: Layout::contiguous(shape), dtype }
+    }
+
+    /// The buffer behind the tensor (the layout says which elements are its).
+    pub fn buffer(&self) -> &Buffer {
+        &self.storage
     }
 
     /// A dense tensor whose every element `fill` writes (the pool may hand
     /// back a buffer with old contents, so `fill` must write them all).
     pub(crate) fn build<T: Elem>(shape: &[usize], fill: impl FnOnce(&mut [T]) -> Result<()>) -> Result<Tensor> {
         let n: usize = shape.iter().product();
-        let mut buf = Buffer::uninit(n * std::mem::size_of::<T>());
-        fill(bytemuck::cast_slice_mut(buf.bytes_mut()))?;
-        Ok(Tensor::from_storage(Storage::Cpu(buf), shape, T::DTYPE))
+        let mut buf = Buffer::host_uninit(T::DTYPE, n);
+        fill(buf.host_mut::<T>("build")?)?;
+        Ok(Tensor::from_buffer(buf, shape))
     }
 
     pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
@@ -96,7 +84,9 @@ impl Tensor {
     /// Standard-normal values from `seed`, the same on every platform.
     pub fn randn(shape: &[usize], dtype: DType, seed: u64) -> Tensor {
         let n = shape.iter().product();
-        with_dtype!(dtype, T => Tensor::from_vec(randn::<T>(seed, n), shape)).expect("sizes agree")
+        let v = randn::<f32>(seed, n);
+        with_dtype!(dtype, T => Tensor::from_vec(v.iter().map(|&x| T::from_f32(x)).collect::<Vec<T>>(), shape))
+            .expect("sizes agree")
     }
 
     /// Uniform values in [0, 1) from `seed`: Φ of the normal sample.
@@ -135,11 +125,7 @@ impl Tensor {
         self.dtype
     }
     pub fn device(&self) -> Device {
-        match &*self.storage {
-            Storage::Cuda { ordinal, .. } => Device::Cuda(*ordinal),
-            Storage::Wgpu { .. } => Device::Wgpu,
-            _ => Device::Cpu,
-        }
+        self.storage.device()
     }
     pub fn elem_count(&self) -> usize {
         self.layout.elem_count()
@@ -153,7 +139,7 @@ impl Tensor {
     }
     /// True when the bytes are a view into a memory-mapped file (not copied).
     pub fn is_mapped(&self) -> bool {
-        matches!(*self.storage, Storage::Mapped { .. })
+        self.storage.is_mapped()
     }
 
     /// The whole storage as `T` (the layout says which elements are the tensor's).
@@ -164,8 +150,7 @@ impl Tensor {
         if self.device() != Device::Cpu {
             return Err(Error::Device { op, device: self.device() });
         }
-        bytemuck::try_cast_slice(self.storage.bytes())
-            .map_err(|e| Error::Shape { op, msg: format!("storage not aligned for {}: {e}", self.dtype) })
+        Ok(self.storage.host::<T>(op)?)
     }
 
     /// The elements in row-major order. `T` must be the tensor's dtype.

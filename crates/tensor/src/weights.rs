@@ -13,8 +13,8 @@ use safetensors::tensor::{Dtype, TensorInfo};
 use safetensors::SafeTensors;
 
 use crate::error::{Error, Result};
-use crate::storage::{Buffer, Storage};
 use crate::{DType, Tensor};
+use iris_kernels::Buffer;
 
 struct File {
     path: PathBuf,
@@ -164,14 +164,12 @@ impl Weights {
             .ok_or_else(|| err(format!("dtype {:?} is not supported (f32, f16, bf16)", info.dtype)))?;
         let (start, end) = (f.data_start + info.data_offsets.0, f.data_start + info.data_offsets.1);
         let len = end - start;
-        let storage = if start % dtype.size() == 0 {
-            Storage::Mapped { map: f.map.clone(), start, len }
+        let buf = if start % dtype.size() == 0 {
+            Buffer::mapped(f.map.clone(), start, dtype, len / dtype.size())?
         } else {
-            let mut b = Buffer::uninit(len);
-            b.bytes_mut().copy_from_slice(&f.map[start..end]);
-            Storage::Cpu(b)
+            Buffer::host_bytes_of(dtype, &f.map[start..end])?
         };
-        Ok(Tensor::from_storage(storage, &info.shape, dtype))
+        Ok(Tensor::from_buffer(buf, &info.shape))
     }
 
     /// `get`, failing unless the tensor has exactly this shape and dtype.

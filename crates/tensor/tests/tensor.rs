@@ -2,7 +2,7 @@
 //! plain Vecs (the kernels' numerics have their own parity tests).
 
 use half::bf16;
-use iris_tensor::{pool_stats, AttnMask, DType, Error, PackedWeight, Tensor};
+use iris_tensor::{pool_stats, AttnMask, DType, Device, Error, PackedWeight, Tensor};
 
 fn close(a: &[f32], b: &[f32], tol: f32) {
     assert_eq!(a.len(), b.len());
@@ -174,8 +174,10 @@ fn attention_on_permuted_views_equals_attention_on_copies() {
     let additive = Tensor::attention(&q, &k, &v, AttnMask::Additive(&mask), scale).unwrap();
     close(&additive.to_vec::<f32>().unwrap(), &copies.to_vec::<f32>().unwrap(), 1e-6);
     // Cross-attention with an all-keep mask is unmasked attention.
-    let keep = Tensor::ones(&[t, t], DType::F32);
+    let keep = Tensor::ones(&[t, t], DType::U8);
     let cross = Tensor::cross_attention(&q, &k, &v, Some(&keep), scale).unwrap();
+    // A key mask is bytes (non-zero keeps): floats are refused, not reinterpreted.
+    assert!(Tensor::cross_attention(&q, &k, &v, Some(&Tensor::ones(&[t, t], DType::F32)), scale).is_err());
     let plain = Tensor::attention(&q, &k, &v, AttnMask::None, scale).unwrap();
     close(&cross.to_vec::<f32>().unwrap(), &plain.to_vec::<f32>().unwrap(), 1e-6);
     assert!(Tensor::attention(&q, &q.narrow(1, 0, 3).unwrap(), &v, AttnMask::None, 1.0).is_err());
@@ -241,4 +243,19 @@ fn write_at_appends_rows_and_leaves_earlier_views_alone() {
     assert!(!seen.shares_storage(&cache), "the view taken before the write keeps its own copy");
     assert!(cache.write_at(1, 3, &b).is_err(), "past the end");
     assert!(cache.write_at(0, 0, &b).is_err(), "other dimensions differ");
+}
+
+/// Operands on different devices are an error naming both, not a silent
+/// upload; moved to one device, the op runs and agrees with the CPU.
+#[test]
+fn operands_on_different_devices_are_an_error() {
+    let a = Tensor::randn(&[3, 5], DType::F32, 1);
+    let b = a.to_device(Device::Wgpu).expect("a wgpu adapter (scripts/install-vulkan.sh installs lavapipe)");
+    let err = a.add(&b).unwrap_err().to_string();
+    assert!(err.contains("wgpu") && err.contains("cpu"), "{err}");
+    let on_gpu = b.add(&b).unwrap().to_vec::<f32>().unwrap();
+    close(&on_gpu, &a.add(&a).unwrap().to_vec::<f32>().unwrap(), 1e-6);
+    // A u8 tensor round-trips through the device (stored widened there).
+    let m = Tensor::from_vec(vec![0u8, 1, 7, 0], &[4]).unwrap();
+    assert_eq!(m.to_device(Device::Wgpu).unwrap().to_vec::<u8>().unwrap(), vec![0, 1, 1, 0]);
 }

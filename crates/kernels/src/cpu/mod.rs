@@ -2,6 +2,7 @@
 //! two modules export the same functions with the same signatures.
 
 mod attention;
+pub mod backend;
 mod copy;
 mod elementwise;
 pub(crate) mod gemm;
@@ -9,7 +10,10 @@ mod im2col;
 pub mod isa;
 mod math;
 mod norm;
+pub(crate) mod pool;
 mod rope;
+
+pub use pool::{pool_stats, PoolStats};
 
 /// Plain loops, f64 accumulation where order matters; never optimised.
 pub mod reference {

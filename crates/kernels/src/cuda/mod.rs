@@ -3,8 +3,9 @@
 //! `include_str!` and compiled by NVRTC at run time for the device's own
 //! architecture.
 
+pub mod backend;
+pub(crate) mod buffer;
 pub mod device;
-pub mod host;
 pub mod nvrtc;
 pub mod ops;
 

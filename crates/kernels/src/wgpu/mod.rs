@@ -4,7 +4,7 @@
 //! cached; a batch of ops records into one command encoder and is submitted
 //! once; data comes back only when asked for.
 
-pub mod host;
+pub mod backend;
 pub mod ops;
 
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! Dispatches of the `shaders/*.wgsl` kernels with the CPU kernels'
 //! parameter types and checks (f32; buffers hold elements from offset 0).
 
-use crate::error::{check_extent, Error, Result};
+use crate::error::{Error, Result};
 use crate::params::{Attention, Gemm, Heads, Im2col, MaskLayout, MatLayout, Rope, Strided, Unary};
 use crate::wgpu::{Spec, WgpuDevice};
 use crate::Binary;
@@ -206,12 +206,9 @@ pub fn gemm(
     )
 }
 
-/// The mask of an attention dispatch: none, additive f32, or keep (1/0 as f32).
-pub enum WgpuMask<'a> {
-    None,
-    Additive(&'a Buf, usize, MaskLayout),
-    Keep(&'a Buf, usize, MaskLayout),
-}
+/// The mask of an attention dispatch (buffer and its length in elements):
+/// none, additive f32, or keep (1/0 as f32).
+pub type WgpuMask<'a> = crate::MaskOf<(&'a Buf, usize), (&'a Buf, usize)>;
 
 #[allow(clippy::too_many_arguments)]
 pub fn attention(
@@ -224,24 +221,17 @@ pub fn attention(
     mask: WgpuMask,
     o: &Buf,
 ) -> Result<()> {
-    p.check(lens[0], lens[1], lens[2], lens[3], &crate::Mask::None)?;
+    p.check(lens[0], lens[1], lens[2], lens[3], mask.map(|m| m.1, |m| m.1))?;
     if p.d > 256 {
         return Err(Error::Shape { op: "attention", msg: format!("head dim {} > 256 on wgpu", p.d) });
     }
     if p.b * p.h * p.tq * p.d == 0 {
         return Ok(());
     }
-    let mext = |l: &MaskLayout| [(p.b, l.b_stride), (p.h, l.h_stride), (p.tq, l.q_stride), (p.tk, 1)];
     let (kind, mbuf, ml) = match mask {
         WgpuMask::None => (0, q, MaskLayout::shared(0)),
-        WgpuMask::Additive(m, len, l) => {
-            check_extent("attention", "mask", len, l.offset, &mext(&l))?;
-            (1, m, l)
-        }
-        WgpuMask::Keep(m, len, l) => {
-            check_extent("attention", "key_mask", len, l.offset, &mext(&l))?;
-            (2, m, l)
-        }
+        WgpuMask::Additive((m, _), l) => (1, m, l),
+        WgpuMask::Keep((m, _), l) => (2, m, l),
     };
     let h = |x: &Heads| -> Result<[u32; 4]> { Ok([u(x.offset)?, u(x.b_stride)?, u(x.h_stride)?, u(x.t_stride)?]) };
     let mut params = vec![

@@ -101,7 +101,7 @@ impl Mllama {
         if pos + t > max {
             return Err(Error::Prompt(format!("{} positions exceed max_position_embeddings {max}", pos + t)));
         }
-        let (cos, sin) = self.rope.tables(pos, t)?;
+        let (cos, sin) = self.rope.tables(pos, t, x.device())?;
         let x = text::forward_layers(&self.layers, x, &cos, &sin, cache, cross, trace)?;
         cache.advance(t);
         self.norm.forward(&x)

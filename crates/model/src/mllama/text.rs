@@ -94,18 +94,24 @@ pub struct RowMask {
 impl RowMask {
     /// From per-row tile flags (`rows[t][i]` for image-tile i), each tile
     /// spanning `tile_tokens` image tokens.
-    pub fn new(rows: &[Vec<bool>], tile_tokens: usize, dtype: iris_tensor::DType) -> Result<RowMask> {
+    /// On `device`, `full_row` in `dtype`.
+    pub fn new(
+        rows: &[Vec<bool>],
+        tile_tokens: usize,
+        dtype: iris_tensor::DType,
+        device: iris_tensor::Device,
+    ) -> Result<RowMask> {
         let s = rows.first().map_or(0, |r| r.len() * tile_tokens);
         let mut keep = Vec::with_capacity(rows.len() * s);
         let mut full = Vec::with_capacity(rows.len());
         for r in rows {
             let any = r.iter().any(|&b| b);
             full.push(any as u8 as f32);
-            keep.extend(r.iter().flat_map(|&b| std::iter::repeat_n((b || !any) as u8 as f32, tile_tokens)));
+            keep.extend(r.iter().flat_map(|&b| std::iter::repeat_n((b || !any) as u8, tile_tokens)));
         }
         Ok(RowMask {
-            keep: Tensor::from_vec(keep, &[1, 1, rows.len(), s])?,
-            full_row: Tensor::from_vec(full, &[rows.len(), 1])?.to_dtype(dtype)?,
+            keep: Tensor::from_vec(keep, &[1, 1, rows.len(), s])?.to_device(device)?,
+            full_row: Tensor::from_vec(full, &[rows.len(), 1])?.to_dtype(dtype)?.to_device(device)?,
         })
     }
 }

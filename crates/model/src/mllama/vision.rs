@@ -155,14 +155,15 @@ impl MllamaVision {
         let x = Tensor::cat(&[&class, &x], 1)?.add(&self.position)?;
         let x = x.add(&row(&self.tile_position, &[t, p, d])?.scale(self.position_gate)?)?;
         let x = self.layernorm_pre.forward(&x)?;
-        let x = Tensor::cat(&[&x, &Tensor::zeros(&[t, lp - p, d], x.dtype())], 1)?.reshape(&[1, t * lp, d])?;
+        let zeros = Tensor::zeros(&[t, lp - p, d], x.dtype()).to_device(x.device())?;
+        let x = Tensor::cat(&[&x, &zeros], 1)?.reshape(&[1, t * lp, d])?;
         // Only pad→pad pairs are hidden (padding = padded tokens and unused tiles):
-        // real tokens still see the padding, as in the reference.
+        // real tokens still see the padding, as in the reference. Built once
+        // per image as bytes on the model's device, shared by every layer.
         let pad: Vec<bool> = (0..t * lp).map(|i| i / lp >= tiles || i % lp >= p).collect();
         let keep = pad.iter().any(|&b| b).then(|| {
-            let m: Vec<f32> =
-                (0..t * lp * t * lp).map(|i| !(pad[i / (t * lp)] && pad[i % (t * lp)]) as u8 as f32).collect();
-            Tensor::from_vec(m, &[1, 1, t * lp, t * lp])
+            let m: Vec<u8> = (0..t * lp * t * lp).map(|i| !(pad[i / (t * lp)] && pad[i % (t * lp)]) as u8).collect();
+            Tensor::from_vec(m, &[1, 1, t * lp, t * lp])?.to_device(x.device())
         });
         let keep = keep.transpose()?;
         let mut x = x;

@@ -2,12 +2,10 @@
 //! strides with a contiguous head dimension go in as views (so a [B, T, H, D]
 //! projection permuted to [B, H, T, D] is not copied).
 
-use iris_kernels::cpu::fast;
-use iris_kernels::{Attention, Heads, Mask, MaskLayout};
+use iris_kernels::{Attention, Heads, MaskLayout, MaskOf};
 
-use super::accel::DevMask;
 use crate::error::{shape_err, Result};
-use crate::{with_dtype, DType, Device, Tensor};
+use crate::{DType, Tensor};
 
 /// What hides keys from queries in `Tensor::attention`.
 #[derive(Clone, Copy, Debug)]
@@ -90,29 +88,16 @@ impl Tensor {
     pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: AttnMask, scale: f32) -> Result<Tensor> {
         let _p = crate::profile::scope(|| "attention".to_string());
         let (p, [q, k, v]) = Tensor::attention_params("attention", q, k, v, scale, matches!(mask, AttnMask::Causal))?;
-        if let Some(n) = Tensor::gpu(&[&q, &k, &v]) {
-            let m = match mask {
-                AttnMask::Additive(m) => {
-                    // The mask's own elements go up once; broadcast dims stay strides of 0.
-                    let dense = m.to_dtype(DType::F32)?.to_device(Device::Cpu)?.contiguous()?.to_device(q.device())?;
-                    let (v, l) = mask_view(&dense, &[p.b, p.h, p.tq, p.tk], DType::F32)?;
-                    DevMask::Additive(v, l)
-                }
-                _ => DevMask::None,
-            };
-            return super::accel::attention(&p, &q, &k, &v, m, n);
-        }
         let mask = match mask {
             AttnMask::Additive(m) => Some(mask_view(m, &[p.b, p.h, p.tq, p.tk], DType::F32)?),
             _ => None,
         };
-        let md = match &mask {
-            Some((t, l)) => Mask::Additive(t.data::<f32>("attention")?, *l),
-            None => Mask::None,
-        };
-        with_dtype!(q.dtype(), T => {
-            let (qd, kd, vd) = (q.data::<T>("attention")?, k.data::<T>("attention")?, v.data::<T>("attention")?);
-            Tensor::build(&[p.b, p.h, p.tq, p.d], |o: &mut [T]| Ok(fast::attention(&p, qd, kd, vd, md, o)?))
+        let mut ops = vec![&q, &k, &v];
+        ops.extend(mask.as_ref().map(|(m, _)| m));
+        let be = Tensor::backend_of("attention", &ops)?;
+        let m = mask.as_ref().map_or(MaskOf::None, |(t, l)| MaskOf::Additive(t.buffer(), *l));
+        Tensor::output(&*be, q.dtype(), &[p.b, p.h, p.tq, p.d], |o| {
+            be.attention(&p, q.buffer(), k.buffer(), v.buffer(), m, o)
         })
     }
 
@@ -129,21 +114,21 @@ impl Tensor {
         let _p = crate::profile::scope(|| "cross_attention".to_string());
         let (p, [q, k, v]) = Tensor::attention_params("cross_attention", q, k, v, scale, false)?;
         let keep = match key_mask {
-            Some(m) => {
-                let (t, l) = mask_view(&m.to_device(Device::Cpu)?, &[p.b, p.h, p.tq, p.tk], DType::F32)?;
-                let bytes: Vec<u8> = t.data::<f32>("cross_attention")?.iter().map(|&x| (x != 0.0) as u8).collect();
-                Some((bytes, l))
+            Some(m) if m.dtype() != DType::U8 => {
+                return shape_err(
+                    "cross_attention",
+                    format!("the key mask must be u8 (non-zero keeps), is {}", m.dtype()),
+                )
             }
+            Some(m) => Some(mask_view(m, &[p.b, p.h, p.tq, p.tk], DType::U8)?),
             None => None,
         };
-        if let Some(n) = Tensor::gpu(&[&q, &k, &v]) {
-            let m = keep.map_or(DevMask::None, |(b, l)| DevMask::Keep(b, l));
-            return super::accel::attention(&p, &q, &k, &v, m, n);
-        }
-        let km = keep.as_ref().map(|(b, l)| (&b[..], *l));
-        with_dtype!(q.dtype(), T => {
-            let (qd, kd, vd) = (q.data::<T>("cross_attention")?, k.data::<T>("cross_attention")?, v.data::<T>("cross_attention")?);
-            Tensor::build(&[p.b, p.h, p.tq, p.d], |o: &mut [T]| Ok(fast::cross_attention(&p, qd, kd, vd, km, o)?))
+        let mut ops = vec![&q, &k, &v];
+        ops.extend(keep.as_ref().map(|(m, _)| m));
+        let be = Tensor::backend_of("cross_attention", &ops)?;
+        let m = keep.as_ref().map_or(MaskOf::None, |(t, l)| MaskOf::Keep(t.buffer(), *l));
+        Tensor::output(&*be, q.dtype(), &[p.b, p.h, p.tq, p.d], |o| {
+            be.attention(&p, q.buffer(), k.buffer(), v.buffer(), m, o)
         })
     }
 }

@@ -1,9 +1,7 @@
 //! Layout and dtype changes, concatenation, embedding gather.
 
-use iris_kernels::cpu::fast;
-
 use crate::error::{shape_err, Result};
-use crate::{with_dtype, DType, Tensor};
+use crate::{DType, Tensor};
 
 impl Tensor {
     /// The same values in a dense row-major buffer (a cheap clone when already so).
@@ -24,13 +22,8 @@ impl Tensor {
 
     pub(crate) fn copy_as(&self, dtype: DType) -> Result<Tensor> {
         let _p = crate::profile::scope(|| "copy".to_string());
-        if let Some(n) = Tensor::gpu(&[self]) {
-            return super::accel::copy_as(self, n, dtype);
-        }
-        with_dtype!(self.dtype(), S => with_dtype!(dtype, D => {
-            let src = self.data::<S>("copy")?;
-            Tensor::build(self.shape(), |o: &mut [D]| Ok(fast::copy(src, self.strided(), o)?))
-        }))
+        let be = Tensor::backend_of("copy", &[self])?;
+        Tensor::output(&*be, dtype, self.shape(), |y| be.copy(self.buffer(), self.strided(), y))
     }
 
     /// Concatenation along `dim`; every other dimension must agree.
@@ -52,17 +45,18 @@ impl Tensor {
             }
             shape[dim] += t.shape()[dim];
         }
-        if let Some(n) = Tensor::gpu(tensors) {
-            let parts: Vec<Tensor> = tensors.iter().map(|t| (*t).clone()).collect();
-            return super::accel::cat(&parts, dim, &shape, n);
-        }
+        let be = Tensor::backend_of("cat", tensors)?;
         let outer: usize = shape[..dim].iter().product();
         let inner: usize = shape[dim + 1..].iter().product();
         let parts: Vec<Tensor> = tensors.iter().map(|t| t.contiguous()).collect::<Result<_>>()?;
-        with_dtype!(first.dtype(), T => {
-            let slices: Vec<(&[T], usize)> =
-                parts.iter().map(|p| Ok((p.slice::<T>("cat")?, p.shape()[dim] * inner))).collect::<Result<_>>()?;
-            Tensor::build(&shape, |o: &mut [T]| Ok(fast::concat(&slices, outer, o)?))
+        Tensor::output(&*be, first.dtype(), &shape, |y| {
+            let mut at = 0;
+            for p in &parts {
+                let w = p.shape()[dim] * inner;
+                be.concat(p.run(), outer, w, shape[dim] * inner, at, y)?;
+                at += w;
+            }
+            Ok(())
         })
     }
 
@@ -72,20 +66,13 @@ impl Tensor {
         if table.dims() != 2 {
             return shape_err("embedding", format!("table must be [V, D], is {:?}", table.shape()));
         }
-        if let Some(n) = Tensor::gpu(&[table]) {
-            let rows = table.shape()[0];
-            if let Some(&bad) = ids.iter().find(|&&i| i as usize >= rows) {
-                return Err(
-                    iris_kernels::Error::IndexOutOfRange { op: "embedding", index: bad as usize, len: rows }.into()
-                );
-            }
-            return super::accel::embedding(table, ids, n);
+        let (rows, dim) = (table.shape()[0], table.shape()[1]);
+        if let Some(&bad) = ids.iter().find(|&&i| i as usize >= rows) {
+            return Err(iris_kernels::Error::IndexOutOfRange { op: "embedding", index: bad as usize, len: rows }.into());
         }
+        let be = Tensor::backend_of("embedding", &[table])?;
+        let ids = be.upload(DType::U32, bytemuck::cast_slice(ids))?;
         let table = table.contiguous()?;
-        let dim = table.shape()[1];
-        with_dtype!(table.dtype(), T => {
-            let t = table.slice::<T>("embedding")?;
-            Tensor::build(&[ids.len(), dim], |o: &mut [T]| Ok(fast::embedding(t, dim, ids, o)?))
-        })
+        Tensor::output(&*be, table.dtype(), &[ids.len(), dim], |y| be.embedding(table.run(), dim, ids.dense(), y))
     }
 }

@@ -1,24 +1,18 @@
 //! Element-wise ops: activations, scaling, and binary ops with numpy broadcasting.
 
-use iris_kernels::cpu::fast;
 use iris_kernels::{Binary, Unary};
 
 use crate::error::Result;
 use crate::layout::broadcast_shape;
-use crate::{with_dtype, Tensor};
+use crate::Tensor;
 
 impl Tensor {
     pub(crate) fn unary(&self, op: Unary) -> Result<Tensor> {
         // By op kind: `Scale(0.5)` and `Scale(2.0)` are one row of the profile.
         let _p = crate::profile::scope(|| format!("{op:?}").split('(').next().unwrap_or_default().to_lowercase());
-        if let Some(n) = Tensor::gpu(&[self]) {
-            return super::accel::unary(self, n, op);
-        }
+        let be = Tensor::backend_of("unary", &[self])?;
         let x = self.contiguous()?;
-        with_dtype!(x.dtype(), T => {
-            let src = x.slice::<T>("unary")?;
-            Tensor::build(x.shape(), |o: &mut [T]| Ok(fast::unary(op, src, o)?))
-        })
+        Tensor::output(&*be, x.dtype(), x.shape(), |y| be.unary(op, x.run(), y))
     }
 
     /// x·Φ(x) with the exact (erf) Φ.
@@ -50,12 +44,9 @@ impl Tensor {
         self.same_dtype(name, rhs)?;
         let shape = broadcast_shape(name, self.shape(), rhs.shape())?;
         let (l, r) = (self.broadcast_as(&shape)?, rhs.broadcast_as(&shape)?);
-        if let Some(n) = Tensor::gpu(&[self, rhs]) {
-            return super::accel::binary(&l, &r, n, op, &shape);
-        }
-        with_dtype!(self.dtype(), T => {
-            let (a, b) = (l.data::<T>(name)?, r.data::<T>(name)?);
-            Tensor::build(&shape, |o: &mut [T]| Ok(fast::binary(op, a, l.strided(), b, r.strided(), o)?))
+        let be = Tensor::backend_of(name, &[self, rhs])?;
+        Tensor::output(&*be, self.dtype(), &shape, |y| {
+            be.binary(op, l.buffer(), l.strided(), r.buffer(), r.strided(), y)
         })
     }
 

@@ -1,12 +1,11 @@
 //! Matrix products through the GEMM kernel; transposed and batched views go
 //! in as strides, never copies.
 
-use iris_kernels::cpu::fast;
-use iris_kernels::{Binary, Gemm, MatLayout, Unary};
+use iris_kernels::{Gemm, MatLayout, Unary};
 
 use crate::error::{shape_err, Result};
 use crate::layout::broadcast_shape;
-use crate::{with_dtype, Device, Tensor};
+use crate::Tensor;
 
 /// The one stride that steps through the flattened batch dimensions of `t`
 /// (all but the last two), if one exists.
@@ -70,13 +69,8 @@ impl Tensor {
             b: mat(&w, ws),
             c: MatLayout::row_major(m, n),
         };
-        if let Some(dev) = Tensor::gpu(&[self, rhs]) {
-            return super::accel::gemm(&p, &x, &w, None, dev, &full(m, n));
-        }
-        with_dtype!(self.dtype(), T => {
-            let (ad, bd) = (x.data::<T>("matmul")?, w.data::<T>("matmul")?);
-            Tensor::build(&full(m, n), |o: &mut [T]| Ok(fast::gemm(&p, ad, bd, o)?))
-        })
+        let be = Tensor::backend_of("matmul", &[self, rhs])?;
+        Tensor::output(&*be, self.dtype(), &full(m, n), |c| be.gemm(&p, x.buffer(), w.buffer(), c))
     }
 
     /// For a Linear with n outputs over x [..., k] (k checked by the caller):
@@ -153,43 +147,28 @@ impl Tensor {
             n,
             k,
             alpha: 1.0,
-            beta: if bias.is_some() || residual.is_some() { 1.0 } else { 0.0 },
+            beta: if residual.is_some() { 1.0 } else { 0.0 },
             a: MatLayout { offset: x.layout().offset, ..MatLayout::row_major(m, k) },
             b: wt,
             c: MatLayout::row_major(m, n),
         };
-        let epilogue_act = !matches!(act, Some(Unary::Tanh | Unary::Scale(_)));
-        if let (Some(Device::Cuda(dev)), true) = (Tensor::gpu(&[self, weight]), epilogue_act) {
-            let p = Gemm { beta: if residual.is_some() { 1.0 } else { 0.0 }, ..p };
-            let y = super::cuda_ops::linear(&p, &x, weight, bias, act, residual.as_ref(), dev, &shape)?;
-            return Ok((y, None));
-        }
-        let bias = bias.map(|b| b.broadcast_as(&[m, n])).transpose()?;
-        if let Some(dev) = Tensor::gpu(&[self, weight]) {
-            let y = super::accel::gemm(&p, &x, weight, bias.as_ref(), dev, &shape)?;
-            let y = match &residual {
-                Some(r) => y.add(&r.reshape(&shape)?)?,
-                None => y,
-            };
-            return Ok((y, act));
-        }
-        let y = with_dtype!(self.dtype(), T => {
-            let (xd, wd) = (x.data::<T>("linear")?, weight.data::<T>("linear")?);
-            Tensor::build(&shape, |o: &mut [T]| {
-                // C starts as residual + bias, or either, and the product accumulates onto it.
-                match (&residual, &bias) {
-                    (Some(r), Some(b)) => {
-                        let (rd, bd) = (r.data::<T>("linear")?, b.data::<T>("linear")?);
-                        fast::binary(Binary::Add, rd, r.strided(), bd, b.strided(), o)?
-                    }
-                    (Some(r), None) => fast::copy(r.data::<T>("linear")?, r.strided(), o)?,
-                    (None, Some(b)) => fast::copy(b.data::<T>("linear")?, b.strided(), o)?,
-                    (None, None) => {}
-                }
-                Ok(fast::gemm(&p, xd, wd, o)?)
-            })
+        let mut ops: Vec<&Tensor> = vec![self, weight];
+        ops.extend(bias.into_iter().chain(residual.as_ref()));
+        let be = Tensor::backend_of("linear", &ops)?;
+        // Activations outside every backend's epilogue run as a pass after.
+        let (act, after) = match act {
+            Some(Unary::Tanh | Unary::Scale(_)) => (None, act),
+            a => (a, None),
+        };
+        let bias = bias.map(|b| b.contiguous()).transpose()?;
+        let y = Tensor::output(&*be, self.dtype(), &shape, |c| {
+            // C starts as the residual, and the product (and bias) accumulate onto it.
+            if let Some(r) = &residual {
+                be.copy(r.buffer(), r.strided(), c)?;
+            }
+            be.gemm_fused(&p, x.buffer(), weight.buffer(), bias.as_ref().map(|b| b.run()), act, c)
         })?;
-        Ok((y, act))
+        Ok((y, after))
     }
 }
 

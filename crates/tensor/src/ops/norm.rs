@@ -1,10 +1,9 @@
 //! Row-wise ops over the last dimension, RoPE, and im2col.
 
-use iris_kernels::cpu::fast;
 use iris_kernels::{Im2col, Rope};
 
 use crate::error::{shape_err, Result};
-use crate::{with_dtype, DType, Tensor};
+use crate::{DType, Tensor};
 
 impl Tensor {
     fn last_dim(&self, op: &'static str) -> Result<usize> {
@@ -31,14 +30,9 @@ impl Tensor {
                 ),
             );
         }
-        if let Some(n) = Tensor::gpu(&[self, weight, bias]) {
-            return super::accel::layer_norm(self, weight, bias, eps, n);
-        }
+        let be = Tensor::backend_of("layer_norm", &[self, weight, bias])?;
         let (x, w, b) = (self.contiguous()?, weight.contiguous()?, bias.contiguous()?);
-        with_dtype!(x.dtype(), T => {
-            let (xs, ws, bs) = (x.slice::<T>("layer_norm")?, w.slice::<T>("layer_norm")?, b.slice::<T>("layer_norm")?);
-            Tensor::build(x.shape(), |o: &mut [T]| Ok(fast::layer_norm(xs, ws, bs, eps, o)?))
-        })
+        Tensor::output(&*be, x.dtype(), x.shape(), |y| be.layer_norm(x.run(), w.run(), b.run(), eps, y))
     }
 
     /// x/√(mean(x²) + eps)·weight over the last dimension.
@@ -49,28 +43,18 @@ impl Tensor {
         if weight.shape() != [n] {
             return shape_err("rms_norm", format!("x {:?} needs weight [{n}], got {:?}", self.shape(), weight.shape()));
         }
-        if let Some(n) = Tensor::gpu(&[self, weight]) {
-            return super::accel::rms_norm(self, weight, eps, n);
-        }
+        let be = Tensor::backend_of("rms_norm", &[self, weight])?;
         let (x, w) = (self.contiguous()?, weight.contiguous()?);
-        with_dtype!(x.dtype(), T => {
-            let (xs, ws) = (x.slice::<T>("rms_norm")?, w.slice::<T>("rms_norm")?);
-            Tensor::build(x.shape(), |o: &mut [T]| Ok(fast::rms_norm(xs, ws, eps, o)?))
-        })
+        Tensor::output(&*be, x.dtype(), x.shape(), |y| be.rms_norm(x.run(), w.run(), eps, y))
     }
 
     /// Softmax over the last dimension.
     pub fn softmax(&self) -> Result<Tensor> {
         let _p = crate::profile::scope(|| "softmax".to_string());
         let n = self.last_dim("softmax")?;
-        if let Some(dev) = Tensor::gpu(&[self]) {
-            return super::accel::softmax(self, n, dev);
-        }
+        let be = Tensor::backend_of("softmax", &[self])?;
         let x = self.contiguous()?;
-        with_dtype!(x.dtype(), T => {
-            let xs = x.slice::<T>("softmax")?;
-            Tensor::build(x.shape(), |o: &mut [T]| Ok(fast::softmax(xs, n, o)?))
-        })
+        Tensor::output(&*be, x.dtype(), x.shape(), |y| be.softmax(x.run(), n, y))
     }
 
     /// Rotate-half RoPE. `t_dim` is the time dimension of x (1 for [B, T, H, D],
@@ -94,16 +78,10 @@ impl Tensor {
                 format!("x {s:?} needs cos/sin [{}, {}], got {:?} and {:?}", p.t, d / 2, cos.shape(), sin.shape()),
             );
         }
-        if let Some(n) = Tensor::gpu(&[self]) {
-            return super::accel::rope(self, cos, sin, &p, n);
-        }
+        let be = Tensor::backend_of("rope", &[self, cos, sin])?;
         let (x, c, sn) =
             (self.contiguous()?, cos.to_dtype(DType::F32)?.contiguous()?, sin.to_dtype(DType::F32)?.contiguous()?);
-        let (cs, ss) = (c.slice::<f32>("rope")?, sn.slice::<f32>("rope")?);
-        with_dtype!(x.dtype(), T => {
-            let xs = x.slice::<T>("rope")?;
-            Tensor::build(x.shape(), |o: &mut [T]| Ok(fast::rope(&p, xs, cs, ss, o)?))
-        })
+        Tensor::output(&*be, x.dtype(), x.shape(), |y| be.rope(&p, x.run(), c.run(), sn.run(), y))
     }
 
     /// im2col of an image batch [N, C, H, W] with a square `kernel`:
@@ -116,13 +94,8 @@ impl Tensor {
         let p = Im2col { n, c, h, w, kh: kernel, kw: kernel, stride, pad };
         p.check(n * c * h * w, p.out_len())?;
         let (oh, ow) = p.out_hw();
-        if let Some(dev) = Tensor::gpu(&[self]) {
-            return super::accel::im2col(self, &p, dev, &[n, oh * ow, p.cols()]);
-        }
+        let be = Tensor::backend_of("im2col", &[self])?;
         let x = self.contiguous()?;
-        with_dtype!(x.dtype(), T => {
-            let xs = x.slice::<T>("im2col")?;
-            Tensor::build(&[n, oh * ow, p.cols()], |o: &mut [T]| Ok(fast::im2col(&p, xs, o)?))
-        })
+        Tensor::output(&*be, x.dtype(), &[n, oh * ow, p.cols()], |y| be.im2col(&p, x.run(), y))
     }
 }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use crate::error::{shape_err, Result};
-use crate::storage::Storage;
 use crate::Tensor;
 
 impl Tensor {
@@ -27,26 +26,16 @@ impl Tensor {
                 format!("cannot write {src_shape:?} at {start} along dimension {dim} of a contiguous {dst_shape:?}"),
             );
         }
-        if let Some(n) = Tensor::gpu(&[self]) {
-            return super::accel::write_at(self, dim, start, src, n);
-        }
-        let src = src.contiguous()?.to_device(crate::Device::Cpu)?;
-        if Arc::get_mut(&mut self.storage).is_none() || matches!(*self.storage, Storage::Mapped { .. }) {
+        let be = Tensor::backend_of("write_at", &[self, src])?;
+        let src = src.contiguous()?;
+        // Views taken earlier share the buffer, and a mapped one is read-only: own a copy first.
+        if Arc::get_mut(&mut self.storage).is_none() || self.storage.is_mapped() {
             *self = self.copy_as(self.dtype())?;
         }
-        let es = self.dtype().size();
         let outer: usize = dst_shape[..dim].iter().product();
-        let inner: usize = dst_shape[dim + 1..].iter().product::<usize>() * es;
-        let (block, stride) = (rows * inner, dst_shape[dim] * inner);
-        let base = self.layout().offset * es + start * inner;
-        let from = &src.storage.bytes()[src.layout().offset * es..][..outer * block];
-        let Some(Storage::Cpu(buf)) = Arc::get_mut(&mut self.storage) else {
-            unreachable!("storage made unique and owned above")
-        };
-        let to = buf.bytes_mut();
-        for o in 0..outer {
-            to[base + o * stride..][..block].copy_from_slice(&from[o * block..][..block]);
-        }
-        Ok(())
+        let inner: usize = dst_shape[dim + 1..].iter().product();
+        let at = self.layout().offset + start * inner;
+        let Some(buf) = Arc::get_mut(&mut self.storage) else { unreachable!("made unique above") };
+        Ok(be.concat(src.run(), outer, rows * inner, dst_shape[dim] * inner, at, buf)?)
     }
 }

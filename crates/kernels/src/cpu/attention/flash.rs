@@ -22,7 +22,7 @@ const BQ: usize = 48;
 const BK: usize = 64;
 
 pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()> {
-    p.check(q.len(), k.len(), v.len(), o.len(), &mask)?;
+    p.check(q.len(), k.len(), v.len(), o.len(), mask.map(<[f32]>::len, <[u8]>::len))?;
     if p.b * p.h * p.tq * p.d == 0 {
         return Ok(());
     }

@@ -3,7 +3,7 @@
 use crate::{Attention, Element, Mask, Result};
 
 pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()> {
-    p.check(q.len(), k.len(), v.len(), o.len(), &mask)?;
+    p.check(q.len(), k.len(), v.len(), o.len(), mask.map(<[f32]>::len, <[u8]>::len))?;
     let group = p.h / p.hkv;
     let shift = p.tk as isize - p.tq as isize;
     let mut s = vec![0f64; p.tk];

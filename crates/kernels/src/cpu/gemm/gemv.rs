@@ -106,6 +106,7 @@ mod avx512 {
                 _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
             }
             DType::F16 => _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i)),
+            _ => unreachable!("Element is a float type"),
         }
     }
 

@@ -6,7 +6,7 @@ use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
 
 use super::{knob, launch_err, vec_len, CudaElem};
 use crate::cuda::CudaDevice;
-use crate::error::{check_extent, Error, Result};
+use crate::error::{Error, Result};
 use crate::params::{Attention, Heads, MaskLayout};
 
 #[repr(C)]
@@ -46,11 +46,7 @@ fn attn_params(p: &Attention, mask: Option<&MaskLayout>) -> AttnC {
 }
 
 /// What masks the scores on the device.
-pub enum CudaMask<'a> {
-    None,
-    Additive(&'a CudaSlice<f32>, MaskLayout),
-    Keep(&'a CudaSlice<u8>, MaskLayout),
-}
+pub type CudaMask<'a> = crate::MaskOf<&'a CudaSlice<f32>, &'a CudaSlice<u8>>;
 
 /// Fused attention (see `Attention`); D ≤ 128. A decode step (Tq = 1, no
 /// mask) over more than 256 keys is split over the keys.
@@ -66,13 +62,7 @@ pub fn attention<T: CudaElem>(
     if p.d > 128 {
         return Err(Error::Shape { op: "attention", msg: format!("head dim {} > 128 is not supported on cuda", p.d) });
     }
-    p.check(q.len(), k.len(), v.len(), o.len(), &crate::Mask::None)?;
-    let mext = |l: &MaskLayout| [(p.b, l.b_stride), (p.h, l.h_stride), (p.tq, l.q_stride), (p.tk, 1)];
-    match &mask {
-        CudaMask::None => {}
-        CudaMask::Additive(m, l) => check_extent("attention", "mask", m.len(), l.offset, &mext(l))?,
-        CudaMask::Keep(m, l) => check_extent("attention", "key_mask", m.len(), l.offset, &mext(l))?,
-    }
+    p.check(q.len(), k.len(), v.len(), o.len(), mask.map(|m| m.len(), |m| m.len()))?;
     if p.b * p.h * p.tq * p.d == 0 {
         return Ok(());
     }

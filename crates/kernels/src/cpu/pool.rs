@@ -1,5 +1,5 @@
-//! Where tensor bytes live: owned CPU buffers (64-byte aligned, recycled by
-//! a pool) or a read-only memory map of a checkpoint.
+//! Host memory for CPU buffers: 64-byte aligned lines recycled by a pool,
+//! or a read-only memory map of a checkpoint.
 //!
 //! The pool keeps freed buffers by size and hands them to the next op that
 //! asks for the same size, so a forward pass stops faulting in (and the
@@ -16,61 +16,44 @@ use memmap2::Mmap;
 #[repr(C, align(64))]
 pub(crate) struct Line([u8; 64]);
 
-pub(crate) struct Buffer {
-    lines: Vec<Line>,
-    len: usize,
+/// Host bytes: owned (pooled) or a window of a memory-mapped file.
+pub(crate) enum HostBuf {
+    Owned { lines: Vec<Line>, len: usize },
+    Mapped { map: Arc<Mmap>, start: usize, len: usize },
 }
 
-pub(crate) enum Storage {
-    Cpu(Buffer),
-    Mapped {
-        map: Arc<Mmap>,
-        start: usize,
-        len: usize,
-    },
-    /// On a CUDA device: no host bytes.
-    Cuda {
-        buf: crate::cuda::CudaBuf,
-        ordinal: usize,
-    },
-    /// On the wgpu device (f32): `len` elements.
-    Wgpu {
-        buf: wgpu::Buffer,
-        len: usize,
-    },
-}
+impl HostBuf {
+    /// `len` bytes whose contents are unspecified (a recycled buffer keeps
+    /// its old bytes): every op writes all of its output.
+    pub(crate) fn uninit(len: usize) -> HostBuf {
+        HostBuf::Owned { lines: pool().take(len.div_ceil(64)), len }
+    }
 
-impl Storage {
     pub(crate) fn bytes(&self) -> &[u8] {
         match self {
-            Storage::Cpu(b) => b.bytes(),
-            Storage::Mapped { map, start, len } => &map[*start..*start + *len],
-            Storage::Cuda { .. } | Storage::Wgpu { .. } => &[],
+            // SAFETY: Line is 64 plain bytes; len ≤ 64·lines.len().
+            HostBuf::Owned { lines, len } => unsafe { std::slice::from_raw_parts(lines.as_ptr() as *const u8, *len) },
+            HostBuf::Mapped { map, start, len } => &map[*start..*start + *len],
+        }
+    }
+
+    /// The bytes to write, or `None` for a read-only map.
+    pub(crate) fn bytes_mut(&mut self) -> Option<&mut [u8]> {
+        match self {
+            // SAFETY: as above, uniquely borrowed.
+            HostBuf::Owned { lines, len } => {
+                Some(unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr() as *mut u8, *len) })
+            }
+            HostBuf::Mapped { .. } => None,
         }
     }
 }
 
-impl Buffer {
-    /// A buffer of `len` bytes whose contents are unspecified (a recycled
-    /// buffer keeps its old bytes): every op writes all of its output.
-    pub(crate) fn uninit(len: usize) -> Buffer {
-        Buffer { lines: pool().take(len.div_ceil(64)), len }
-    }
-
-    pub(crate) fn bytes(&self) -> &[u8] {
-        // SAFETY: Line is 64 plain bytes; len ≤ 64·lines.len().
-        unsafe { std::slice::from_raw_parts(self.lines.as_ptr() as *const u8, self.len) }
-    }
-
-    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as above, uniquely borrowed.
-        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr() as *mut u8, self.len) }
-    }
-}
-
-impl Drop for Buffer {
+impl Drop for HostBuf {
     fn drop(&mut self) {
-        pool().give(std::mem::take(&mut self.lines));
+        if let HostBuf::Owned { lines, .. } = self {
+            pool().give(std::mem::take(lines));
+        }
     }
 }
 
