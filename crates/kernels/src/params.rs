@@ -340,6 +340,13 @@ pub enum Unary {
     Scale(f32),
 }
 
+/// Reductions of each row over the last dimension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduce {
+    Sum,
+    Mean,
+}
+
 /// Element-wise functions of two inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Binary {

@@ -259,3 +259,29 @@ fn operands_on_different_devices_are_an_error() {
     let m = Tensor::from_vec(vec![0u8, 1, 7, 0], &[4]).unwrap();
     assert_eq!(m.to_device(Device::Wgpu).unwrap().to_vec::<u8>().unwrap(), vec![0, 1, 1, 0]);
 }
+
+/// Sums and means over the last dimension, against sums computed here.
+#[test]
+fn sum_and_mean_over_the_last_dimension() {
+    let x = Tensor::randn(&[2, 3, 5], DType::F32, 9);
+    let v = x.to_vec::<f32>().unwrap();
+    let want: Vec<f32> = v.chunks(5).map(|r| r.iter().sum()).collect();
+    assert_eq!(x.sum_last().unwrap().shape(), &[2, 3]);
+    close(&x.sum_last().unwrap().to_vec::<f32>().unwrap(), &want, 1e-6);
+    let means: Vec<f32> = want.iter().map(|s| s / 5.0).collect();
+    close(
+        &x.transpose(1, 2)
+            .unwrap()
+            .contiguous()
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .mean_last()
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap(),
+        &means,
+        1e-6,
+    );
+    assert!(Tensor::zeros(&[3, 0], DType::F32).sum_last().is_err());
+}

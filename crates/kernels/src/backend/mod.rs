@@ -13,7 +13,7 @@ pub(crate) use buffer::Raw;
 pub use buffer::{Buffer, Dense};
 
 use crate::error::{Error, Result};
-use crate::{Attention, Binary, DType, Gemm, Im2col, MaskOf, Rope, Strided, Unary};
+use crate::{Attention, Binary, DType, Gemm, Im2col, MaskOf, Reduce, Rope, Strided, Unary};
 
 /// Where buffers live: host memory, a CUDA device by ordinal, or the wgpu device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -121,6 +121,10 @@ pub trait Backend: Send + Sync {
     /// Over rows of `n` elements.
     fn softmax(&self, x: Dense, n: usize, y: &mut Buffer) -> Result<()> {
         lacks!(self, "softmax", x.dtype())
+    }
+    /// One value per row of `n` elements: y [x.len / n].
+    fn reduce(&self, op: Reduce, x: Dense, n: usize, y: &mut Buffer) -> Result<()> {
+        lacks!(self, "reduce", x.dtype())
     }
     /// cos and sin are f32 [T, D/2].
     fn rope(&self, p: &Rope, x: Dense, cos: Dense, sin: Dense, y: &mut Buffer) -> Result<()> {

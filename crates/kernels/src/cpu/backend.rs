@@ -6,7 +6,9 @@
 use crate::backend::{on, Backend, BufMask, Buffer, Dense, Device};
 use crate::cpu::{fast, reference};
 use crate::error::{Error, Result};
-use crate::{with_float, Attention, Binary, DType, Element, Gemm, Im2col, MatLayout, Rope, Scalar, Strided, Unary};
+use crate::{
+    with_float, Attention, Binary, DType, Element, Gemm, Im2col, MatLayout, Reduce, Rope, Scalar, Strided, Unary,
+};
 
 pub struct CpuBackend {
     reference: bool,
@@ -224,6 +226,11 @@ impl Backend for CpuBackend {
     fn softmax(&self, x: Dense, n: usize, y: &mut Buffer) -> Result<()> {
         on(self, "softmax", &[x.buf, y])?;
         with_float!(x.dtype(), "softmax", T => kernel!(self, softmax(x.host::<T>("softmax")?, n, y.host_mut::<T>("softmax")?)))
+    }
+
+    fn reduce(&self, op: Reduce, x: Dense, n: usize, y: &mut Buffer) -> Result<()> {
+        on(self, "reduce", &[x.buf, y])?;
+        with_float!(x.dtype(), "reduce", T => kernel!(self, reduce(op, x.host::<T>("reduce")?, n, y.host_mut::<T>("reduce")?)))
     }
 
     fn rope(&self, p: &Rope, x: Dense, cos: Dense, sin: Dense, y: &mut Buffer) -> Result<()> {

@@ -11,6 +11,7 @@ pub mod isa;
 mod math;
 mod norm;
 pub(crate) mod pool;
+mod reduce;
 mod rope;
 
 pub use pool::{pool_stats, PoolStats};
@@ -25,6 +26,7 @@ pub mod reference {
     pub use super::gemm::reference::gemm;
     pub use super::im2col::reference::im2col;
     pub use super::norm::reference::{layer_norm, rms_norm, softmax};
+    pub use super::reduce::reference::reduce;
     pub use super::rope::reference::rope;
 
     pub fn cross_attention<T: Element>(
@@ -47,5 +49,6 @@ pub mod fast {
     pub use super::gemm::{gemm, gemm_packed, Epilogue, PackedB};
     pub use super::im2col::im2col;
     pub use super::norm::{layer_norm, rms_norm, softmax};
+    pub use super::reduce::reduce;
     pub use super::rope::rope;
 }

@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use cudarc::driver::CudaSlice;
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 use super::buffer::{with_any, CudaTyped};
 use super::ops;
 use super::CudaDevice;
 use crate::backend::{on, Backend, BufMask, Buffer, Dense, Device, Raw};
 use crate::error::{Error, Result};
-use crate::{with_float, Attention, Binary, DType, Gemm, Im2col, Rope, Strided, Unary};
+use crate::{with_float, Attention, Binary, DType, Gemm, Im2col, Reduce, Rope, Strided, Unary};
 
 pub struct CudaBackend {
     dev: Arc<CudaDevice>,
@@ -215,6 +215,30 @@ impl Backend for CudaBackend {
         with_float!(x.dtype(), "softmax", T => {
             let mut t = None;
             ops::softmax(&self.dev, dense!(self, "softmax", T, x, t), n, slice_mut::<T>("softmax", y)?)
+        })
+    }
+
+    fn reduce(&self, op: Reduce, x: Dense, n: usize, y: &mut Buffer) -> Result<()> {
+        on(self, "reduce", &[x.buf, y])?;
+        if n == 0 || !x.len.is_multiple_of(n) || y.len() * n != x.len {
+            return Err(Error::Shape {
+                op: "reduce",
+                msg: format!("x holds {} elements, rows of {n}, out {}", x.len, y.len()),
+            });
+        }
+        with_float!(x.dtype(), "reduce", T => {
+            let mut t = None;
+            let xs = dense!(self, "reduce", T, x, t);
+            let kind = if op == Reduce::Sum { "sum" } else { "mean" };
+            let name = format!("reduce_{kind}_{}", <T as ops::CudaElem>::SUFFIX);
+            let f = self.dev.function("reduce.cu", &name)?;
+            let (rows, ni) = (y.len() as i32, n as i32);
+            let cfg = LaunchConfig { grid_dim: (y.len().max(1) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+            let mut args = self.dev.stream.launch_builder(&f);
+            args.arg(xs).arg(slice_mut::<T>("reduce", y)?).arg(&rows).arg(&ni);
+            // SAFETY: signature (x, y, rows, n); x holds rows × n elements, y rows (checked).
+            unsafe { args.launch(cfg) }.map_err(|e| Error::Device(format!("cuda: launching {name}: {e:?}")))?;
+            Ok(())
         })
     }
 

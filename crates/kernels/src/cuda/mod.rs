@@ -24,6 +24,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("gemm_sm90.cu", include_str!("../../../../cuda/gemm_sm90.cu")),
     ("layout.cu", include_str!("../../../../cuda/layout.cu")),
     ("norm.cu", include_str!("../../../../cuda/norm.cu")),
+    ("reduce.cu", include_str!("../../../../cuda/reduce.cu")),
 ];
 
 fn text(name: &str) -> Option<&'static str> {

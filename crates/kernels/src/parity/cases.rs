@@ -2,7 +2,7 @@
 
 use super::{Case, Host};
 use crate::testing::randn;
-use crate::{Attention, Binary, DType, Heads, Im2col, MaskLayout, MaskOf, Rope, Strided, Unary};
+use crate::{Attention, Binary, DType, Heads, Im2col, MaskLayout, MaskOf, Reduce, Rope, Strided, Unary};
 
 pub(super) fn attention_cases(dt: DType, out: &mut Vec<Case>) {
     // (b, h, hkv, tq, tk, d, causal, mask kind: 0 none, 1 additive, 2 keep)
@@ -128,6 +128,18 @@ pub(super) fn row_cases(dt: DType, out: &mut Vec<Case>) {
             Host::poison(dt, 9 * n),
             move |be, i, o| be.softmax(i[0].dense(), n, o),
         ));
+    }
+    // Rows longer than a block (1030) and shorter (7), from a view starting inside its buffer.
+    for op in [Reduce::Sum, Reduce::Mean] {
+        for (rows, n) in [(9, 1030), (33, 7)] {
+            out.push(Case::new(
+                "reduce",
+                format!("{op:?} {rows}×{n}"),
+                vec![Host::randn(dt, 87, 3 + rows * n)],
+                Host::poison(dt, rows),
+                move |be, i, o| be.reduce(op, crate::Dense::new(&i[0], 3, rows * n)?, n, o),
+            ));
+        }
     }
     // d 64: 16-byte pairs on a GPU; d 6: one pair at a time.
     for d in [64, 6] {

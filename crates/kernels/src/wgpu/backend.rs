@@ -9,7 +9,7 @@ use super::ops::{self, WgpuMask};
 use super::{Spec, WgpuDevice};
 use crate::backend::{on, Backend, BufMask, Buffer, Dense, Device, Raw};
 use crate::error::{Error, Result};
-use crate::{Attention, Binary, DType, Gemm, Im2col, MatLayout, Rope, Strided, Unary};
+use crate::{Attention, Binary, DType, Gemm, Im2col, MatLayout, Reduce, Rope, Strided, Unary};
 
 pub struct WgpuBackend {
     dev: Arc<WgpuDevice>,
@@ -272,6 +272,22 @@ impl Backend for WgpuBackend {
         f32_only("softmax", &[x.buf, y])?;
         let rows = rows_of("softmax", x.len, n, y.len(), &[])?;
         ops::softmax(&self.dev, &self.dense("softmax", x)?, rows, n, buf("softmax", y)?)
+    }
+
+    fn reduce(&self, op: Reduce, x: Dense, n: usize, y: &mut Buffer) -> Result<()> {
+        on(self, "reduce", &[x.buf, y])?;
+        f32_only("reduce", &[x.buf, y])?;
+        if n == 0 || !x.len.is_multiple_of(n) || y.len() * n != x.len {
+            return Err(Error::Shape {
+                op: "reduce",
+                msg: format!("x holds {} elements, rows of {n}, out {}", x.len, y.len()),
+            });
+        }
+        let rows = u32::try_from(y.len()).map_err(|_| Error::Device("wgpu: too many rows".into()))?;
+        let params = [rows, n as u32, (op == Reduce::Mean) as u32, 0];
+        let groups = (rows.clamp(1, 65_535), rows.div_ceil(65_535).max(1), 1);
+        let xb = self.dense("reduce", x)?;
+        self.dev.dispatch("reduce.wgsl", "reduce", Spec::F32, &[(0, &xb), (1, buf("reduce", y)?)], &params, 2, groups)
     }
 
     fn rope(&self, p: &Rope, x: Dense, cos: Dense, sin: Dense, y: &mut Buffer) -> Result<()> {

@@ -22,6 +22,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("gemm.wgsl", include_str!("../../../../shaders/gemm.wgsl")),
     ("layout.wgsl", include_str!("../../../../shaders/layout.wgsl")),
     ("norm.wgsl", include_str!("../../../../shaders/norm.wgsl")),
+    ("reduce.wgsl", include_str!("../../../../shaders/reduce.wgsl")),
 ];
 
 /// A shader's specialisation: its storage type.

@@ -9,6 +9,7 @@ mod elementwise;
 mod matmul;
 mod norm;
 mod packed;
+mod reduce;
 mod write;
 
 pub use attention::AttnMask;
