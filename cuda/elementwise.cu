@@ -6,7 +6,8 @@
 //   copy_<S>_<D>(x, y, sx, n)           y[i] = D(x[sx(i)]): strided copy and dtype cast
 //   binary_dense_<op>_<T>(a, b, y, n)   the same with a, b dense of y's shape
 //   copy_dense16(x, y, n16)             n16 × 16 bytes, same dtype
-//   embedding_<T>(table, ids, y, rows, d)  y[r, :] = table[ids[r], :] (ids checked on the host)
+//   embedding_<T>(table, ids, y, rows, d, vocab)  y[r, :] = table[ids[r], :]; an id ≥ vocab
+//                                          gives a zero row (the caller reports it, on the host)
 // Launch: blocks of 256 threads, enough blocks to cover n (grid-stride beyond).
 // The dense paths move 16 bytes per thread per step when n allows it.
 
@@ -115,11 +116,17 @@ extern "C" __global__ void copy_dense16(const uint4* __restrict__ x, uint4* __re
 // One block row per id; 16-byte moves when d·sizeof(T) is a multiple of 16.
 #define EMBEDDING(T)                                                                                     \
     extern "C" __global__ void embedding_##T(const T* __restrict__ table, const unsigned* __restrict__ ids, \
-                                             T* __restrict__ y, int rows, int d) {                        \
+                                             T* __restrict__ y, int rows, int d, int vocab) {             \
         int r = blockIdx.x;                                                                              \
         if (r >= rows) return;                                                                           \
-        const T* src = table + (long long)ids[r] * d;                                                    \
+        unsigned id = ids[r];                                                                            \
         T* dst = y + (long long)r * d;                                                                   \
+        if (id >= (unsigned)vocab) {                                                                     \
+            float zero[1] = {0.0f};                                                                      \
+            for (int i = threadIdx.x; i < d; i += blockDim.x) store_vec<T, 1>(dst + i, zero);            \
+            return;                                                                                      \
+        }                                                                                                \
+        const T* src = table + (long long)id * d;                                                        \
         if ((d * sizeof(T)) % 16 == 0) {                                                                 \
             const uint4* s4 = (const uint4*)src;                                                         \
             uint4* d4 = (uint4*)dst;                                                                     \

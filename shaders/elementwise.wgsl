@@ -4,7 +4,8 @@
 //   binary:    y[i] = a[sa(i)] op b[sb(i)]; op 0 add, 1 sub, 2 mul, 3 div; sa, sb map the
 //              dense index of y's shape (≤ 8 dims) to strided offsets (0 = broadcast)
 //   copy:      y[i] = x[sa(i)] (strided gather into a dense buffer)
-//   embedding: y[r, j] = table[ids[r], j] for r < rows, j < d
+//   embedding: y[r, j] = table[ids[r], j] for r < rows, j < d (p.op holds the
+//              table's rows; an id past them gives a zero row)
 // Shape letters: n elements, dims ≤ 8. Launch: workgroups of 256 along x,
 // spilling into y when n/256 exceeds the per-dimension limit (index = x + y·nx·256).
 
@@ -110,12 +111,16 @@ fn copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     uy[i] = ua[offsets(i).x];
 }
 
-// Embedding: ub holds the ids (as u32 bits), p.dims = d, p.n = rows·d.
+// Embedding: ub holds the ids (as u32 bits), p.dims = d, p.n = ids·d, p.op = the table's rows.
 @compute @workgroup_size(256)
 fn embedding(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = index(gid, nwg);
     if (i >= p.n) { return; }
     let d = p.dims;
     let id = bitcast<u32>(ub[i / d]);
+    if (id >= p.op) {
+        uy[i] = 0.0;
+        return;
+    }
     uy[i] = ua[id * d + i % d];
 }

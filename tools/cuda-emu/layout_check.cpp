@@ -47,16 +47,17 @@ template <typename T>
 static void embedding(const char* sfx, int d) {
     int vocab = 11, rows = 6;
     auto table = chk::store<T>(chk::randn((size_t)vocab * d));
-    std::vector<unsigned> ids = {3, 0, 10, 3, 7, 1};
+    // 11 is past the table: a zero row.
+    std::vector<unsigned> ids = {3, 0, 10, 11, 7, 1};
     auto tf = chk::load(table);
     std::vector<float> ref((size_t)rows * d);
     for (int r = 0; r < rows; ++r)
-        for (int i = 0; i < d; ++i) ref[(size_t)r * d + i] = tf[(size_t)ids[r] * d + i];
+        for (int i = 0; i < d; ++i) ref[(size_t)r * d + i] = ids[r] < (unsigned)vocab ? tf[(size_t)ids[r] * d + i] : 0.0f;
     auto y = chk::poison<T>(ref.size());
-    void (*k)(const T*, const unsigned*, T*, int, int);
+    void (*k)(const T*, const unsigned*, T*, int, int, int);
     if constexpr (std::is_same_v<T, bf16>) k = embedding_bf16;
     else k = embedding_float;
-    emu::launch({unsigned(rows)}, {128}, k, (const T*)table.data(), (const unsigned*)ids.data(), y.data(), rows, d);
+    emu::launch({unsigned(rows)}, {128}, k, (const T*)table.data(), (const unsigned*)ids.data(), y.data(), rows, d, vocab);
     chk::report(std::string("embedding_") + sfx + " d" + std::to_string(d), chk::load(y), ref, 0.0);
 }
 

@@ -119,3 +119,40 @@ macro_rules! with_float {
         }
     };
 }
+
+/// Runs `$body` with `$T` bound to the Rust type of any dtype `$dt`.
+#[macro_export]
+macro_rules! with_scalar {
+    ($dt:expr, $T:ident => $body:expr) => {
+        match $dt {
+            $crate::DType::U8 => {
+                type $T = u8;
+                $body
+            }
+            $crate::DType::U32 => {
+                type $T = u32;
+                $body
+            }
+            $crate::DType::I32 => {
+                type $T = i32;
+                $body
+            }
+            $crate::DType::I64 => {
+                type $T = i64;
+                $body
+            }
+            $crate::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::DType::F16 => {
+                type $T = $crate::half::f16;
+                $body
+            }
+            $crate::DType::BF16 => {
+                type $T = $crate::half::bf16;
+                $body
+            }
+        }
+    };
+}

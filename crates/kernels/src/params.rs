@@ -347,6 +347,38 @@ pub enum Reduce {
     Mean,
 }
 
+impl Reduce {
+    /// The rows of `n` in `x` elements, reduced into `y`.
+    pub(crate) fn check(x: usize, n: usize, y: usize) -> Result<usize> {
+        if n == 0 || !x.is_multiple_of(n) || y * n != x {
+            return Err(Error::Shape { op: "reduce", msg: format!("x holds {x} elements, rows of {n}, out {y}") });
+        }
+        Ok(y)
+    }
+}
+
+/// The rows of `n` in `x` elements of a row-wise op with output `y`, each
+/// per-row operand (a norm's weight) `n` long.
+pub(crate) fn check_rows(op: &'static str, x: usize, n: usize, y: usize, per_row: &[usize]) -> Result<usize> {
+    if n == 0 || !x.is_multiple_of(n) || x != y || per_row.iter().any(|&l| l != n) {
+        return Err(Error::Shape { op, msg: format!("x {x}, row {n}, out {y}, weights {per_row:?}") });
+    }
+    Ok(x / n)
+}
+
+/// That `outer` rows of `inner_x` from `x` elements land inside `y` elements
+/// as rows of `inner_y` starting at `at` (a concatenation part, KV-cache rows).
+pub(crate) fn check_concat(x: usize, outer: usize, inner_x: usize, inner_y: usize, at: usize, y: usize) -> Result<()> {
+    let fits = x >= outer * inner_x && (outer == 0 || (outer - 1) * inner_y + at + inner_x <= y);
+    if !fits || inner_x > inner_y {
+        return Err(Error::Shape {
+            op: "concat",
+            msg: format!("{outer}×{inner_x} at {at} into rows of {inner_y} ({y})"),
+        });
+    }
+    Ok(())
+}
+
 /// Element-wise functions of two inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Binary {

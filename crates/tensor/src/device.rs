@@ -56,9 +56,4 @@ impl Tensor {
         };
         Ok(Tensor::from_buffer(buf, x.shape()))
     }
-
-    /// Waits until the work queued on the tensor's device has run.
-    pub fn sync(&self) -> Result<()> {
-        Ok(iris_kernels::backend(self.device())?.sync()?)
-    }
 }

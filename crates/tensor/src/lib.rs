@@ -56,38 +56,4 @@ macro_rules! elem_int {
 elem_int!(u8, u32, i32, i64);
 
 /// Runs `$body` with `$T` bound to the Rust type of the dtype `$dt`.
-macro_rules! with_dtype {
-    ($dt:expr, $T:ident => $body:expr) => {
-        match $dt {
-            $crate::DType::F32 => {
-                type $T = f32;
-                $body
-            }
-            $crate::DType::F16 => {
-                type $T = half::f16;
-                $body
-            }
-            $crate::DType::BF16 => {
-                type $T = half::bf16;
-                $body
-            }
-            $crate::DType::U8 => {
-                type $T = u8;
-                $body
-            }
-            $crate::DType::U32 => {
-                type $T = u32;
-                $body
-            }
-            $crate::DType::I32 => {
-                type $T = i32;
-                $body
-            }
-            $crate::DType::I64 => {
-                type $T = i64;
-                $body
-            }
-        }
-    };
-}
-pub(crate) use with_dtype;
+pub(crate) use iris_kernels::with_scalar as with_dtype;

@@ -157,9 +157,6 @@ impl<'a> Dense<'a> {
     pub fn dtype(&self) -> DType {
         self.buf.dtype()
     }
-    pub fn device(&self) -> Device {
-        self.buf.device()
-    }
     /// The whole of its buffer.
     pub fn is_whole(&self) -> bool {
         self.offset == 0 && self.len == self.buf.len()

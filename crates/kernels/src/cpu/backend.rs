@@ -140,13 +140,7 @@ impl Backend for CpuBackend {
             return Err(Error::DTypeMismatch { op: "concat", expected: y.dtype(), found: x.dtype() });
         }
         let es = x.dtype().size();
-        let fits = x.len >= outer * inner_x && (outer == 0 || (outer - 1) * inner_y + at + inner_x <= y.len());
-        if !fits || inner_x > inner_y {
-            return Err(Error::Shape {
-                op: "concat",
-                msg: format!("{outer}×{inner_x} at {at} into rows of {inner_y} ({})", y.len()),
-            });
-        }
+        crate::params::check_concat(x.len, outer, inner_x, inner_y, at, y.len())?;
         let src = &x.buf.host_bytes("concat")?[x.offset * es..];
         let dst = y.host_bytes_mut("concat")?;
         for o in 0..outer {

@@ -7,17 +7,10 @@
 use rayon::prelude::*;
 
 use super::math;
-use crate::{Element, Error, Reduce, Result};
+use crate::{Element, Reduce, Result};
 
 /// Rows per rayon task.
 const ROWS: usize = 16;
-
-fn check(x: usize, n: usize, out: usize) -> Result<()> {
-    if n == 0 || !x.is_multiple_of(n) || out * n != x {
-        return Err(Error::Shape { op: "reduce", msg: format!("x holds {x} elements, rows of {n}, out {out}") });
-    }
-    Ok(())
-}
 
 fn finish(op: Reduce, sum: f64, n: usize) -> f32 {
     match op {
@@ -27,7 +20,7 @@ fn finish(op: Reduce, sum: f64, n: usize) -> f32 {
 }
 
 pub fn reduce<T: Element>(op: Reduce, x: &[T], n: usize, out: &mut [T]) -> Result<()> {
-    check(x.len(), n, out.len())?;
+    Reduce::check(x.len(), n, out.len())?;
     out.par_chunks_mut(ROWS).zip(x.par_chunks(n * ROWS)).for_each(|(o, x)| {
         let mut row = vec![0f32; n];
         for (o, xr) in o.iter_mut().zip(x.chunks_exact(n)) {
@@ -39,11 +32,11 @@ pub fn reduce<T: Element>(op: Reduce, x: &[T], n: usize, out: &mut [T]) -> Resul
 }
 
 pub(crate) mod reference {
-    use super::{check, finish};
+    use super::finish;
     use crate::{Element, Reduce, Result};
 
     pub fn reduce<T: Element>(op: Reduce, x: &[T], n: usize, out: &mut [T]) -> Result<()> {
-        check(x.len(), n, out.len())?;
+        Reduce::check(x.len(), n, out.len())?;
         for (o, row) in out.iter_mut().zip(x.chunks_exact(n)) {
             *o = T::from_f32(finish(op, row.iter().map(|v| v.to_f32() as f64).sum(), n));
         }

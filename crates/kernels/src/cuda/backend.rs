@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
-use super::buffer::{with_any, CudaTyped};
+use super::buffer::CudaTyped;
 use super::ops;
 use super::CudaDevice;
 use crate::backend::{on, Backend, BufMask, Buffer, Dense, Device, Raw};
 use crate::error::{Error, Result};
-use crate::{with_float, Attention, Binary, DType, Gemm, Im2col, Reduce, Rope, Strided, Unary};
+use crate::{with_float, with_scalar, Attention, Binary, DType, Gemm, Im2col, Reduce, Rope, Strided, Unary};
 
 pub struct CudaBackend {
     dev: Arc<CudaDevice>,
@@ -21,11 +21,6 @@ pub struct CudaBackend {
 impl CudaBackend {
     pub fn open(ordinal: usize) -> Result<CudaBackend> {
         Ok(CudaBackend { dev: CudaDevice::open(ordinal)?, ordinal })
-    }
-
-    /// The device (its stream, its compiled kernels).
-    pub fn cuda(&self) -> &Arc<CudaDevice> {
-        &self.dev
     }
 
     fn wrap<T: CudaTyped>(&self, s: CudaSlice<T>, len: usize) -> Buffer {
@@ -84,20 +79,20 @@ impl Backend for CudaBackend {
         Device::Cuda(self.ordinal)
     }
     fn alloc(&self, dtype: DType, len: usize) -> Result<Buffer> {
-        with_any!(dtype, T => Ok(self.wrap(self.dev.alloc::<T>(len)?, len)))
+        with_scalar!(dtype, T => Ok(self.wrap(self.dev.alloc::<T>(len)?, len)))
     }
     fn upload(&self, dtype: DType, bytes: &[u8]) -> Result<Buffer> {
         if !bytes.len().is_multiple_of(dtype.size()) {
             return Err(Error::Shape { op: "upload", msg: format!("{} bytes are not whole {dtype}", bytes.len()) });
         }
-        with_any!(dtype, T => {
+        with_scalar!(dtype, T => {
             let host: Vec<T> = bytemuck::pod_collect_to_vec(bytes);
             Ok(self.wrap(self.dev.upload(&host)?, host.len()))
         })
     }
     fn download(&self, x: &Buffer) -> Result<Vec<u8>> {
         on(self, "download", &[x])?;
-        with_any!(x.dtype(), T => {
+        with_scalar!(x.dtype(), T => {
             let host = self.dev.download(slice::<T>("download", x)?)?;
             Ok(bytemuck::cast_slice(&host[..x.len()]).to_vec())
         })
@@ -220,12 +215,7 @@ impl Backend for CudaBackend {
 
     fn reduce(&self, op: Reduce, x: Dense, n: usize, y: &mut Buffer) -> Result<()> {
         on(self, "reduce", &[x.buf, y])?;
-        if n == 0 || !x.len.is_multiple_of(n) || y.len() * n != x.len {
-            return Err(Error::Shape {
-                op: "reduce",
-                msg: format!("x holds {} elements, rows of {n}, out {}", x.len, y.len()),
-            });
-        }
+        Reduce::check(x.len, n, y.len())?;
         with_float!(x.dtype(), "reduce", T => {
             let mut t = None;
             let xs = dense!(self, "reduce", T, x, t);
@@ -264,12 +254,10 @@ impl Backend for CudaBackend {
         on(self, "embedding", &[table.buf, ids.buf, y])?;
         let mut ti = None;
         let id = dense!(self, "embedding", u32, ids, ti);
-        // The ids come back to be checked against the table (a few tokens).
-        let host_ids = self.dev.download(id)?;
         with_float!(table.dtype(), "embedding", T => {
             let mut t = None;
             let table = dense!(self, "embedding", T, table, t);
-            ops::embedding(&self.dev, table, dim, id, &host_ids, slice_mut::<T>("embedding", y)?)
+            ops::embedding(&self.dev, table, dim, id, slice_mut::<T>("embedding", y)?)
         })
     }
 }

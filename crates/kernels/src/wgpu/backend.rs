@@ -50,16 +50,12 @@ impl WgpuBackend {
         Ok(WgpuBackend { dev: WgpuDevice::open()? })
     }
 
-    /// The device (its pipelines, its encoder).
-    pub fn wgpu(&self) -> &Arc<WgpuDevice> {
-        &self.dev
-    }
-
-    fn new_buf(&self, dtype: DType, len: usize) -> Result<Buffer> {
+    /// Whether buffers of `dtype` exist here.
+    fn holds(&self, op: &'static str, dtype: DType) -> Result<()> {
         if dtype == DType::BF16 || dtype == DType::I64 || (dtype == DType::F16 && !self.dev.has_f16()) {
-            return Err(Error::Unavailable { op: "alloc", device: self.name(), dtype: Some(dtype) });
+            return Err(Error::Unavailable { op, device: self.name(), dtype: Some(dtype) });
         }
-        Ok(Buffer::new(dtype, len, Raw::Wgpu(self.dev.buffer(len * stored_size(dtype)))))
+        Ok(())
     }
 
     /// A dense f32 run as a buffer of its own (a copy unless it is all of one).
@@ -95,11 +91,12 @@ impl Backend for WgpuBackend {
     }
 
     fn alloc(&self, dtype: DType, len: usize) -> Result<Buffer> {
-        self.new_buf(dtype, len)
+        self.holds("alloc", dtype)?;
+        Ok(Buffer::new(dtype, len, Raw::Wgpu(self.dev.buffer(len * stored_size(dtype)))))
     }
     fn upload(&self, dtype: DType, bytes: &[u8]) -> Result<Buffer> {
+        self.holds("upload", dtype)?;
         let len = bytes.len() / dtype.size();
-        self.new_buf(dtype, len)?; // the dtype check
         let raw = if dtype == DType::U8 {
             let f: Vec<f32> = bytes.iter().map(|&b| (b != 0) as u8 as f32).collect();
             self.dev.upload(&f)
@@ -135,13 +132,7 @@ impl Backend for WgpuBackend {
     fn concat(&self, x: Dense, outer: usize, inner_x: usize, inner_y: usize, at: usize, y: &mut Buffer) -> Result<()> {
         on(self, "concat", &[x.buf, y])?;
         f32_only("concat", &[x.buf, y])?;
-        let fits = x.len >= outer * inner_x && (outer == 0 || (outer - 1) * inner_y + at + inner_x <= y.len());
-        if !fits || inner_x > inner_y {
-            return Err(Error::Shape {
-                op: "concat",
-                msg: format!("{outer}×{inner_x} at {at} into rows of {inner_y} ({})", y.len()),
-            });
-        }
+        crate::params::check_concat(x.len, outer, inner_x, inner_y, at, y.len())?;
         let xb = self.dense("concat", x)?;
         ops::concat(&self.dev, &xb, outer, inner_x, inner_y, at, buf("concat", y)?)
     }
@@ -254,15 +245,15 @@ impl Backend for WgpuBackend {
     fn layer_norm(&self, x: Dense, w: Dense, b: Dense, eps: f32, y: &mut Buffer) -> Result<()> {
         on(self, "layer_norm", &[x.buf, w.buf, b.buf, y])?;
         f32_only("layer_norm", &[x.buf, w.buf, b.buf, y])?;
-        let n = rows_of("layer_norm", x.len, w.len, y.len(), &[b.len])?;
+        let rows = crate::params::check_rows("layer_norm", x.len, w.len, y.len(), &[b.len])?;
         let (xb, wb, bb) = (self.dense("layer_norm", x)?, self.dense("layer_norm", w)?, self.dense("layer_norm", b)?);
-        ops::layer_norm(&self.dev, &xb, n, w.len, &wb, &bb, eps, buf("layer_norm", y)?)
+        ops::layer_norm(&self.dev, &xb, rows, w.len, &wb, &bb, eps, buf("layer_norm", y)?)
     }
 
     fn rms_norm(&self, x: Dense, w: Dense, eps: f32, y: &mut Buffer) -> Result<()> {
         on(self, "rms_norm", &[x.buf, w.buf, y])?;
         f32_only("rms_norm", &[x.buf, w.buf, y])?;
-        let rows = rows_of("rms_norm", x.len, w.len, y.len(), &[])?;
+        let rows = crate::params::check_rows("rms_norm", x.len, w.len, y.len(), &[])?;
         let (xb, wb) = (self.dense("rms_norm", x)?, self.dense("rms_norm", w)?);
         ops::rms_norm(&self.dev, &xb, rows, w.len, &wb, eps, buf("rms_norm", y)?)
     }
@@ -270,19 +261,14 @@ impl Backend for WgpuBackend {
     fn softmax(&self, x: Dense, n: usize, y: &mut Buffer) -> Result<()> {
         on(self, "softmax", &[x.buf, y])?;
         f32_only("softmax", &[x.buf, y])?;
-        let rows = rows_of("softmax", x.len, n, y.len(), &[])?;
+        let rows = crate::params::check_rows("softmax", x.len, n, y.len(), &[])?;
         ops::softmax(&self.dev, &self.dense("softmax", x)?, rows, n, buf("softmax", y)?)
     }
 
     fn reduce(&self, op: Reduce, x: Dense, n: usize, y: &mut Buffer) -> Result<()> {
         on(self, "reduce", &[x.buf, y])?;
         f32_only("reduce", &[x.buf, y])?;
-        if n == 0 || !x.len.is_multiple_of(n) || y.len() * n != x.len {
-            return Err(Error::Shape {
-                op: "reduce",
-                msg: format!("x holds {} elements, rows of {n}, out {}", x.len, y.len()),
-            });
-        }
+        Reduce::check(x.len, n, y.len())?;
         let rows = u32::try_from(y.len()).map_err(|_| Error::Device("wgpu: too many rows".into()))?;
         let params = [rows, n as u32, (op == Reduce::Mean) as u32, 0];
         let groups = (rows.clamp(1, 65_535), rows.div_ceil(65_535).max(1), 1);
@@ -317,26 +303,9 @@ impl Backend for WgpuBackend {
         if ids.dtype() != DType::U32 || !ids.is_whole() {
             return Err(Error::Shape { op: "embedding", msg: "ids must be a whole U32 buffer".into() });
         }
-        // The ids come back to be checked against the table (a few tokens).
-        let host_ids: Vec<u32> = self.dev.download(buf("embedding", ids.buf)?, ids.len)?;
-        same_len("embedding", host_ids.len() * dim, y.len())?;
+        same_len("embedding", ids.len * dim, y.len())?;
         let tb = self.dense("embedding", table)?;
-        ops::embedding(
-            &self.dev,
-            &tb,
-            table.len / dim.max(1),
-            dim,
-            buf("embedding", ids.buf)?,
-            &host_ids,
-            buf("embedding", y)?,
-        )
+        let rows = table.len / dim.max(1);
+        ops::embedding(&self.dev, &tb, rows, dim, buf("embedding", ids.buf)?, ids.len, buf("embedding", y)?)
     }
-}
-
-/// Rows of `n` in x, checking the output and the per-row operands.
-fn rows_of(op: &'static str, x: usize, n: usize, y: usize, others: &[usize]) -> Result<usize> {
-    if n == 0 || !x.is_multiple_of(n) || x != y || others.iter().any(|&l| l != n) {
-        return Err(Error::Shape { op, msg: format!("x {x}, row {n}, out {y}, weights {others:?}") });
-    }
-    Ok(x / n)
 }

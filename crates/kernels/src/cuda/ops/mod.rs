@@ -187,13 +187,6 @@ fn rows_launch<T: CudaElem>(
     Ok((f, LaunchConfig { grid_dim: (rows.max(1) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }))
 }
 
-fn row_check(op: &'static str, x: usize, n: usize, y: usize, w: &[usize]) -> Result<usize> {
-    if n == 0 || !x.is_multiple_of(n) || x != y || w.iter().any(|&l| l != n) {
-        return Err(Error::Shape { op, msg: format!("x {x}, row {n}, out {y}, weights {w:?}") });
-    }
-    Ok(x / n)
-}
-
 /// Layer norm over rows of `w.len()`.
 pub fn layer_norm<T: CudaElem>(
     dev: &CudaDevice,
@@ -204,7 +197,7 @@ pub fn layer_norm<T: CudaElem>(
     y: &mut CudaSlice<T>,
 ) -> Result<()> {
     let n = w.len();
-    let rows = row_check("layer_norm", x.len(), n, y.len(), &[b.len()])?;
+    let rows = crate::params::check_rows("layer_norm", x.len(), n, y.len(), &[b.len()])?;
     let (f, cfg) = rows_launch::<T>(dev, "layer_norm", rows)?;
     let (r, ni) = (rows as i32, n as i32);
     let mut args = dev.stream.launch_builder(&f);
@@ -223,7 +216,7 @@ pub fn rms_norm<T: CudaElem>(
     y: &mut CudaSlice<T>,
 ) -> Result<()> {
     let n = w.len();
-    let rows = row_check("rms_norm", x.len(), n, y.len(), &[])?;
+    let rows = crate::params::check_rows("rms_norm", x.len(), n, y.len(), &[])?;
     let (f, cfg) = rows_launch::<T>(dev, "rms_norm", rows)?;
     let (r, ni) = (rows as i32, n as i32);
     let mut args = dev.stream.launch_builder(&f);
@@ -235,7 +228,7 @@ pub fn rms_norm<T: CudaElem>(
 
 /// Softmax over rows of `n`.
 pub fn softmax<T: CudaElem>(dev: &CudaDevice, x: &CudaSlice<T>, n: usize, y: &mut CudaSlice<T>) -> Result<()> {
-    let rows = row_check("softmax", x.len(), n, y.len(), &[])?;
+    let rows = crate::params::check_rows("softmax", x.len(), n, y.len(), &[])?;
     let (f, cfg) = rows_launch::<T>(dev, "softmax", rows)?;
     let (r, ni) = (rows as i32, n as i32);
     let mut args = dev.stream.launch_builder(&f);
@@ -294,30 +287,29 @@ pub fn im2col<T: CudaElem>(dev: &CudaDevice, p: &Im2col, x: &CudaSlice<T>, y: &m
     Ok(())
 }
 
-/// Rows of `table` [V, dim] picked by `ids` (already on the device).
+/// Rows of `table` [V, dim] picked by `ids` (on the device); an id ≥ V
+/// gives a zero row (callers check ids where they have them, on the host).
 pub fn embedding<T: CudaElem>(
     dev: &CudaDevice,
     table: &CudaSlice<T>,
     dim: usize,
     ids: &CudaSlice<u32>,
-    host_ids: &[u32],
     out: &mut CudaSlice<T>,
 ) -> Result<()> {
-    let rows = table.len() / dim.max(1);
-    if let Some(&bad) = host_ids.iter().find(|&&i| i as usize >= rows) {
-        return Err(Error::IndexOutOfRange { op: "embedding", index: bad as usize, len: rows });
-    }
-    if out.len() != host_ids.len() * dim || ids.len() != host_ids.len() {
-        return Err(Error::Shape { op: "embedding", msg: format!("{} ids of {dim} into {}", ids.len(), out.len()) });
+    let n = out.len() / dim.max(1);
+    if dim == 0 || out.len() != n * dim || ids.len() < n || !table.len().is_multiple_of(dim) {
+        return Err(Error::Shape {
+            op: "embedding",
+            msg: format!("{} ids of {dim} into {}, table {}", ids.len(), out.len(), table.len()),
+        });
     }
     let name = format!("embedding_{}", T::SUFFIX);
     let f = dev.function("elementwise.cu", &name)?;
-    let (r, d) = (host_ids.len() as i32, dim as i32);
-    let cfg =
-        LaunchConfig { grid_dim: (host_ids.len().max(1) as u32, 1, 1), block_dim: (128, 1, 1), shared_mem_bytes: 0 };
+    let (r, d, v) = (n as i32, dim as i32, (table.len() / dim) as i32);
+    let cfg = LaunchConfig { grid_dim: (n.max(1) as u32, 1, 1), block_dim: (128, 1, 1), shared_mem_bytes: 0 };
     let mut args = dev.stream.launch_builder(&f);
-    args.arg(table).arg(ids).arg(out).arg(&r).arg(&d);
-    // SAFETY: signature (table, ids, y, rows, d); ids checked against the table.
+    args.arg(table).arg(ids).arg(out).arg(&r).arg(&d).arg(&v);
+    // SAFETY: signature (table, ids, y, rows, d, vocab); the kernel reads the table only below vocab.
     unsafe { args.launch(cfg) }.map_err(|e| launch_err(&name, e))?;
     Ok(())
 }
@@ -333,13 +325,7 @@ pub fn concat<T: CudaElem>(
     at: usize,
     y: &mut CudaSlice<T>,
 ) -> Result<()> {
-    let fits = x.len() >= outer * inner_x && (outer == 0 || (outer - 1) * inner_y + at + inner_x <= y.len());
-    if !fits || inner_x > inner_y {
-        return Err(Error::Shape {
-            op: "concat",
-            msg: format!("{outer}×{inner_x} at {at} into rows of {inner_y} ({})", y.len()),
-        });
-    }
+    crate::params::check_concat(x.len(), outer, inner_x, inner_y, at, y.len())?;
     if outer * inner_x == 0 {
         return Ok(());
     }
