@@ -5,11 +5,9 @@
 
 use std::time::Instant;
 
-use iris_model::config::LlavaConfig;
-use iris_model::llava::Llava;
-use iris_model::mllama::{Mllama, MllamaConfig, RowMask, TiledImage};
-use iris_model::{KvCache, Trace, WeightSource};
-use iris_tensor::{DType, Device, Tensor};
+use iris_model::image::RgbImage;
+use iris_model::{advance, load_model, Encoded, ImageEntry, LoadContext, Sequence, Trace, WeightSource};
+use iris_tensor::{DType, Device};
 use serde_json::{json, Value};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -118,40 +116,70 @@ fn prompt(text: usize, image_slots: usize, image_id: u32, vocab: usize) -> Vec<u
     ids
 }
 
-fn llava(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value, kept: &mut Kept) -> Res<()> {
-    let cfg = LlavaConfig::from_value(&cfg)?;
-    let (s, layers, vocab, image_id) =
-        (cfg.vision.image_size, cfg.text.num_hidden_layers, cfg.text.vocab_size, cfg.image_token_index);
-    let m = Llava::load(&WeightSource::Random { seed: 1 }, cfg, dtype, device)?;
-    let px = Tensor::randn(&[1, 3, s, s], DType::F32, 7);
-    let mut features = None;
+/// A seeded noise image twice the encoder's input side: CLIP resizes and
+/// crops it to one input, Mllama's processor tiles it 2×2.
+fn noise_image(side: usize) -> RgbImage {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let data = (0..side * side * 3)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 56) as u8
+        })
+        .collect();
+    RgbImage { width: side, height: side, data }
+}
+
+/// Any family through the model trait: encode one image, then prefill a
+/// 64-token prompt and decode 16 steps through a `Sequence`.
+fn model(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value, kept: &mut Kept) -> Res<()> {
+    let here = std::path::Path::new(p);
+    let m = load_model(&LoadContext {
+        config: &cfg,
+        config_path: here,
+        processor: None,
+        processor_path: here,
+        weights: &WeightSource::Random { seed: 1 },
+        dtype,
+        device,
+    })?;
+    let m = &*m;
+    let text = &m.decoder().cfg;
+    let (layers, vocab) = (text.num_hidden_layers, text.vocab_size);
+    let mut encoded = Encoded::default();
+    // llama-3.2-1b is the decoder alone: its tiny vision tower is not timed.
     if p != "llama-3.2-1b" {
+        let side = 2 * cfg["vision_config"]["image_size"].as_u64().ok_or("preset without an image size")? as usize;
+        let px = m.preprocess(&noise_image(side))?;
+        let mut out = None;
         rec["encode_ms"] = json!(time(reps, || {
-            features = Some(m.encode_image(&px, &mut Trace::off())?);
+            out = Some(m.encode(&px, &mut Trace::off())?);
             Ok(())
         })?);
-    }
-    if let Some(f) = &features {
+        let f = out.expect("encoded");
         keep(kept, "image_features", f.shape(), f.to_vec_f32()?);
+        encoded = match m.image_entry() {
+            ImageEntry::Splice => Encoded { splice: Some(f), cross: None, tiles: vec![px.tiles] },
+            ImageEntry::CrossAttention => Encoded { splice: None, cross: Some(f), tiles: vec![px.tiles] },
+        };
+        profile(&format!("image encode, {} runs", reps + 1));
     }
-    profile(&format!("image encode, {} runs", reps + 1));
     if layers == 0 {
         return Ok(());
     }
-    let (ids, images) = match &features {
-        Some(f) => (prompt(64, f.shape()[0], image_id, vocab), vec![f.clone()]),
-        None => (prompt(64, 0, image_id, vocab), vec![]),
-    };
+    let images = encoded.tiles.len();
+    let ids = prompt(64, images * m.tokens_per_image(), m.image_token(), vocab);
     // Prefill then decode, twice; the faster of each (the first run warms the buffer pool).
     let steps = 16;
     let (mut prefill, mut decode) = (f64::INFINITY, f64::INFINITY);
     for round in 0..2 {
         // The profile shows the second round: one prefill, then the decode steps.
         iris_tensor::profile::reset();
-        let mut cache = KvCache::new(layers, ids.len() + steps);
+        let mut seq = Sequence::new(m, encoded.clone(), ids.len() + steps);
         let t0 = Instant::now();
-        let h = m.forward(&m.embed(&ids, &images, &mut Trace::off())?, &mut cache, &mut Trace::off())?;
-        let logits = m.text.logits(&h.narrow(0, ids.len() - 1, 1)?)?;
+        let h = advance(m, &mut [&mut seq], &[&ids], &mut Trace::off())?;
+        let logits = m.decoder().logits(&h.narrow(0, ids.len() - 1, 1)?)?;
         let values = logits.to_vec::<f32>()?;
         prefill = prefill.min(t0.elapsed().as_secs_f64());
         keep(kept, "prefill_logits", logits.shape(), values);
@@ -160,8 +188,8 @@ fn llava(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &m
         }
         let t1 = Instant::now();
         for i in 0..steps {
-            let h = m.forward(&m.text.embed(&[(i * 31 + 7) as u32])?, &mut cache, &mut Trace::off())?;
-            let logits = m.text.logits(&h)?;
+            let h = advance(m, &mut [&mut seq], &[&[(i * 31 + 7) as u32]], &mut Trace::off())?;
+            let logits = m.decoder().logits(&h)?;
             let values = logits.to_vec::<f32>()?;
             if i == steps - 1 {
                 keep(kept, "decode_logits", logits.shape(), values);
@@ -175,49 +203,6 @@ fn llava(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &m
     rec["prefill_tokens"] = json!(ids.len());
     rec["prefill_tok_s"] = json!(ids.len() as f64 / prefill);
     rec["decode_tok_s"] = json!(1.0 / decode);
-    Ok(())
-}
-
-fn mllama(cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value, kept: &mut Kept) -> Res<()> {
-    let cfg = MllamaConfig::from_value(&cfg)?;
-    let (t, s, layers) = (cfg.vision.max_num_tiles, cfg.vision.image_size, cfg.text.num_hidden_layers);
-    let (vocab, image_id, tt) = (cfg.text.vocab_size, cfg.image_token_index, cfg.vision.tile_tokens());
-    let m = Mllama::load(&WeightSource::Random { seed: 1 }, cfg, dtype, device)?;
-    let img = TiledImage { pixels: Tensor::randn(&[t, 3, s, s], DType::F32, 7), aspect_ratio_id: 6, tiles: t };
-    let mut states = None;
-    rec["encode_ms"] = json!(time(reps, || {
-        states = Some(m.encode_image(&img, &mut Trace::off())?);
-        Ok(())
-    })?);
-    let states = states.expect("encoded");
-    keep(kept, "image_features", states.shape(), states.to_vec_f32()?);
-    profile(&format!("image encode, {} runs", reps + 1));
-    let ids = prompt(64, 1, image_id, vocab);
-    let rows = m.mask_rows(&ids, &[t]);
-    let mask = RowMask::new(&rows, tt, states.dtype(), states.device())?;
-    let last = RowMask::new(&rows[rows.len() - 1..], tt, states.dtype(), states.device())?;
-    let steps = 16;
-    let mut cache = KvCache::new(layers, ids.len() + steps);
-    let t0 = Instant::now();
-    let kv = m.cross_states(&states)?;
-    let h = m.forward(&m.embed(&ids)?, &mut cache, Some((&kv, &mask)), &mut Trace::off())?;
-    let logits = m.logits(&h.narrow(0, ids.len() - 1, 1)?)?;
-    let values = logits.to_vec::<f32>()?;
-    rec["prefill_tokens"] = json!(ids.len());
-    rec["prefill_tok_s"] = json!(ids.len() as f64 / t0.elapsed().as_secs_f64());
-    keep(kept, "prefill_logits", logits.shape(), values);
-    profile("prefill");
-    let t1 = Instant::now();
-    for i in 0..steps {
-        let h = m.forward(&m.embed(&[(i * 31 + 7) as u32])?, &mut cache, Some((&kv, &last)), &mut Trace::off())?;
-        let logits = m.logits(&h)?;
-        let values = logits.to_vec::<f32>()?;
-        if i == steps - 1 {
-            keep(kept, "decode_logits", logits.shape(), values);
-        }
-    }
-    rec["decode_tok_s"] = json!(steps as f64 / t1.elapsed().as_secs_f64());
-    profile(&format!("decode, {steps} steps"));
     Ok(())
 }
 
@@ -243,11 +228,7 @@ pub fn run(
     // A 4-tile Llama 3.2 Vision encode takes about a minute on 2 cores: warm-up and one timed run.
     let reps = if cfg["model_type"] == "mllama" { 1 } else { 3 };
     let mut kept = Kept::new();
-    if cfg["model_type"] == "mllama" {
-        mllama(cfg, dtype, device, reps, &mut rec, &mut kept)?;
-    } else {
-        llava(name, cfg, dtype, device, reps, &mut rec, &mut kept)?;
-    }
+    model(name, cfg, dtype, device, reps, &mut rec, &mut kept)?;
     if let Some(path) = out {
         write(path, &kept)?;
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use iris_model::image::RgbImage;
 use iris_model::mllama::RowMask;
-use iris_model::{ImageProcessor, KvCache, LoadOptions, Pipeline, Trace};
+use iris_model::{KvCache, LoadOptions, Pipeline, Trace};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let steps: usize = args.get(1).map_or(Ok(16), |s| s.parse())?;
     let pipe = Pipeline::load(&dir, LoadOptions::default())?;
     let m = pipe.mllama();
-    let ImageProcessor::Tiles(tp) = &pipe.image_processor else { return Err("not an Mllama checkpoint".into()) };
+    let tp = &m.processor;
     let img = tp.preprocess(&RgbImage::open(&dir.join("image.png"))?)?;
     let states = m.encode_image(&img, &mut Trace::off())?;
     let ids = pipe.prompt_ids("<|image|>What is shown in this picture? Answer:", 1, false)?;

@@ -9,6 +9,7 @@ use iris_tensor::{AttnMask, Tensor};
 use crate::config::{Activation, ClipVisionConfig};
 use crate::error::{Error, Result};
 use crate::loader::{LayerNorm, Linear, Loader};
+use crate::params::{parameters, Param};
 use crate::trace::Trace;
 
 /// Bidirectional multi-head self-attention with biased q/k/v/out projections.
@@ -19,6 +20,8 @@ pub(crate) struct ClipAttention {
     out: Linear,
     heads: usize,
 }
+
+parameters!(ClipAttention { q, k, v, out });
 
 impl ClipAttention {
     pub fn load(l: &Loader, prefix: &str, d: usize, heads: usize) -> Result<ClipAttention> {
@@ -56,6 +59,8 @@ pub(crate) struct ClipMlp {
     act: Activation,
 }
 
+parameters!(ClipMlp { fc1, fc2 });
+
 impl ClipMlp {
     pub fn load(l: &Loader, prefix: &str, d: usize, f: usize, act: Activation) -> Result<ClipMlp> {
         Ok(ClipMlp {
@@ -78,6 +83,8 @@ struct ClipEncoderLayer {
     mlp: ClipMlp,
 }
 
+parameters!(ClipEncoderLayer { layer_norm1, self_attn, layer_norm2, mlp });
+
 impl ClipEncoderLayer {
     fn load(l: &Loader, prefix: &str, c: &ClipVisionConfig) -> Result<ClipEncoderLayer> {
         let (d, eps) = (c.hidden_size, c.layer_norm_eps);
@@ -97,13 +104,15 @@ impl ClipEncoderLayer {
 
 pub struct ClipVision {
     cfg: ClipVisionConfig,
-    /// The conv weight [D, C, p, p] viewed as [D, C·p·p] (im2col's column order).
-    patch: Tensor,
-    class: Tensor,
-    position: Tensor,
+    /// The conv weight [D, C, p, p] (viewed as [D, C·p·p], im2col's column order).
+    patch: Param,
+    class: Param,
+    position: Param,
     pre_ln: LayerNorm,
     layers: Vec<ClipEncoderLayer>,
 }
+
+parameters!(ClipVision { patch, class, position, pre_ln, layers });
 
 impl ClipVision {
     /// Loads the tower under `prefix` (e.g. `vision_tower.vision_model.`), only
@@ -112,13 +121,13 @@ impl ClipVision {
         let (d, c, p) = (cfg.hidden_size, cfg.num_channels, cfg.patch_size);
         let eps = cfg.layer_norm_eps;
         let e = |n: &str| format!("{prefix}embeddings.{n}");
-        let patch = l.get(&e("patch_embedding.weight"), &[d, c, p, p])?.reshape(&[d, c * p * p])?;
+        let patch = l.param(&e("patch_embedding.weight"), &[d, c, p, p])?;
         let layer = |i: usize| ClipEncoderLayer::load(l, &format!("{prefix}encoder.layers.{i}."), cfg);
         Ok(ClipVision {
             cfg: cfg.clone(),
             patch,
-            class: l.get(&e("class_embedding"), &[d])?,
-            position: l.get(&e("position_embedding.weight"), &[cfg.patches() + 1, d])?,
+            class: l.param(&e("class_embedding"), &[d])?,
+            position: l.param(&e("position_embedding.weight"), &[cfg.patches() + 1, d])?,
             pre_ln: LayerNorm::load(l, &format!("{prefix}pre_layrnorm"), d, eps)?,
             layers: (0..depth).map(layer).collect::<Result<_>>()?,
         })
@@ -139,14 +148,12 @@ impl ClipVision {
             )));
         }
         let d = cfg.hidden_size;
-        let cols = pixels.to_device(self.patch.device())?.to_dtype(self.patch.dtype())?.im2col(
-            cfg.patch_size,
-            cfg.patch_size,
-            0,
-        )?;
-        let patches = cols.linear(&self.patch, None)?; // [N, P, D]
-        let class = self.class.reshape(&[1, 1, d])?.broadcast_as(&[n, 1, d])?;
-        let x = Tensor::cat(&[&class, &patches], 1)?.add(&self.position)?;
+        let patch = &self.patch.value;
+        let cols =
+            pixels.to_device(patch.device())?.to_dtype(patch.dtype())?.im2col(cfg.patch_size, cfg.patch_size, 0)?;
+        let patches = cols.linear(&patch.reshape(&[d, patch.elem_count() / d])?, None)?; // [N, P, D]
+        let class = self.class.value.reshape(&[1, 1, d])?.broadcast_as(&[n, 1, d])?;
+        let x = Tensor::cat(&[&class, &patches], 1)?.add(&self.position.value)?;
         let mut x = self.pre_ln.forward(&x)?;
         trace.record(|| "vision_embed".into(), &x);
         let mut states = vec![x.clone()];

@@ -32,24 +32,30 @@
 
 pub mod clip;
 pub mod config;
+pub mod decoder;
 mod error;
+pub mod family;
+mod generate;
 pub mod image;
 pub mod kv_cache;
 mod limits;
-pub mod llama;
 pub mod llava;
 mod loader;
 pub mod mllama;
+pub mod params;
 mod pipeline;
 pub mod prompt;
 pub mod rope;
 pub mod sampling;
-mod session;
+pub mod sequence;
 mod trace;
 
 pub use error::{Error, Result};
+pub use family::{load_model, Encoded, ImageEntry, LoadContext, Pixels, VisionLanguageModel, FAMILIES};
 pub use kv_cache::KvCache;
 pub use loader::WeightSource;
-pub use pipeline::{ImageProcessor, LoadOptions, Model, Output, Pipeline, Request, Stats};
+pub use params::Parameters;
+pub use pipeline::{LoadOptions, Output, Pipeline, Request, Stats};
 pub use sampling::SamplingOptions;
+pub use sequence::{advance, Sequence};
 pub use trace::Trace;

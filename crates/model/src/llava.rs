@@ -5,24 +5,46 @@
 //! Shapes: N image features (patches, + CLS with the `full` strategy), Dv CLIP
 //! width, k feature layers, Dt text width, T prompt tokens.
 
+use std::any::Any;
+
 use iris_tensor::{DType, Device, Tensor};
 
 use crate::clip::ClipVision;
 use crate::config::{LlavaConfig, SelectStrategy};
+use crate::decoder::Decoder;
 use crate::error::{Error, Result};
+use crate::family::{Family, ImageEntry, LoadContext, Pixels, VisionLanguageModel};
+use crate::image::{ClipProcessor, RgbImage};
 use crate::kv_cache::KvCache;
-use crate::llama::Llama;
 use crate::loader::{Linear, Loader, WeightSource};
+use crate::params::parameters;
+use crate::prompt::Prompter;
 use crate::trace::Trace;
 
 pub struct Llava {
     pub cfg: LlavaConfig,
+    /// `CLIPImageProcessor` as the checkpoint configures it.
+    pub processor: ClipProcessor,
     vision: ClipVision,
     /// Hidden-state indices (0 = embeddings) of the feature layers.
     feature_layers: Vec<usize>,
     linear_1: Linear,
     linear_2: Linear,
-    pub text: Llama,
+    pub text: Decoder,
+}
+
+pub(crate) const FAMILY: Family = Family { model_type: "llava", load: load_family };
+
+fn load_family(ctx: &LoadContext) -> Result<Box<dyn VisionLanguageModel>> {
+    let c = LlavaConfig::from_value(ctx.config).map_err(|e| ctx.config_err(e))?;
+    let size = c.vision.image_size;
+    let processor = match ctx.processor {
+        Some(v) => ClipProcessor::from_value(v, size).map_err(|e| ctx.processor_err(e))?,
+        None => ClipProcessor::for_size(size),
+    };
+    let mut m = Llava::load(ctx.weights, c, ctx.dtype, ctx.device)?;
+    m.processor = processor;
+    Ok(Box::new(m))
 }
 
 impl Llava {
@@ -57,10 +79,11 @@ impl Llava {
         let (dv, dt) = (cfg.vision.hidden_size * feature_layers.len(), cfg.text.hidden_size);
         let bias = cfg.multimodal_projector_bias;
         Ok(Llava {
+            processor: ClipProcessor::for_size(cfg.vision.image_size),
             vision: ClipVision::load(&l, &vision_prefix, &cfg.vision, depth)?,
             linear_1: Linear::load_packed(&l, &format!("{proj}linear_1"), dt, dv, bias)?,
             linear_2: Linear::load_packed(&l, &format!("{proj}linear_2"), dt, dt, bias)?,
-            text: Llama::load(&l, &text_prefix, lm_head, &cfg.text)?,
+            text: Decoder::load(&l, &text_prefix, lm_head, &cfg.text, cfg.text.vocab_size, &[])?,
             feature_layers,
             cfg,
         })
@@ -89,39 +112,52 @@ impl Llava {
     /// Input embeddings [T, Dt] of `ids`, whose image tokens (already expanded)
     /// are replaced in order by the rows of `images` (each [N, Dt]).
     pub fn embed(&self, ids: &[u32], images: &[Tensor], trace: &mut Trace) -> Result<Tensor> {
-        let image_id = self.cfg.image_token_index;
-        let slots = ids.iter().filter(|&&i| i == image_id).count();
-        let features: usize = images.iter().map(|t| t.shape()[0]).sum();
-        if slots != features {
-            return Err(Error::Prompt(format!(
-                "{slots} image tokens in the prompt but {features} image features ({} images)",
-                images.len()
-            )));
-        }
-        // The image id may lie outside the table (as in llava-hf): embed 0 there; it is replaced.
-        let text_ids: Vec<u32> = ids.iter().map(|&i| if i == image_id { 0 } else { i }).collect();
-        let text = self.text.embed(&text_ids)?;
-        let x = if images.is_empty() {
-            text
-        } else {
-            let all = Tensor::cat(&images.iter().collect::<Vec<_>>(), 0)?;
-            let mut parts = Vec::new();
-            let (mut i, mut used) = (0, 0);
-            while i < ids.len() {
-                let is_image = ids[i] == image_id;
-                let run = ids[i..].iter().take_while(|&&x| (x == image_id) == is_image).count();
-                parts.push(if is_image { all.narrow(0, used, run)? } else { text.narrow(0, i, run)? });
-                used += if is_image { run } else { 0 };
-                i += run;
-            }
-            Tensor::cat(&parts.iter().collect::<Vec<_>>(), 0)?
-        };
+        let all = if images.is_empty() { None } else { Some(Tensor::cat(&images.iter().collect::<Vec<_>>(), 0)?) };
+        let x = self.text.embed_spliced(ids, self.cfg.image_token_index, all.as_ref())?;
         trace.record(|| "text_embed".into(), &x);
         Ok(x)
     }
 
     /// Runs `x` [T, Dt] through the decoder after the cached positions.
     pub fn forward(&self, x: &Tensor, cache: &mut KvCache, trace: &mut Trace) -> Result<Tensor> {
-        self.text.forward(x, cache, trace)
+        self.text.forward_one(x, cache, None, trace)
     }
 }
+
+impl VisionLanguageModel for Llava {
+    fn model_type(&self) -> &'static str {
+        "llava"
+    }
+    fn decoder(&self) -> &Decoder {
+        &self.text
+    }
+    fn image_entry(&self) -> ImageEntry {
+        ImageEntry::Splice
+    }
+    fn image_token(&self) -> u32 {
+        self.cfg.image_token_index
+    }
+    fn tokens_per_image(&self) -> usize {
+        self.cfg.image_features()
+    }
+    fn eos_token_ids(&self) -> Vec<u32> {
+        self.cfg.text.eos_token_id.clone()
+    }
+    fn preprocess(&self, image: &RgbImage) -> Result<Pixels> {
+        Ok(Pixels { pixels: self.processor.preprocess(image)?, aspect_ratio_id: 0, tiles: 1 })
+    }
+    fn encode(&self, pixels: &Pixels, trace: &mut Trace) -> Result<Tensor> {
+        self.encode_image(&pixels.pixels, trace)
+    }
+    /// The tokenizer's special tokens (BOS), unless a rendered chat template
+    /// already starts with BOS.
+    fn tokenize(&self, prompter: &Prompter, text: &str, chat: bool) -> Result<Vec<u32>> {
+        let bos = prompter.special("bos_token").filter(|b| !b.is_empty());
+        prompter.encode(text, !(chat && bos.is_some_and(|b| text.starts_with(b))))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+parameters!(Llava { vision, linear_1, linear_2, text });

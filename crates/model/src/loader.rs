@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use crate::config::Activation;
 use crate::error::{Error, Result};
+use crate::params::{parameters, Param, Parameters};
 
 /// Where a model's weights come from: a checkpoint, or seeded random values
 /// of whatever shape the config asks for (benchmarks at real sizes, no download).
@@ -78,6 +79,11 @@ impl Loader<'_> {
         Ok(t.to_dtype(self.dtype)?.to_device(self.device)?)
     }
 
+    /// `get`, kept with its name.
+    pub fn param(&self, name: &str, shape: &[usize]) -> Result<Param> {
+        Ok(Param { name: name.to_string(), value: self.get(name, shape)? })
+    }
+
     /// `get` when `present`, else None (optional biases).
     pub fn get_if(&self, present: bool, name: &str, shape: &[usize]) -> Result<Option<Tensor>> {
         present.then(|| self.get(name, shape)).transpose()
@@ -100,6 +106,8 @@ impl Loader<'_> {
 
 /// A Linear layer: weight [out, in] as stored, or packed for the CPU GEMM; optional bias [out].
 pub(crate) struct Linear {
+    /// The checkpoint name without `.weight`/`.bias`.
+    name: String,
     weight: LinearWeight,
     bias: Option<Tensor>,
 }
@@ -112,6 +120,7 @@ enum LinearWeight {
 impl Linear {
     pub fn load(l: &Loader, name: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
         Ok(Linear {
+            name: name.to_string(),
             weight: LinearWeight::Dense(l.get(&format!("{name}.weight"), &[out, inp])?),
             bias: l.get_if(bias, &format!("{name}.bias"), &[out])?,
         })
@@ -157,39 +166,68 @@ impl Linear {
     }
 }
 
+impl Parameters for Linear {
+    fn visit(&self, f: &mut dyn FnMut(&str, &Tensor)) {
+        let w = format!("{}.weight", self.name);
+        match &self.weight {
+            LinearWeight::Dense(t) => f(&w, t),
+            LinearWeight::Packed(p) => f(&w, &p.to_tensor().expect("an unpacked weight has its packed shape")),
+        }
+        if let Some(b) = &self.bias {
+            f(&format!("{}.bias", self.name), b);
+        }
+    }
+
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor)) {
+        if let LinearWeight::Packed(p) = &self.weight {
+            self.weight = LinearWeight::Dense(p.to_tensor().expect("an unpacked weight has its packed shape"));
+        }
+        if let LinearWeight::Dense(t) = &mut self.weight {
+            f(&format!("{}.weight", self.name), t);
+        }
+        if let Some(b) = &mut self.bias {
+            f(&format!("{}.bias", self.name), b);
+        }
+    }
+}
+
 /// LayerNorm weight and bias.
 pub(crate) struct LayerNorm {
-    pub weight: Tensor,
-    pub bias: Tensor,
+    pub weight: Param,
+    pub bias: Param,
     pub eps: f32,
 }
 
 impl LayerNorm {
     pub fn load(l: &Loader, name: &str, n: usize, eps: f64) -> Result<LayerNorm> {
         Ok(LayerNorm {
-            weight: l.get(&format!("{name}.weight"), &[n])?,
-            bias: l.get(&format!("{name}.bias"), &[n])?,
+            weight: l.param(&format!("{name}.weight"), &[n])?,
+            bias: l.param(&format!("{name}.bias"), &[n])?,
             eps: eps as f32,
         })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.layer_norm(&self.weight, &self.bias, self.eps)?)
+        Ok(x.layer_norm(&self.weight.value, &self.bias.value, self.eps)?)
     }
 }
 
+parameters!(LayerNorm { weight, bias });
+
 /// RMSNorm weight (computed in f32 inside the kernel, as transformers does).
 pub(crate) struct RmsNorm {
-    pub weight: Tensor,
+    pub weight: Param,
     pub eps: f32,
 }
 
 impl RmsNorm {
     pub fn load(l: &Loader, name: &str, n: usize, eps: f64) -> Result<RmsNorm> {
-        Ok(RmsNorm { weight: l.get(&format!("{name}.weight"), &[n])?, eps: eps as f32 })
+        Ok(RmsNorm { weight: l.param(&format!("{name}.weight"), &[n])?, eps: eps as f32 })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.rms_norm(&self.weight, self.eps)?)
+        Ok(x.rms_norm(&self.weight.value, self.eps)?)
     }
 }
+
+parameters!(RmsNorm { weight });

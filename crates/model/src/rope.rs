@@ -45,12 +45,13 @@ impl Rope {
         &self.inv_freq
     }
 
-    /// cos and sin, f32 [len, head_dim/2], for positions start..start+len,
-    /// on `device` (built once per forward, shared by every layer).
-    pub fn tables(&self, start: usize, len: usize, device: iris_tensor::Device) -> Result<(Tensor, Tensor)> {
-        let half = self.inv_freq.len();
+    /// cos and sin, f32 [R, head_dim/2], one row per position (a batch's
+    /// rows each at its own sequence's position), on `device` (built once per
+    /// forward, shared by every layer).
+    pub fn tables_at(&self, positions: &[usize], device: iris_tensor::Device) -> Result<(Tensor, Tensor)> {
+        let (half, len) = (self.inv_freq.len(), positions.len());
         let (mut cos, mut sin) = (Vec::with_capacity(len * half), Vec::with_capacity(len * half));
-        for p in start..start + len {
+        for &p in positions {
             for &f in &self.inv_freq {
                 let angle = p as f32 * f;
                 cos.push(angle.cos());

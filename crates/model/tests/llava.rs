@@ -5,16 +5,13 @@
 mod common;
 
 use common::{assert_stage, fixture, images, test_device, Reference, LLAVA};
-use iris_model::{ImageProcessor, KvCache, LoadOptions, Pipeline, Trace};
+use iris_model::{KvCache, LoadOptions, Pipeline, Trace};
 use iris_tensor::Tensor;
 
 const TOL: f64 = 1e-4;
 
 fn clip(pipe: &Pipeline) -> &iris_model::image::ClipProcessor {
-    match &pipe.image_processor {
-        ImageProcessor::Clip(p) => p,
-        _ => panic!("a LLaVA fixture has a CLIP processor"),
-    }
+    &pipe.llava().processor
 }
 
 fn load(name: &str) -> Pipeline {

@@ -8,7 +8,7 @@ mod common;
 use common::{assert_stage, fixture, images, test_device, Reference, MLLAMA};
 use iris_model::image::RgbImage;
 use iris_model::mllama::{RowMask, TileProcessor};
-use iris_model::{ImageProcessor, KvCache, LoadOptions, Pipeline, Trace};
+use iris_model::{KvCache, LoadOptions, Pipeline, Trace};
 use iris_tensor::Tensor;
 
 const TOL: f64 = 1e-4;
@@ -19,10 +19,7 @@ fn load(name: &str) -> Pipeline {
 }
 
 fn tiles(pipe: &Pipeline) -> &TileProcessor {
-    match &pipe.image_processor {
-        ImageProcessor::Tiles(p) => p,
-        _ => panic!("an Mllama fixture has a tile processor"),
-    }
+    &pipe.mllama().processor
 }
 
 fn image(name: &str, file: &str) -> RgbImage {

@@ -122,6 +122,8 @@ fn linear_residual_adds_onto_the_residual_dense_and_packed() {
     }
     // The residual is left as it was, and one of another shape is an error.
     assert_eq!(residual.shape(), [2, 3, n]);
+    // Unpacking gives the weight back exactly (N = 5 leaves a partial panel).
+    assert_eq!(packed.to_tensor().unwrap().to_vec::<f32>().unwrap(), w.to_vec::<f32>().unwrap());
     assert!(x.linear_residual(&w, None, &Tensor::zeros(&[m, n], DType::F32)).is_err());
 }
 

@@ -4,32 +4,55 @@
 
 pub mod config;
 pub mod preprocess;
-pub mod text;
 pub mod vision;
 
+use std::any::Any;
+
 use iris_tensor::{DType, Device, Tensor};
+use serde_json::Value;
 
+pub use crate::decoder::{CrossStates, RowMask};
 pub use config::{MllamaConfig, MllamaVisionConfig};
-pub use preprocess::{TileProcessor, TiledImage};
-pub use text::{CrossStates, RowMask};
+pub use preprocess::TileProcessor;
 
-use crate::error::{Error, Result};
+use crate::decoder::Decoder;
+use crate::error::Result;
+use crate::family::{Family, ImageEntry, LoadContext, Pixels, VisionLanguageModel};
+use crate::image::RgbImage;
 use crate::kv_cache::KvCache;
-use crate::loader::{Linear, Loader, RmsNorm, WeightSource};
-use crate::rope::Rope;
+use crate::loader::{Linear, Loader, WeightSource};
+use crate::params::parameters;
+use crate::prompt::Prompter;
 use crate::trace::Trace;
-use text::Layer;
 use vision::MllamaVision;
 
 pub struct Mllama {
     pub cfg: MllamaConfig,
+    /// `MllamaImageProcessor` as the checkpoint configures it.
+    pub processor: TileProcessor,
     vision: MllamaVision,
     projector: Linear,
-    embed: Tensor,
-    layers: Vec<Layer>,
-    norm: RmsNorm,
-    lm_head: Tensor,
-    rope: Rope,
+    pub text: Decoder,
+}
+
+parameters!(Mllama { vision, projector, text });
+
+pub(crate) const FAMILY: Family = Family { model_type: "mllama", load: load_family };
+
+fn load_family(ctx: &LoadContext) -> Result<Box<dyn VisionLanguageModel>> {
+    let c = MllamaConfig::from_value(ctx.config).map_err(|e| ctx.config_err(e))?;
+    let (tile, n) = (c.vision.image_size, c.vision.max_num_tiles);
+    let p =
+        TileProcessor::from_value(ctx.processor.unwrap_or(&Value::Null), tile, n).map_err(|e| ctx.processor_err(e))?;
+    if p.tile != tile || p.max_image_tiles > n {
+        return Err(ctx.processor_err(format!(
+            "the processor makes {}-pixel tiles, up to {}; the model takes {tile}-pixel tiles, up to {n}",
+            p.tile, p.max_image_tiles
+        )));
+    }
+    let mut m = Mllama::load(ctx.weights, c, ctx.dtype, ctx.device)?;
+    m.processor = p;
+    Ok(Box::new(m))
 }
 
 impl Mllama {
@@ -47,25 +70,21 @@ impl Mllama {
             "lm_head.weight"
         };
         let (t, d) = (&cfg.text, cfg.text.hidden_size);
+        let lm_head = (!t.tie_word_embeddings).then_some(lm);
+        let (tile, n) = (cfg.vision.image_size, cfg.vision.max_num_tiles);
         Ok(Mllama {
+            processor: TileProcessor::from_value(&Value::Null, tile, n).map_err(crate::Error::Unsupported)?,
             vision: MllamaVision::load(&l, &vp, &cfg.vision, cfg.vision_act)?,
             projector: Linear::load_packed(&l, pp.trim_end_matches('.'), d, cfg.vision.vision_output_dim, true)?,
-            embed: l.get(&format!("{tp}embed_tokens.weight"), &[t.vocab_size + 8, d])?,
-            layers: text::load_layers(&l, &tp, t, &cfg.cross_attention_layers)?,
-            norm: RmsNorm::load(&l, &format!("{tp}norm"), d, t.rms_norm_eps)?,
-            lm_head: if t.tie_word_embeddings {
-                l.get(&format!("{tp}embed_tokens.weight"), &[t.vocab_size + 8, d])?.narrow(0, 0, t.vocab_size)?
-            } else {
-                l.get(lm, &[t.vocab_size, d])?
-            },
-            rope: Rope::new(&t.rope, t.head_dim),
+            // The table has 8 rows past the vocabulary; the image token is one.
+            text: Decoder::load(&l, &tp, lm_head, t, t.vocab_size + 8, &cfg.cross_attention_layers)?,
             cfg,
         })
     }
 
     /// Cross-attention states [T·P, Dt] of one preprocessed image (its padded
     /// tiles included, as in the reference).
-    pub fn encode_image(&self, img: &TiledImage, trace: &mut Trace) -> Result<Tensor> {
+    pub fn encode_image(&self, img: &Pixels, trace: &mut Trace) -> Result<Tensor> {
         let v = self.vision.forward(&img.pixels, img.aspect_ratio_id, img.tiles, trace)?;
         let states = self.projector.forward(&v)?;
         let (t, p) = (states.shape()[0], states.shape()[1]);
@@ -75,16 +94,12 @@ impl Mllama {
 
     /// The keys and values of every cross-attention layer for image states [S, Dt].
     pub fn cross_states(&self, states: &Tensor) -> Result<CrossStates> {
-        text::cross_states(&self.layers, states)
+        self.text.cross_states(states)
     }
 
-    /// Token embeddings [T, D] (the table has 8 rows past the vocabulary; the image token is one).
+    /// Token embeddings [T, D].
     pub fn embed(&self, ids: &[u32]) -> Result<Tensor> {
-        let rows = self.embed.shape()[0];
-        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= rows) {
-            return Err(Error::Prompt(format!("token id {bad} is outside the embedding table of {rows}")));
-        }
-        Ok(Tensor::embedding(&self.embed, ids)?)
+        self.text.embed(ids)
     }
 
     /// Runs x [T, D] after the cached positions; `cross` carries the image
@@ -96,20 +111,12 @@ impl Mllama {
         cross: Option<(&CrossStates, &RowMask)>,
         trace: &mut Trace,
     ) -> Result<Tensor> {
-        let (t, pos) = (x.shape()[0], cache.len());
-        let max = self.cfg.text.max_position_embeddings;
-        if pos + t > max {
-            return Err(Error::Prompt(format!("{} positions exceed max_position_embeddings {max}", pos + t)));
-        }
-        let (cos, sin) = self.rope.tables(pos, t, x.device())?;
-        let x = text::forward_layers(&self.layers, x, &cos, &sin, cache, cross, trace)?;
-        cache.advance(t);
-        self.norm.forward(&x)
+        self.text.forward_one(x, cache, cross, trace)
     }
 
     /// Logits [T, V] in f32.
     pub fn logits(&self, h: &Tensor) -> Result<Tensor> {
-        Ok(h.linear(&self.lm_head, None)?.to_dtype(DType::F32)?)
+        self.text.logits(h)
     }
 
     /// The processor's cross-attention mask at tile level: for each token, one
@@ -136,5 +143,56 @@ impl Mllama {
             }
         }
         rows
+    }
+}
+
+impl VisionLanguageModel for Mllama {
+    fn model_type(&self) -> &'static str {
+        "mllama"
+    }
+    fn decoder(&self) -> &Decoder {
+        &self.text
+    }
+    fn image_entry(&self) -> ImageEntry {
+        ImageEntry::CrossAttention
+    }
+    fn image_token(&self) -> u32 {
+        self.cfg.image_token_index
+    }
+    fn tokens_per_image(&self) -> usize {
+        1
+    }
+    fn eos_token_ids(&self) -> Vec<u32> {
+        self.cfg.text.eos_token_id.clone()
+    }
+    fn preprocess(&self, image: &RgbImage) -> Result<Pixels> {
+        self.processor.preprocess(image)
+    }
+    fn encode(&self, pixels: &Pixels, trace: &mut Trace) -> Result<Tensor> {
+        self.encode_image(pixels, trace)
+    }
+    /// MllamaProcessor writes the BOS text itself (after leading image
+    /// tokens) unless the prompt has one; nothing else is added.
+    fn tokenize(&self, prompter: &Prompter, text: &str, _chat: bool) -> Result<Vec<u32>> {
+        let bos = prompter.special("bos_token").filter(|b| !b.is_empty());
+        let token = prompter.id_to_token(self.cfg.image_token_index).unwrap_or_default();
+        let text = match bos {
+            Some(b) if !text.contains(b) && !token.is_empty() => {
+                let rest = text.trim_start_matches(token.as_str());
+                let lead = (text.len() - rest.len()) / token.len();
+                format!("{}{b}{rest}", token.repeat(lead))
+            }
+            _ => text.to_string(),
+        };
+        prompter.encode(&text, false)
+    }
+    fn cross_mask_rows(&self, ids: &[u32], tiles: &[usize]) -> Vec<Vec<bool>> {
+        self.mask_rows(ids, tiles)
+    }
+    fn tile_tokens(&self) -> usize {
+        self.cfg.vision.tile_tokens()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }

@@ -9,6 +9,7 @@ use iris_tensor::Tensor;
 use serde_json::Value;
 
 use crate::error::Result;
+use crate::family::Pixels;
 use crate::image::{Filter, RgbImage};
 use crate::mllama::config::tile_grids;
 
@@ -24,16 +25,6 @@ pub struct TileProcessor {
     pub do_normalize: bool,
     pub mean: [f64; 3],
     pub std: [f64; 3],
-}
-
-/// One preprocessed image.
-pub struct TiledImage {
-    /// [max_image_tiles, 3, S, S]; tiles past `tiles` are zeros.
-    pub pixels: Tensor,
-    /// Index of the (rows, cols) grid among the supported ones, plus 1.
-    pub aspect_ratio_id: usize,
-    /// Tiles in use (rows · cols).
-    pub tiles: usize,
 }
 
 impl TileProcessor {
@@ -102,7 +93,7 @@ impl TileProcessor {
         }
     }
 
-    pub fn preprocess(&self, img: &RgbImage) -> Result<TiledImage> {
+    pub fn preprocess(&self, img: &RgbImage) -> Result<Pixels> {
         let (rows, cols) = self.canvas(img.height, img.width);
         let s = self.tile;
         let (nh, nw) = self.fit(img.height, img.width, rows * s, cols * s);
@@ -140,6 +131,6 @@ impl TileProcessor {
             }
         }
         let id = tile_grids(t_max).iter().position(|&g| g == (rows, cols)).expect("canvas is a grid") + 1;
-        Ok(TiledImage { pixels: Tensor::from_vec(out, &[t_max, 3, s, s])?, aspect_ratio_id: id, tiles: rows * cols })
+        Ok(Pixels { pixels: Tensor::from_vec(out, &[t_max, 3, s, s])?, aspect_ratio_id: id, tiles: rows * cols })
     }
 }

@@ -9,11 +9,12 @@
 //! Shapes: T tiles (max_num_tiles), P = patches + CLS, Lp = P padded to a
 //! multiple of 8, D width, k intermediate layers; out [T, P, D·(1 + k)].
 
-use iris_tensor::{DType, Tensor};
+use iris_tensor::Tensor;
 
 use crate::error::Result;
 use crate::loader::{LayerNorm, Linear, Loader};
 use crate::mllama::config::MllamaVisionConfig;
+use crate::params::{parameters, Gate, Param};
 use crate::trace::Trace;
 
 /// Self-attention without biases, masked by a keep-mask [1, 1, N, N].
@@ -25,6 +26,8 @@ struct VisionAttention {
     heads: usize,
 }
 
+parameters!(VisionAttention { q, k, v, o });
+
 /// `transformer.layers.{i}` / `global_transformer.layers.{i}`: pre-LN, with
 /// tanh gates on both residual branches in the global encoder.
 struct VisionLayer {
@@ -33,12 +36,15 @@ struct VisionLayer {
     post_attention_layernorm: LayerNorm,
     fc1: Linear,
     fc2: Linear,
-    /// tanh(gate_attn), tanh(gate_ffn) of a global layer.
-    gates: Option<(f32, f32)>,
+    /// gate_attn and gate_ffn of a global layer.
+    gate_attn: Option<Gate>,
+    gate_ffn: Option<Gate>,
 }
 
-fn gate(l: &Loader, name: &str) -> Result<f32> {
-    Ok(l.get(name, &[1])?.to_dtype(DType::F32)?.to_vec::<f32>()?[0].tanh())
+parameters!(VisionLayer { input_layernorm, self_attn, post_attention_layernorm, fc1, fc2, gate_attn, gate_ffn });
+
+fn gate(l: &Loader, name: &str) -> Result<Gate> {
+    Gate::new(l.param(name, &[1])?)
 }
 
 impl VisionLayer {
@@ -57,11 +63,8 @@ impl VisionLayer {
             post_attention_layernorm: LayerNorm::load(l, &format!("{p}post_attention_layernorm"), d, eps)?,
             fc1: lin("mlp.fc1", f, d, true)?,
             fc2: lin("mlp.fc2", d, f, true)?,
-            gates: if gated {
-                Some((gate(l, &format!("{p}gate_attn"))?, gate(l, &format!("{p}gate_ffn"))?))
-            } else {
-                None
-            },
+            gate_attn: gated.then(|| gate(l, &format!("{p}gate_attn"))).transpose()?,
+            gate_ffn: gated.then(|| gate(l, &format!("{p}gate_ffn"))).transpose()?,
         })
     }
 
@@ -75,13 +78,13 @@ impl VisionLayer {
         let o = Tensor::cross_attention(&heads(&a.q)?, &heads(&a.k)?, &heads(&a.v)?, keep, (dh as f32).powf(-0.5))?;
         let o = o.permute(&[0, 2, 1, 3])?.contiguous()?.reshape(&[1, n, d])?;
         // Ungated layers add the residual in the products; gated ones scale first.
-        let x = match self.gates {
-            Some((g, _)) => x.add(&a.o.forward(&o)?.scale(g)?)?,
+        let x = match &self.gate_attn {
+            Some(g) => x.add(&a.o.forward(&o)?.scale(g.tanh)?)?,
             None => a.o.forward_residual(&o, x)?,
         };
         let m = self.fc1.forward_act(&self.post_attention_layernorm.forward(&x)?, act)?;
-        match self.gates {
-            Some((_, g)) => Ok(x.add(&self.fc2.forward(&m)?.scale(g)?)?),
+        match &self.gate_ffn {
+            Some(g) => Ok(x.add(&self.fc2.forward(&m)?.scale(g.tanh)?)?),
             None => self.fc2.forward_residual(&m, &x),
         }
     }
@@ -90,39 +93,53 @@ impl VisionLayer {
 pub struct MllamaVision {
     cfg: MllamaVisionConfig,
     act: crate::config::Activation,
-    patch: Tensor,
-    class: Tensor,
-    /// (1 − tanh g)·embedding [P, D] and tanh g, the gated position embedding.
-    position: Tensor,
-    tile_position: Tensor,
-    position_gate: f32,
-    pre_tile: Tensor,
-    pre_tile_gate: f32,
-    post_tile: Tensor,
-    post_tile_gate: f32,
+    /// The conv weight [D, C, p, p] (viewed as [D, C·p·p]).
+    patch: Param,
+    class: Param,
+    /// The gated position embedding: (1 − tanh g)·position + tanh g·tile_position.
+    position: Param,
+    tile_position: Param,
+    position_gate: Gate,
+    pre_tile: Param,
+    pre_tile_gate: Gate,
+    post_tile: Param,
+    post_tile_gate: Gate,
     layernorm_pre: LayerNorm,
     layernorm_post: LayerNorm,
     local: Vec<VisionLayer>,
     global: Vec<VisionLayer>,
 }
 
+parameters!(MllamaVision {
+    patch,
+    class,
+    position,
+    tile_position,
+    position_gate,
+    pre_tile,
+    pre_tile_gate,
+    post_tile,
+    post_tile_gate,
+    layernorm_pre,
+    layernorm_post,
+    local,
+    global
+});
+
 impl MllamaVision {
     pub(crate) fn load(l: &Loader, p: &str, c: &MllamaVisionConfig, act: crate::config::Activation) -> Result<Self> {
         let (d, ps, t, pt) = (c.hidden_size, c.patch_size, c.max_num_tiles, c.tile_tokens());
         let ids = c.supported_aspect_ratios.len() + 1;
         let n = |s: &str| format!("{p}{s}");
-        let position_gate = gate(l, &n("gated_positional_embedding.gate"))?;
         Ok(MllamaVision {
-            patch: l
-                .get(&n("patch_embedding.weight"), &[d, c.num_channels, ps, ps])?
-                .reshape(&[d, c.num_channels * ps * ps])?,
-            class: l.get(&n("class_embedding"), &[d])?,
-            position: l.get(&n("gated_positional_embedding.embedding"), &[pt, d])?.scale(1.0 - position_gate)?,
-            tile_position: l.get(&n("gated_positional_embedding.tile_embedding.weight"), &[ids, t * pt * d])?,
-            position_gate,
-            pre_tile: l.get(&n("pre_tile_positional_embedding.embedding.weight"), &[ids, t * d])?,
+            patch: l.param(&n("patch_embedding.weight"), &[d, c.num_channels, ps, ps])?,
+            class: l.param(&n("class_embedding"), &[d])?,
+            position: l.param(&n("gated_positional_embedding.embedding"), &[pt, d])?,
+            tile_position: l.param(&n("gated_positional_embedding.tile_embedding.weight"), &[ids, t * pt * d])?,
+            position_gate: gate(l, &n("gated_positional_embedding.gate"))?,
+            pre_tile: l.param(&n("pre_tile_positional_embedding.embedding.weight"), &[ids, t * d])?,
             pre_tile_gate: gate(l, &n("pre_tile_positional_embedding.gate"))?,
-            post_tile: l.get(&n("post_tile_positional_embedding.embedding.weight"), &[ids, t * d])?,
+            post_tile: l.param(&n("post_tile_positional_embedding.embedding.weight"), &[ids, t * d])?,
             post_tile_gate: gate(l, &n("post_tile_positional_embedding.gate"))?,
             layernorm_pre: LayerNorm::load(l, &n("layernorm_pre"), d, 1e-5)?,
             layernorm_post: LayerNorm::load(l, &n("layernorm_post"), d, 1e-5)?,
@@ -145,15 +162,17 @@ impl MllamaVision {
         let row = |table: &Tensor, shape: &[usize]| -> Result<Tensor> {
             Ok(table.narrow(0, aspect_ratio_id, 1)?.reshape(shape)?)
         };
+        let patch = &self.patch.value;
         let x = pixels
-            .to_device(self.patch.device())?
-            .to_dtype(self.patch.dtype())?
+            .to_device(patch.device())?
+            .to_dtype(patch.dtype())?
             .im2col(c.patch_size, c.patch_size, 0)?
-            .linear(&self.patch, None)?;
-        let x = x.add(&row(&self.pre_tile, &[t, 1, d])?.scale(self.pre_tile_gate)?)?;
-        let class = self.class.reshape(&[1, 1, d])?.broadcast_as(&[t, 1, d])?;
-        let x = Tensor::cat(&[&class, &x], 1)?.add(&self.position)?;
-        let x = x.add(&row(&self.tile_position, &[t, p, d])?.scale(self.position_gate)?)?;
+            .linear(&patch.reshape(&[d, patch.elem_count() / d])?, None)?;
+        let x = x.add(&row(&self.pre_tile.value, &[t, 1, d])?.scale(self.pre_tile_gate.tanh)?)?;
+        let class = self.class.value.reshape(&[1, 1, d])?.broadcast_as(&[t, 1, d])?;
+        let position = self.position.value.scale(1.0 - self.position_gate.tanh)?;
+        let x = Tensor::cat(&[&class, &x], 1)?.add(&position)?;
+        let x = x.add(&row(&self.tile_position.value, &[t, p, d])?.scale(self.position_gate.tanh)?)?;
         let x = self.layernorm_pre.forward(&x)?;
         let zeros = Tensor::zeros(&[t, lp - p, d], x.dtype()).to_device(x.device())?;
         let x = Tensor::cat(&[&x, &zeros], 1)?.reshape(&[1, t * lp, d])?;
@@ -177,7 +196,7 @@ impl MllamaVision {
         }
         trace.record(|| "vision_local".into(), &x);
         let x = self.layernorm_post.forward(&x)?.reshape(&[t, lp, d])?;
-        let x = x.add(&row(&self.post_tile, &[t, 1, d])?.scale(self.post_tile_gate)?)?;
+        let x = x.add(&row(&self.post_tile.value, &[t, 1, d])?.scale(self.post_tile_gate.tanh)?)?;
         let mut x = x.reshape(&[1, t * lp, d])?;
         for (i, layer) in self.global.iter().enumerate() {
             let _p = iris_tensor::profile::scope(|| format!("layer: vision global {i}"));

@@ -39,6 +39,11 @@ impl PackedWeight {
     pub fn in_features(&self) -> usize {
         self.b.k()
     }
+
+    /// The weight [N, K] unpacked into a plain f32 tensor (to update it).
+    pub fn to_tensor(&self) -> Result<Tensor> {
+        Tensor::from_vec(self.b.unpack(), &[self.out_features(), self.in_features()])
+    }
 }
 
 impl Tensor {

@@ -59,6 +59,22 @@ impl PackedB {
         self.n
     }
 
+    /// The weight back as F.linear stores it, [N, K] row-major: W[j, s] =
+    /// B(s, j) from panel j / NR (training updates a plain weight).
+    pub fn unpack(&self) -> Vec<f32> {
+        let (k, n, nr) = (self.k, self.n, self.kern.nr);
+        // SAFETY: `new` sized the lines to hold ⌈N/NR⌉·NR·K floats; Line is 16 f32s without padding.
+        let data = unsafe { std::slice::from_raw_parts(self.data.0.as_ptr() as *const f32, n.div_ceil(nr) * nr * k) };
+        let mut w = vec![0f32; n * k];
+        for (j, row) in w.chunks_exact_mut(k.max(1)).enumerate().take(n) {
+            let panel = &data[(j / nr) * k * nr..];
+            for (s, v) in row.iter_mut().enumerate() {
+                *v = panel[s * nr + j % nr];
+            }
+        }
+        w
+    }
+
     /// Slab [pc, pc + kc) of panel `jp`: kc·NR floats.
     pub(super) fn panel(&self, jp: usize, pc: usize) -> *const f32 {
         // SAFETY (of the caller's reads): jp < ⌈N/NR⌉ and pc + kc ≤ K keep kc·NR floats in bounds.
