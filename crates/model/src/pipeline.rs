@@ -133,6 +133,11 @@ impl Pipeline {
         Ok(Pipeline { model, prompter, eos_ids, dir })
     }
 
+    /// The model, to update its parameters (`Parameters::visit_mut`).
+    pub fn model_mut(&mut self) -> &mut dyn VisionLanguageModel {
+        &mut *self.model
+    }
+
     /// The LLaVA model; panics for another architecture (tests and tools).
     pub fn llava(&self) -> &Llava {
         self.model.as_any().downcast_ref().expect("not a LLaVA checkpoint")
