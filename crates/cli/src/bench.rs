@@ -1,14 +1,14 @@
-//! `iris bench`: times one kernel (or the standard suite) on fresh seeded
-//! inputs; the median after warm-up, in GFLOP/s for compute-bound ops and
-//! GB/s (bytes read + written) for memory-bound ones.
-
-use std::time::{Duration, Instant};
+//! `iris bench [--device X] [OP]`: times one kernel (or the device's
+//! standard suite) on seeded inputs through the device's `Backend`, with the
+//! parity table's cases built at the benchmark's shape (`parity::perf`): the
+//! median after warm-up, in GFLOP/s for compute-bound ops and GB/s (bytes
+//! read + written) for memory-bound ones. `bench model` times whole models.
 
 use clap::ValueEnum;
-use half::{bf16, f16};
-use iris_kernels::cpu::{fast, isa, reference};
-use iris_kernels::testing::{poisoned, randn};
-use iris_kernels::{Attention, Element, Gemm, Heads, Im2col, Mask, MaskLayout, MatLayout, Rope};
+use iris_kernels::cpu::backend::CpuBackend;
+use iris_kernels::cpu::isa;
+use iris_kernels::parity::{perf, Case};
+use iris_kernels::{Attention, Backend, DType, Device, Gemm, Heads, Im2col, MatLayout};
 use serde_json::{json, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -98,30 +98,23 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let dtype = match args.dtype {
+        Dt::F32 => DType::F32,
+        Dt::F16 => DType::F16,
+        Dt::Bf16 => DType::BF16,
+    };
+    let device = crate::generate::parse_device(&args.device)?;
     if args.op == Some(Op::Model) {
-        let dtype = match args.dtype {
-            Dt::F32 => iris_tensor::DType::F32,
-            Dt::F16 => iris_tensor::DType::F16,
-            Dt::Bf16 => iris_tensor::DType::BF16,
-        };
-        let device = crate::generate::parse_device(&args.device)?;
         return crate::bench_model::run(&args.preset, args.layers, dtype, device, args.json, args.out.as_deref());
     }
-    match crate::generate::parse_device(&args.device)? {
-        iris_tensor::Device::Cpu => {}
-        iris_tensor::Device::Cuda(n) => return crate::bench_cuda::run(args, n),
-        iris_tensor::Device::Wgpu => return crate::bench_wgpu::run(args),
-    }
-    let runs: Vec<BenchArgs> = match args.op {
-        Some(_) => vec![args.clone()],
-        None => suite(args),
+    let be = iris_kernels::backend(device)?;
+    let runs: Vec<BenchArgs> = match (args.op, device) {
+        (Some(_), _) => vec![args.clone()],
+        (None, Device::Cuda(_)) => gpu_suite(args),
+        (None, _) => suite(args),
     };
     for a in &runs {
-        let rec = match a.dtype {
-            Dt::F32 => bench::<f32>(a)?,
-            Dt::F16 => bench::<f16>(a)?,
-            Dt::Bf16 => bench::<bf16>(a)?,
-        };
+        let rec = bench(&*be, a)?;
         print(&rec, a.json);
     }
     Ok(())
@@ -194,119 +187,124 @@ fn suite(base: &BenchArgs) -> Vec<BenchArgs> {
     ]
 }
 
-/// Median wall time of `f` in ms after warm-up: at least 5 runs and 1 s.
-fn median_ms(mut f: impl FnMut()) -> f64 {
-    f();
-    let mut times = Vec::new();
-    let start = Instant::now();
-    while times.len() < 5 || start.elapsed() < Duration::from_secs(1) && times.len() < 1000 {
-        let t = Instant::now();
-        f();
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+/// The GPU suite: 16-bit tensor-core shapes of real models.
+fn gpu_suite(base: &BenchArgs) -> Vec<BenchArgs> {
+    let with = |f: &dyn Fn(&mut BenchArgs)| {
+        let mut a = base.clone();
+        a.dtype = Dt::Bf16;
+        (a.transpose_b, a.causal, a.b, a.hkv, a.tk) = (false, false, 1, None, None);
+        f(&mut a);
+        a
+    };
+    let mut v = vec![
+        with(&|a| (a.op, a.m, a.n, a.k, a.transpose_b) = (Some(Op::Gemm), 4096, 4096, 4096, true)),
+        with(&|a| (a.op, a.m, a.n, a.k, a.transpose_b) = (Some(Op::Gemm), 8192, 8192, 8192, true)),
+        with(&|a| (a.op, a.m, a.n, a.k, a.transpose_b) = (Some(Op::Gemm), 4096, 11008, 4096, true)),
+        with(&|a| (a.op, a.m, a.n, a.k) = (Some(Op::Gemm), 4096, 4096, 4096)),
+        with(&|a| (a.op, a.m, a.n, a.k, a.transpose_b) = (Some(Op::Gemm), 1, 4096, 4096, true)),
+        with(&|a| (a.op, a.m, a.n, a.k, a.transpose_b) = (Some(Op::Gemm), 1, 128256, 2048, true)),
+    ];
+    for d in [64, 128] {
+        for t in [1024, 4096, 8192] {
+            v.push(with(&|a| (a.op, a.h, a.tq, a.d, a.causal) = (Some(Op::Attention), 16, t, d, true)));
+        }
     }
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    // One decode step over a long cache (the split-key decode kernels).
+    for tk in [4096, 32768] {
+        v.push(with(&|a| (a.op, a.h, a.tq, a.tk, a.d) = (Some(Op::Attention), 32, 1, Some(tk), 128)));
+    }
+    for tk in [577, 1601, 6404] {
+        for tq in [128, 2048] {
+            v.push(with(&|a| (a.op, a.h, a.tq, a.tk, a.d) = (Some(Op::CrossAttention), 32, tq, Some(tk), 128)));
+        }
+    }
+    v.push(with(&|a| (a.op, a.rows, a.cols) = (Some(Op::Layernorm), 4096, 8192)));
+    v.push(with(&|a| (a.op, a.rows, a.cols) = (Some(Op::Rmsnorm), 4096, 8192)));
+    v.push(with(&|a| (a.op, a.size, a.patch, a.channels) = (Some(Op::Im2col), 336, 14, 3)));
+    v
 }
 
-fn bench<T: Element>(a: &BenchArgs) -> Result<Value, Box<dyn std::error::Error>> {
+/// The case `a` describes, its JSON shape, and the bytes one run moves.
+fn case(a: &BenchArgs, dt: DType) -> Result<(Case, Value, f64), Box<dyn std::error::Error>> {
     let op = a.op.expect("suite fills the op");
-    let es = T::DTYPE.size() as f64;
-    let mut rec = json!({
-        "op": format!("{op:?}").to_lowercase(), "device": "cpu", "dtype": T::DTYPE.to_string(),
-        "threads": rayon::current_num_threads(), "isa": format!("{:?}", isa::isa()).to_lowercase(),
-    });
-    // (fast timing, reference timing if asked, flops, bytes)
-    let (ms, ref_ms, flops, bytes): (f64, Option<f64>, f64, f64) = match op {
+    let es = dt.size() as f64;
+    Ok(match op {
         Op::Gemm => {
-            let p = a.gemm();
-            let (x, w) = (randn::<T>(1, a.m * a.k), randn::<T>(2, a.k * a.n));
-            let mut c = poisoned::<T>(a.m * a.n);
-            fast::gemm(&p, &x, &w, &mut c)?;
-            let ms = median_ms(|| fast::gemm(&p, &x, &w, &mut c).unwrap());
-            let r = a.reference.then(|| median_once(|| reference::gemm(&p, &x, &w, &mut c).unwrap()));
-            rec["shape"] = json!({"m": a.m, "n": a.n, "k": a.k, "transpose_b": a.transpose_b});
-            (ms, r, 2.0 * (a.m * a.n * a.k) as f64, es * (a.m * a.k + a.k * a.n + a.m * a.n) as f64)
+            let shape = json!({"m": a.m, "n": a.n, "k": a.k, "transpose_b": a.transpose_b});
+            (perf::gemm(dt, a.gemm()), shape, es * (a.m * a.k + a.k * a.n + a.m * a.n) as f64)
         }
         Op::Attention | Op::CrossAttention => {
             let cross = op == Op::CrossAttention;
             let p = a.attention(cross);
-            let (hkv, tk) = (p.hkv, p.tk);
-            let q = randn::<T>(1, a.b * a.h * a.tq * a.d);
-            let (k, v) = (randn::<T>(2, a.b * hkv * tk * a.d), randn::<T>(3, a.b * hkv * tk * a.d));
             // Cross-attention: each text row sees a prefix of the image tokens.
-            let keep = keep_mask(a.tq, tk);
-            let km = cross.then_some((&keep[..], MaskLayout::shared(tk)));
-            let mut o = poisoned::<T>(q.len());
-            let mut f = |fast_kernel: bool| match (cross, fast_kernel) {
-                (false, true) => fast::attention(&p, &q, &k, &v, Mask::None, &mut o),
-                (false, false) => reference::attention(&p, &q, &k, &v, Mask::None, &mut o),
-                (true, true) => fast::cross_attention(&p, &q, &k, &v, km, &mut o),
-                (true, false) => reference::cross_attention(&p, &q, &k, &v, km, &mut o),
-            };
-            // The first run reports the parameter checks as an error rather than a panic.
-            f(true)?;
-            let ms = median_ms(|| f(true).expect("the first run passed the same checks"));
-            let r = a.reference.then(|| median_once(|| f(false).expect("the fast kernel took these parameters")));
-            let (shape, flops) = attention_shape(&p);
-            rec["shape"] = shape;
-            (ms, r, flops, es * (2 * q.len() + 2 * k.len()) as f64)
+            let keep = cross.then(|| keep_mask(p.tq, p.tk));
+            let (shape, _) = attention_shape(&p);
+            let bytes = es * (2 * p.b * p.h * p.tq * p.d + 2 * p.b * p.hkv * p.tk * p.d) as f64;
+            (perf::attention(dt, p, keep), shape, bytes)
         }
         Op::Im2col => {
             let p = Im2col::patches(1, a.channels, a.size, a.size, a.patch);
-            let x = randn::<T>(1, a.channels * a.size * a.size);
-            let mut o = poisoned::<T>(p.out_len());
-            fast::im2col(&p, &x, &mut o)?;
-            let ms = median_ms(|| fast::im2col(&p, &x, &mut o).unwrap());
-            let r = a.reference.then(|| median_once(|| reference::im2col(&p, &x, &mut o).unwrap()));
-            rec["shape"] = json!({"c": a.channels, "h": a.size, "w": a.size, "patch": a.patch});
-            (ms, r, 0.0, es * (x.len() + o.len()) as f64)
+            let shape = json!({"c": a.channels, "h": a.size, "w": a.size, "patch": a.patch});
+            let bytes = es * (a.channels * a.size * a.size + p.out_len()) as f64;
+            (perf::im2col(dt, p), shape, bytes)
         }
         Op::Model => unreachable!("bench model is routed before the kernel benches"),
         Op::Layernorm | Op::Rmsnorm | Op::Softmax | Op::Rope => {
-            let x = randn::<T>(1, a.rows * a.cols);
-            let w = randn::<T>(2, a.cols);
-            let mut o = poisoned::<T>(x.len());
-            let angles: Vec<f32> = (0..a.rows * a.cols / 2).map(|i| i as f32 * 1e-3).collect();
-            let (cos, sin): (Vec<f32>, Vec<f32>) = angles.iter().map(|t| (t.cos(), t.sin())).unzip();
-            let rope = Rope { outer: 1, t: a.rows, inner: 1, d: a.cols };
-            let mut f = |fast_kernel: bool| match (op, fast_kernel) {
-                (Op::Layernorm, true) => fast::layer_norm(&x, &w, &w, 1e-5, &mut o),
-                (Op::Layernorm, false) => reference::layer_norm(&x, &w, &w, 1e-5, &mut o),
-                (Op::Rmsnorm, true) => fast::rms_norm(&x, &w, 1e-5, &mut o),
-                (Op::Rmsnorm, false) => reference::rms_norm(&x, &w, 1e-5, &mut o),
-                (Op::Softmax, true) => fast::softmax(&x, a.cols, &mut o),
-                (Op::Softmax, false) => reference::softmax(&x, a.cols, &mut o),
-                (_, true) => fast::rope(&rope, &x, &cos, &sin, &mut o),
-                (_, false) => reference::rope(&rope, &x, &cos, &sin, &mut o),
+            let name = match op {
+                Op::Layernorm => "layer_norm",
+                Op::Rmsnorm => "rms_norm",
+                Op::Softmax => "softmax",
+                _ => "rope",
             };
-            // The first run reports the parameter checks as an error rather than a panic.
-            f(true)?;
-            let ms = median_ms(|| f(true).expect("the first run passed the same checks"));
-            let r = a.reference.then(|| median_once(|| f(false).expect("the fast kernel took these parameters")));
-            rec["shape"] = json!({"rows": a.rows, "cols": a.cols});
-            let tables = if op == Op::Rope { 4 * 2 * cos.len() } else { 0 };
-            (ms, r, 0.0, es * (2 * x.len()) as f64 + tables as f64)
+            let c = perf::rows(name, dt, a.rows, a.cols).expect("a row op");
+            let tables = if op == Op::Rope { 4 * a.rows * a.cols } else { 0 };
+            (c, json!({"rows": a.rows, "cols": a.cols}), es * (2 * a.rows * a.cols) as f64 + tables as f64)
         }
+    })
+}
+
+fn bench(be: &dyn Backend, a: &BenchArgs) -> Result<Value, Box<dyn std::error::Error>> {
+    let op = a.op.expect("suite fills the op");
+    let dt = match a.dtype {
+        Dt::F32 => DType::F32,
+        Dt::F16 => DType::F16,
+        Dt::Bf16 => DType::BF16,
     };
+    let device = be.device();
+    let mut rec =
+        json!({"op": format!("{op:?}").to_lowercase(), "device": device.to_string(), "dtype": dt.to_string()});
+    match device {
+        Device::Cpu => {
+            rec["threads"] = json!(rayon::current_num_threads());
+            rec["isa"] = json!(format!("{:?}", isa::isa()).to_lowercase());
+        }
+        Device::Cuda(_) => rec["gpu"] = json!(be.name()),
+        Device::Wgpu => rec["adapter"] = json!(be.name()),
+    }
+    let (c, shape, bytes) = case(a, dt)?;
+    rec["shape"] = shape;
+    if !be.supports(c.op, dt) {
+        return Err(format!("op {} is not available on device {device} in {dt}", c.op).into());
+    }
+    let ms = c.time_on(be, 1.0, 5)? * 1e3;
+    let flops = if c.bytes { 0.0 } else { c.work };
     rec["median_ms"] = json!(round(ms));
     if flops > 0.0 {
         rec["gflops"] = json!(round(flops / ms / 1e6));
+        if matches!(device, Device::Cuda(_)) {
+            rec["tflops"] = json!(round(flops / ms / 1e9));
+        }
     }
-    if flops == 0.0 || op == Op::Gemm && a.m == 1 {
+    if flops == 0.0 || op == Op::Gemm && a.m == 1 || device != Device::Cpu {
         rec["gbps"] = json!(round(bytes / ms / 1e6));
     }
-    if let Some(r) = ref_ms {
+    // The reference kernels are slow: one run after the warm-up is enough.
+    if a.reference {
+        let r = c.time_on(&CpuBackend::REFERENCE, 0.0, 1)? * 1e3;
         rec["reference_ms"] = json!(round(r));
         rec["speedup_vs_reference"] = json!(round(r / ms));
     }
     Ok(rec)
-}
-
-/// The reference kernels are slow: one warm-up-free run is enough.
-fn median_once(mut f: impl FnMut()) -> f64 {
-    let t = Instant::now();
-    f();
-    t.elapsed().as_secs_f64() * 1e3
 }
 
 fn round(x: f64) -> f64 {

@@ -1,9 +1,7 @@
 //! `iris`: the command line of the iris engine.
 
 mod bench;
-mod bench_cuda;
 mod bench_model;
-mod bench_wgpu;
 mod check;
 mod generate;
 mod inspect;

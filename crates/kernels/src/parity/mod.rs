@@ -7,6 +7,7 @@
 
 mod cases;
 mod gemm;
+pub mod perf;
 
 use std::time::Instant;
 
@@ -111,22 +112,22 @@ impl Case {
         widen(out.dtype(), &be.download(&out)?)
     }
 
-    /// Seconds per run on `be`: inputs uploaded once, a warm-up run, then
-    /// runs until `budget` seconds have passed (at least 3), timed between syncs.
-    pub fn time_on(&self, be: &dyn Backend, budget: f64) -> Result<f64> {
+    /// The median seconds of one run on `be`: inputs uploaded once, a
+    /// warm-up run, then runs (each ended by a sync) until `budget` seconds
+    /// have passed, at least `min_runs` and at most 1000.
+    pub fn time_on(&self, be: &dyn Backend, budget: f64, min_runs: usize) -> Result<f64> {
         let (ins, mut out) = self.upload(be)?;
         (self.run)(be, &ins, &mut out)?;
         be.sync()?;
-        let (start, mut n) = (Instant::now(), 0u32);
-        while n < 3 || start.elapsed().as_secs_f64() < budget {
+        let (start, mut times) = (Instant::now(), Vec::new());
+        while times.len() < min_runs.max(1) || start.elapsed().as_secs_f64() < budget && times.len() < 1000 {
+            let t = Instant::now();
             (self.run)(be, &ins, &mut out)?;
-            n += 1;
-            if n % 8 == 0 {
-                be.sync()?;
-            }
+            be.sync()?;
+            times.push(t.elapsed().as_secs_f64());
         }
-        be.sync()?;
-        Ok(start.elapsed().as_secs_f64() / n as f64)
+        times.sort_by(f64::total_cmp);
+        Ok(times[times.len() / 2])
     }
 }
 
