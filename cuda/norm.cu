@@ -1,12 +1,9 @@
-// norm.cu — row-wise ops over the last dimension (one block per row), and RoPE:
+// norm.cu — row-wise ops over the last dimension (one block per row):
 //   layer_norm_<T>(x, w, b, y, rows, n, eps)  y = (x − mean)/√(var + eps)·w + b
 //   rms_norm_<T>(x, w, y, rows, n, eps)       y = x/√(mean(x²) + eps)·w
 //   softmax_<T>(x, y, rows, n)                y = exp(x − max)/Σ exp(x − max)
-//   rope_<T>(x, cos, sin, y, outer, t, inner, d)  rotate-half RoPE on x [outer, t, inner, d]
-//                                             with f32 tables cos/sin [t, d/2]
 // Shapes: rows × n, row-major. Launch: grid = rows, block = 256 threads
-// (a multiple of 32); rope: one thread per (row, pair), blocks of 256.
-// Statistics in f32; 16 bytes per access when the row (rope: half of d) allows.
+// (a multiple of 32). Statistics in f32; 16 bytes per access when the row allows.
 
 // One row per block: mean, then variance (two passes, as the CPU reference),
 // then the affine output; the row's later passes hit L1.
@@ -117,43 +114,7 @@ __device__ __forceinline__ void softmax_row(const T* __restrict__ xr, T* __restr
         else softmax_row<T, 1>(x + o, y + o, n, scratch);                                              \
     }
 
-// V consecutive pairs a thread when half = d/2 is a whole number of 16-byte
-// vectors (x and y dense from offset 0), one pair otherwise.
-template <typename T, int V>
-__device__ __forceinline__ void rope_pairs(const T* __restrict__ x, const float* __restrict__ cos,
-                                           const float* __restrict__ sin, T* __restrict__ y, int outer, int t,
-                                           int inner, int d) {
-    int half = d / 2;
-    long long groups = (long long)outer * t * inner * (half / V);
-    long long stride = (long long)gridDim.x * blockDim.x;
-    for (long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x; p < groups; p += stride) {
-        int j = (int)(p % (half / V)) * V;
-        long long row = p / (half / V);
-        int ti = (row / inner) % t;
-        float a[V], b[V], ya[V], yb[V];
-        load_vec<T, V>(x + row * d + j, a);
-        load_vec<T, V>(x + row * d + j + half, b);
-#pragma unroll
-        for (int e = 0; e < V; ++e) {
-            float c = cos[ti * half + j + e], s = sin[ti * half + j + e];
-            ya[e] = a[e] * c - b[e] * s;
-            yb[e] = b[e] * c + a[e] * s;
-        }
-        store_vec<T, V>(y + row * d + j, ya);
-        store_vec<T, V>(y + row * d + j + half, yb);
-    }
-}
-
-#define ROPE(T)                                                                                         \
-    extern "C" __global__ void rope_##T(const T* __restrict__ x, const float* __restrict__ cos,         \
-                                        const float* __restrict__ sin, T* __restrict__ y, int outer,   \
-                                        int t, int inner, int d) {                                     \
-        const int V = 16 / sizeof(T);                                                                  \
-        if ((d / 2) % V == 0) rope_pairs<T, V>(x, cos, sin, y, outer, t, inner, d);                    \
-        else rope_pairs<T, 1>(x, cos, sin, y, outer, t, inner, d);                                     \
-    }
-
-#define NORM_ALL(T) LAYER_NORM(T) RMS_NORM(T) SOFTMAX(T) ROPE(T)
+#define NORM_ALL(T) LAYER_NORM(T) RMS_NORM(T) SOFTMAX(T)
 NORM_ALL(float)
 NORM_ALL(bf16)
 NORM_ALL(f16)

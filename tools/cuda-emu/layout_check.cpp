@@ -1,12 +1,11 @@
-// layout_check.cpp — the data-movement kernels and RoPE on the emulator
-// against plain loops: im2col (padding, stride), concat into wider rows,
-// embedding, RoPE, each on shapes for its 16-byte and its element path.
+// layout_check.cpp — the data-movement kernels on the emulator against plain
+// loops: im2col (padding, stride), concat into wider rows, embedding, each on
+// shapes for its 16-byte and its element path.
 #include "emu.h"
 // clang-format off
 #include "../../cuda/common.cuh"
 #include "../../cuda/layout.cu"
 #include "../../cuda/elementwise.cu"
-#include "../../cuda/norm.cu"
 // clang-format on
 #include "check.h"
 
@@ -61,26 +60,6 @@ static void embedding(const char* sfx, int d) {
     chk::report(std::string("embedding_") + sfx + " d" + std::to_string(d), chk::load(y), ref, 0.0);
 }
 
-static void rope(int d) {
-    int outer = 2, t = 5, inner = 3, half = d / 2;
-    auto x = chk::randn((size_t)outer * t * inner * d);
-    std::vector<float> cos(t * half), sin(t * half);
-    for (int i = 0; i < t * half; ++i) cos[i] = std::cos(0.3f * i), sin[i] = std::sin(0.3f * i);
-    std::vector<float> ref(x.size());
-    for (size_t row = 0; row < x.size() / d; ++row) {
-        int ti = (row / inner) % t;
-        for (int j = 0; j < half; ++j) {
-            float a = x[row * d + j], b = x[row * d + j + half], c = cos[ti * half + j], s = sin[ti * half + j];
-            ref[row * d + j] = a * c - b * s;
-            ref[row * d + j + half] = b * c + a * s;
-        }
-    }
-    auto y = chk::poison<float>(x.size());
-    emu::launch({1}, {256}, rope_float, (const float*)x.data(), (const float*)cos.data(), (const float*)sin.data(),
-                y.data(), outer, t, inner, d);
-    chk::report("rope_float 2x5x3x" + std::to_string(d), y, ref, 1e-6);
-}
-
 int main() {
     im2col(1, 3, 28, 28, 14, 14, 0);  // a ViT's patches
     im2col(2, 2, 9, 7, 3, 2, 1);      // padding and a ragged stride
@@ -89,8 +68,6 @@ int main() {
     embedding<float>("float", 36);  // 144-byte rows: 16-byte moves
     embedding<float>("float", 7);   // element moves
     embedding<bf16>("bf16", 40);
-    rope(16);  // 16-byte pairs
-    rope(6);   // single pairs
     std::printf("%d failed\n", chk::failures);
     return chk::failures != 0;
 }

@@ -25,6 +25,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("layout.cu", include_str!("../../../../cuda/layout.cu")),
     ("norm.cu", include_str!("../../../../cuda/norm.cu")),
     ("reduce.cu", include_str!("../../../../cuda/reduce.cu")),
+    ("rope.cu", include_str!("../../../../cuda/rope.cu")),
 ];
 
 fn text(name: &str) -> Option<&'static str> {

@@ -10,6 +10,7 @@ mod matmul;
 mod norm;
 mod packed;
 mod reduce;
+mod rope;
 mod write;
 
 pub use attention::AttnMask;

@@ -1,12 +1,12 @@
-//! Row-wise ops over the last dimension, RoPE, and im2col.
+//! Row-wise ops over the last dimension, and im2col.
 
-use iris_kernels::{Im2col, Rope};
+use iris_kernels::Im2col;
 
 use crate::error::{shape_err, Result};
-use crate::{DType, Tensor};
+use crate::Tensor;
 
 impl Tensor {
-    fn last_dim(&self, op: &'static str) -> Result<usize> {
+    pub(super) fn last_dim(&self, op: &'static str) -> Result<usize> {
         match self.shape().last() {
             Some(&n) if n > 0 => Ok(n),
             _ => shape_err(op, format!("needs a non-empty last dimension, shape is {:?}", self.shape())),
@@ -55,33 +55,6 @@ impl Tensor {
         let be = Tensor::backend_of("softmax", &[self])?;
         let x = self.contiguous()?;
         Tensor::output(&*be, x.dtype(), x.shape(), |y| be.softmax(x.run(), n, y))
-    }
-
-    /// Rotate-half RoPE. `t_dim` is the time dimension of x (1 for [B, T, H, D],
-    /// 2 for [B, H, T, D]); cos and sin are f32 [T, D/2].
-    pub fn rope(&self, cos: &Tensor, sin: &Tensor, t_dim: usize) -> Result<Tensor> {
-        let _p = crate::profile::scope(|| "rope".to_string());
-        let d = self.last_dim("rope")?;
-        if t_dim + 1 >= self.dims() {
-            return shape_err("rope", format!("time dimension {t_dim} must precede the last of {:?}", self.shape()));
-        }
-        let s = self.shape();
-        let p = Rope {
-            outer: s[..t_dim].iter().product(),
-            t: s[t_dim],
-            inner: s[t_dim + 1..s.len() - 1].iter().product(),
-            d,
-        };
-        if cos.shape() != [p.t, d / 2] || sin.shape() != cos.shape() {
-            return shape_err(
-                "rope",
-                format!("x {s:?} needs cos/sin [{}, {}], got {:?} and {:?}", p.t, d / 2, cos.shape(), sin.shape()),
-            );
-        }
-        let be = Tensor::backend_of("rope", &[self, cos, sin])?;
-        let (x, c, sn) =
-            (self.contiguous()?, cos.to_dtype(DType::F32)?.contiguous()?, sin.to_dtype(DType::F32)?.contiguous()?);
-        Tensor::output(&*be, x.dtype(), x.shape(), |y| be.rope(&p, x.run(), c.run(), sn.run(), y))
     }
 
     /// im2col of an image batch [N, C, H, W] with a square `kernel`:

@@ -255,7 +255,7 @@ pub fn rope<T: CudaElem>(
         });
     }
     let name = format!("rope_{}", T::SUFFIX);
-    let f = dev.function("norm.cu", &name)?;
+    let f = dev.function("rope.cu", &name)?;
     let dims = [p.outer as i32, p.t as i32, p.inner as i32, p.d as i32];
     let mut args = dev.stream.launch_builder(&f);
     args.arg(x).arg(cos).arg(sin).arg(y).arg(&dims[0]).arg(&dims[1]).arg(&dims[2]).arg(&dims[3]);
