@@ -44,7 +44,7 @@ pub fn im2col(dt: DType, p: Im2col) -> Case {
         "im2col",
         format!("{}×{}×{} k{}", p.c, p.h, p.w, p.kh),
         vec![Host::randn(dt, 1, n)],
-        { Host::poison(dt, p.out_len()) },
+        Host::poison(dt, p.out_len()),
         move |be, i, o| be.im2col(&p, i[0].dense(), o),
     )
 }
