@@ -9,9 +9,9 @@
 // every invocation accumulates its output dims (lid, lid + 64, ...).
 // Launch: workgroups (Tq, H, B) of 64.
 
-struct Params {
+struct AttentionParams {
     b: u32, h: u32, hkv: u32, tq: u32,
-    tk: u32, d: u32, scale: u32, causal: u32,
+    tk: u32, d: u32, scale: f32, causal: u32,
     mask_kind: u32, _p0: u32, _p1: u32, _p2: u32,
     q: vec4<u32>,
     k: vec4<u32>,
@@ -25,7 +25,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> V: array<f32>;
 @group(0) @binding(3) var<storage, read> M: array<f32>;
 @group(0) @binding(4) var<storage, read_write> O: array<f32>;
-@group(0) @binding(5) var<uniform> p: Params;
+@group(0) @binding(5) var<uniform> p: AttentionParams;
 
 const NONE: f32 = -3.4028235e38;
 var<workgroup> qs: array<f32, 256>;
@@ -62,7 +62,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     let hi = wg.y;
     let bi = wg.z;
     let kvh = hi / (p.h / p.hkv);
-    let scale = bitcast<f32>(p.scale);
+    let scale = p.scale;
     let qrow = p.q.x + bi * p.q.y + hi * p.q.z + qi * p.q.w;
     for (var dd = lid; dd < p.d; dd = dd + 64u) { qs[dd] = Q[qrow + dd] * scale; }
     workgroupBarrier();

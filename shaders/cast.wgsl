@@ -5,23 +5,11 @@ enable f16;
 //   f32_to_f16: y[i] = f16(x[s(i)])     f16_to_f32: y[i] = f32(h[s(i)])
 // s maps the dense index of the output shape (≤ 8 dims) to the strided source.
 
-struct Strided {
-    n: u32, op: u32, dims: u32, a_off: u32,
-    b_off: u32, alpha: u32, _p0: u32, _p1: u32,
-    shape: array<vec4<u32>, 2>,
-    a_str: array<vec4<u32>, 2>,
-    b_str: array<vec4<u32>, 2>,
-};
-
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> h: array<f16>;
 @group(0) @binding(2) var<storage, read_write> y16: array<f16>;
 @group(0) @binding(3) var<storage, read_write> y32: array<f32>;
 @group(0) @binding(4) var<uniform> p: Strided;
-
-fn dim_of(a: array<vec4<u32>, 2>, d: u32) -> u32 {
-    return a[d / 4u][d % 4u];
-}
 
 fn source(i0: u32) -> u32 {
     var i = i0;
@@ -36,14 +24,14 @@ fn source(i0: u32) -> u32 {
 
 @compute @workgroup_size(256)
 fn f32_to_f16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
     y16[i] = f16(x[source(i)]);
 }
 
 @compute @workgroup_size(256)
 fn f16_to_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
     y32[i] = f32(h[source(i)]);
 }

@@ -9,18 +9,6 @@
 // Shape letters: n elements, dims ≤ 8. Launch: workgroups of 256 along x,
 // spilling into y when n/256 exceeds the per-dimension limit (index = x + y·nx·256).
 
-struct Strided {
-    n: u32, op: u32, dims: u32, a_off: u32,
-    b_off: u32, alpha: u32, _p0: u32, _p1: u32,
-    shape: array<vec4<u32>, 2>,
-    a_str: array<vec4<u32>, 2>,
-    b_str: array<vec4<u32>, 2>,
-};
-
-fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 fn erf_approx(x: f32) -> f32 {
     // Abramowitz–Stegun 7.1.26 is too coarse for 1e-5; use the series/continued
     // fraction split of erf with f32 accuracy (max error ~1e-7).
@@ -57,10 +45,6 @@ fn unary_op(op: u32, v: f32, alpha: f32) -> f32 {
     }
 }
 
-fn dim_of(a: array<vec4<u32>, 2>, d: u32) -> u32 {
-    return a[d / 4u][d % 4u];
-}
-
 @group(0) @binding(0) var<storage, read> ua: array<f32>;
 @group(0) @binding(1) var<storage, read> ub: array<f32>;
 @group(0) @binding(2) var<storage, read_write> uy: array<f32>;
@@ -82,7 +66,7 @@ fn offsets(i0: u32) -> vec2<u32> {
 
 @compute @workgroup_size(256)
 fn binary(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
     let o = offsets(i);
     let x = ua[o.x];
@@ -99,14 +83,14 @@ fn binary(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 
 @compute @workgroup_size(256)
 fn unary(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
-    uy[i] = unary_op(p.op, ua[p.a_off + i], bitcast<f32>(p.alpha));
+    uy[i] = unary_op(p.op, ua[p.a_off + i], p.alpha);
 }
 
 @compute @workgroup_size(256)
 fn copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
     uy[i] = ua[offsets(i).x];
 }
@@ -114,7 +98,7 @@ fn copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 // Embedding: ub holds the ids (as u32 bits), p.dims = d, p.n = ids·d, p.op = the table's rows.
 @compute @workgroup_size(256)
 fn embedding(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
     let d = p.dims;
     let id = bitcast<u32>(ub[i / d]);

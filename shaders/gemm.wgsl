@@ -8,9 +8,9 @@
 // Launch: workgroups (ceil(N/64), ceil(M/64), batch) of 16×16 invocations,
 // each computing a 4×4 block; 64×16 tiles of A and B staged in workgroup memory.
 
-struct Params {
+struct GemmParams {
     m: u32, n: u32, k: u32, batch: u32,
-    alpha: u32, beta: u32, _p0: u32, _p1: u32,
+    alpha: f32, beta: f32, _p0: u32, _p1: u32,
     a: vec4<u32>,
     b: vec4<u32>,
     c: vec4<u32>,
@@ -20,7 +20,7 @@ alias T = f32;
 @group(0) @binding(0) var<storage, read> A: array<T>;
 @group(0) @binding(1) var<storage, read> B: array<T>;
 @group(0) @binding(2) var<storage, read_write> C: array<T>;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(3) var<uniform> p: GemmParams;
 
 const TM: u32 = 64u;
 const TK: u32 = 16u;
@@ -65,8 +65,8 @@ fn gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
         workgroupBarrier();
     }
-    let alpha = bitcast<f32>(p.alpha);
-    let beta = bitcast<f32>(p.beta);
+    let alpha = p.alpha;
+    let beta = p.beta;
     let cbase = p.c.x + bz * p.c.y;
     for (var r = 0u; r < 4u; r = r + 1u) {
         for (var c = 0u; c < 4u; c = c + 1u) {

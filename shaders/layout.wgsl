@@ -4,7 +4,7 @@
 //   concat: y[o·inner_y + at + i] = x[o·inner_x + i] for o < outer, i < inner_x
 //           (one part of a concatenation, or rows written into a KV cache)
 
-struct Params {
+struct LayoutParams {
     n: u32, c: u32, h: u32, w: u32,
     k: u32, stride: u32, pad: u32, oh: u32,
     ow: u32, total: u32, inner_x: u32, inner_y: u32,
@@ -13,11 +13,11 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+@group(0) @binding(2) var<uniform> p: LayoutParams;
 
 @compute @workgroup_size(256)
 fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = flat_index(gid, nwg);
     if (i >= p.total) { return; }
     let cols = p.c * p.k * p.k;
     let col = i % cols;
@@ -39,7 +39,7 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 
 @compute @workgroup_size(256)
 fn concat(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = flat_index(gid, nwg);
     if (i >= p.total) { return; }
     y[(i / p.inner_x) * p.inner_y + p.at + i % p.inner_x] = x[i];
 }

@@ -5,13 +5,13 @@
 // Shapes: x rows × n row-major, y [rows]. Launch: rows workgroups along x
 // (spilling into y past the limit).
 
-struct Params {
+struct ReduceParams {
     rows: u32, n: u32, mean: u32, _p0: u32,
 };
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
+@group(0) @binding(2) var<uniform> p: ReduceParams;
 
 var<workgroup> red: array<f32, 256>;
 

@@ -270,10 +270,19 @@ impl Backend for WgpuBackend {
         f32_only("reduce", &[x.buf, y])?;
         Reduce::check(x.len, n, y.len())?;
         let rows = u32::try_from(y.len()).map_err(|_| Error::Device("wgpu: too many rows".into()))?;
-        let params = [rows, n as u32, (op == Reduce::Mean) as u32, 0];
+        let n = u32::try_from(n).map_err(|_| Error::Device("wgpu: rows too long".into()))?;
+        let params = crate::wgpu::params::ReduceParams { rows, n, mean: (op == Reduce::Mean) as u32, _p0: 0 };
         let groups = (rows.clamp(1, 65_535), rows.div_ceil(65_535).max(1), 1);
         let xb = self.dense("reduce", x)?;
-        self.dev.dispatch("reduce.wgsl", "reduce", Spec::F32, &[(0, &xb), (1, buf("reduce", y)?)], &params, 2, groups)
+        self.dev.dispatch(
+            "reduce.wgsl",
+            "reduce",
+            Spec::F32,
+            &[(0, &xb), (1, buf("reduce", y)?)],
+            bytemuck::bytes_of(&params),
+            2,
+            groups,
+        )
     }
 
     fn rope(&self, p: &Rope, x: Dense, cos: Dense, sin: Dense, y: &mut Buffer) -> Result<()> {

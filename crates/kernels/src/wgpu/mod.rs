@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod ops;
+pub mod params;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,7 +24,20 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("layout.wgsl", include_str!("../../../../shaders/layout.wgsl")),
     ("norm.wgsl", include_str!("../../../../shaders/norm.wgsl")),
     ("reduce.wgsl", include_str!("../../../../shaders/reduce.wgsl")),
+    ("rope.wgsl", include_str!("../../../../shaders/rope.wgsl")),
 ];
+
+/// Declarations every shader shares, put in front of each (after its
+/// `enable` directives, which WGSL wants first).
+pub const COMMON: &str = include_str!("../../../../shaders/common.wgsl");
+
+/// The WGSL a pipeline compiles for shader source `src`: common.wgsl
+/// prepended, then specialised for `spec`.
+pub fn source(src: &str, spec: Spec) -> String {
+    let enables: usize = src.lines().take_while(|l| l.starts_with("enable ")).map(|l| l.len() + 1).sum();
+    let (head, body) = src.split_at(enables.min(src.len()));
+    specialise(&format!("{head}{COMMON}\n{body}"), spec)
+}
 
 /// A shader's specialisation: its storage type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -126,7 +140,7 @@ impl WgpuDevice {
         let src = SHADERS.iter().find(|(n, _)| *n == file).ok_or_else(|| err(format!("no shader {file}")))?.1;
         let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(file),
-            source: wgpu::ShaderSource::Wgsl(specialise(src, spec).into()),
+            source: wgpu::ShaderSource::Wgsl(source(src, spec).into()),
         });
         let p = Arc::new(self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),
@@ -173,7 +187,7 @@ impl WgpuDevice {
         entry: &'static str,
         spec: Spec,
         buffers: &[(u32, &wgpu::Buffer)],
-        params: &[u32],
+        params: &[u8],
         uniform: u32,
         groups: (u32, u32, u32),
     ) -> Result<()> {
@@ -187,10 +201,10 @@ impl WgpuDevice {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let pipeline = self.pipeline(file, entry, spec)?;
         let mut block = params.to_vec();
-        block.resize(params.len().div_ceil(4) * 4, 0);
+        block.resize(params.len().div_ceil(16) * 16, 0);
         let uniform_buf = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("params"),
-            contents: bytemuck::cast_slice(&block),
+            contents: &block,
             usage: wgpu::BufferUsages::UNIFORM,
         });
         let mut entries: Vec<wgpu::BindGroupEntry> = buffers

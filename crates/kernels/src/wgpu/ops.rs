@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::params::{Attention, Gemm, Heads, Im2col, MaskLayout, MatLayout, Rope, Strided, Unary};
+use crate::wgpu::params::{self as wp, AttentionParams, GemmParams, LayoutParams, NormParams, RopeParams};
 use crate::wgpu::{Spec, WgpuDevice};
 use crate::Binary;
 
@@ -19,20 +20,34 @@ fn u(x: usize) -> Result<u32> {
     u32::try_from(x).map_err(|_| Error::Device(format!("wgpu: {x} does not fit 32-bit indexing")))
 }
 
-/// The uniform block of elementwise.wgsl (`Strided`), for up to 8 dims.
-fn strided_params(n: usize, op: u32, alpha: f32, a: &Strided, b: Option<&Strided>) -> Result<Vec<u32>> {
+/// The uniform block of elementwise.wgsl and cast.wgsl (`Strided`), for up to 8 dims.
+fn strided_params(n: usize, op: u32, alpha: f32, a: &Strided, b: Option<&Strided>) -> Result<wp::Strided> {
     if a.shape.len() > 8 {
         return Err(Error::Shape { op: "wgpu", msg: format!("at most 8 dims, got {:?}", a.shape) });
     }
-    let mut p =
-        vec![u(n)?, op, a.shape.len() as u32, u(a.offset)?, u(b.map_or(0, |b| b.offset))?, alpha.to_bits(), 0, 0];
-    let pad8 = |v: &[usize], fill: usize| -> Result<Vec<u32>> {
-        (0..8).map(|i| u(v.get(i).copied().unwrap_or(fill))).collect()
+    let pad8 = |v: &[usize], fill: usize| -> Result<[[u32; 4]; 2]> {
+        let mut o = [[0u32; 4]; 2];
+        for i in 0..8 {
+            o[i / 4][i % 4] = u(v.get(i).copied().unwrap_or(fill))?;
+        }
+        Ok(o)
     };
-    p.extend(pad8(a.shape, 1)?);
-    p.extend(pad8(a.strides, 0)?);
-    p.extend(pad8(b.map_or(&[][..], |b| b.strides), 0)?);
-    Ok(p)
+    Ok(wp::Strided {
+        n: u(n)?,
+        op,
+        dims: a.shape.len() as u32,
+        a_off: u(a.offset)?,
+        b_off: u(b.map_or(0, |b| b.offset))?,
+        alpha,
+        shape: pad8(a.shape, 1)?,
+        a_str: pad8(a.strides, 0)?,
+        b_str: pad8(b.map_or(&[][..], |b| b.strides), 0)?,
+        ..Default::default()
+    })
+}
+
+fn bytes<T: bytemuck::Pod>(p: &T) -> &[u8] {
+    bytemuck::bytes_of(p)
 }
 
 pub fn unary(dev: &WgpuDevice, op: Unary, x: &Buf, n: usize, y: &Buf) -> Result<()> {
@@ -46,7 +61,7 @@ pub fn unary(dev: &WgpuDevice, op: Unary, x: &Buf, n: usize, y: &Buf) -> Result<
     };
     let s = Strided { shape: &[n], strides: &[1], offset: 0 };
     let p = strided_params(n, code, alpha, &s, None)?;
-    dev.dispatch("elementwise.wgsl", "unary", Spec::F32, &[(0, x), (2, y)], &p, 3, groups(n))
+    dev.dispatch("elementwise.wgsl", "unary", Spec::F32, &[(0, x), (2, y)], bytes(&p), 3, groups(n))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -74,7 +89,7 @@ pub fn binary(
     };
     let n = l.len();
     let p = strided_params(n, code, 0.0, &l, Some(&r))?;
-    dev.dispatch("elementwise.wgsl", "binary", Spec::F32, &[(0, a), (1, b), (2, y)], &p, 3, groups(n))
+    dev.dispatch("elementwise.wgsl", "binary", Spec::F32, &[(0, a), (1, b), (2, y)], bytes(&p), 3, groups(n))
 }
 
 /// y = the elements of x's view `s`, dense.
@@ -82,7 +97,7 @@ pub fn copy(dev: &WgpuDevice, x: &Buf, x_len: usize, s: Strided, y: &Buf) -> Res
     s.check("copy", "src", x_len)?;
     let n = s.len();
     let p = strided_params(n, 0, 0.0, &s, None)?;
-    dev.dispatch("elementwise.wgsl", "copy", Spec::F32, &[(0, x), (2, y)], &p, 3, groups(n))
+    dev.dispatch("elementwise.wgsl", "copy", Spec::F32, &[(0, x), (2, y)], bytes(&p), 3, groups(n))
 }
 
 /// y = the elements of x's view `s`, dense, cast between f32 and f16
@@ -92,7 +107,7 @@ pub fn cast(dev: &WgpuDevice, x: &Buf, x_len: usize, s: Strided, to_f16: bool, y
     let n = s.len();
     let p = strided_params(n, 0, 0.0, &s, None)?;
     let (entry, bufs) = if to_f16 { ("f32_to_f16", [(0, x), (2, y)]) } else { ("f16_to_f32", [(1, x), (3, y)]) };
-    dev.dispatch("cast.wgsl", entry, Spec::F32, &bufs, &p, 4, groups(n))
+    dev.dispatch("cast.wgsl", entry, Spec::F32, &bufs, bytes(&p), 4, groups(n))
 }
 
 /// y[r, :] = table[ids[r], :] for `n_ids` u32 ids; an id ≥ `rows` (the
@@ -107,13 +122,13 @@ pub fn embedding(
     y: &Buf,
 ) -> Result<()> {
     let n = n_ids * dim;
-    let mut p = vec![u(n)?, u(rows)?, u(dim)?, 0, 0, 0, 0, 0];
-    p.extend([0u32; 24]);
-    dev.dispatch("elementwise.wgsl", "embedding", Spec::F32, &[(0, table), (1, ids), (2, y)], &p, 3, groups(n))
+    // p.op holds the table's rows, p.dims the row width.
+    let p = wp::Strided { n: u(n)?, op: u(rows)?, dims: u(dim)?, ..Default::default() };
+    dev.dispatch("elementwise.wgsl", "embedding", Spec::F32, &[(0, table), (1, ids), (2, y)], bytes(&p), 3, groups(n))
 }
 
-fn norm_params(rows: usize, n: usize, eps: f32, t: usize, inner: usize, d: usize) -> Result<Vec<u32>> {
-    Ok(vec![u(rows)?, u(n)?, eps.to_bits(), u(t)?, u(inner)?, u(d)?, 0, 0])
+fn norm_params(rows: usize, n: usize, eps: f32) -> Result<NormParams> {
+    Ok(NormParams { rows: u(rows)?, n: u(n)?, eps, _p0: 0 })
 }
 
 fn row_groups(rows: usize) -> (u32, u32, u32) {
@@ -122,24 +137,33 @@ fn row_groups(rows: usize) -> (u32, u32, u32) {
 }
 
 pub fn layer_norm(dev: &WgpuDevice, x: &Buf, rows: usize, n: usize, w: &Buf, b: &Buf, eps: f32, y: &Buf) -> Result<()> {
-    let p = norm_params(rows, n, eps, 0, 0, 0)?;
-    dev.dispatch("norm.wgsl", "layer_norm", Spec::F32, &[(0, x), (1, w), (2, b), (3, y)], &p, 4, row_groups(rows))
+    let p = norm_params(rows, n, eps)?;
+    dev.dispatch(
+        "norm.wgsl",
+        "layer_norm",
+        Spec::F32,
+        &[(0, x), (1, w), (2, b), (3, y)],
+        bytes(&p),
+        4,
+        row_groups(rows),
+    )
 }
 
 pub fn rms_norm(dev: &WgpuDevice, x: &Buf, rows: usize, n: usize, w: &Buf, eps: f32, y: &Buf) -> Result<()> {
-    let p = norm_params(rows, n, eps, 0, 0, 0)?;
-    dev.dispatch("norm.wgsl", "rms_norm", Spec::F32, &[(0, x), (1, w), (3, y)], &p, 4, row_groups(rows))
+    let p = norm_params(rows, n, eps)?;
+    dev.dispatch("norm.wgsl", "rms_norm", Spec::F32, &[(0, x), (1, w), (3, y)], bytes(&p), 4, row_groups(rows))
 }
 
 pub fn softmax(dev: &WgpuDevice, x: &Buf, rows: usize, n: usize, y: &Buf) -> Result<()> {
-    let p = norm_params(rows, n, 0.0, 0, 0, 0)?;
-    dev.dispatch("norm.wgsl", "softmax", Spec::F32, &[(0, x), (3, y)], &p, 4, row_groups(rows))
+    let p = norm_params(rows, n, 0.0)?;
+    dev.dispatch("norm.wgsl", "softmax", Spec::F32, &[(0, x), (3, y)], bytes(&p), 4, row_groups(rows))
 }
 
 pub fn rope(dev: &WgpuDevice, r: &Rope, x: &Buf, cos: &Buf, sin: &Buf, y: &Buf) -> Result<()> {
     let rows = r.outer * r.t * r.inner;
-    let p = norm_params(rows, 0, 0.0, r.t, r.inner, r.d)?;
-    dev.dispatch("norm.wgsl", "rope", Spec::F32, &[(0, x), (1, cos), (2, sin), (3, y)], &p, 4, groups(rows * r.d / 2))
+    let p = RopeParams { rows: u(rows)?, t: u(r.t)?, inner: u(r.inner)?, d: u(r.d)? };
+    let bufs = [(0, x), (1, cos), (2, sin), (3, y)];
+    dev.dispatch("rope.wgsl", "rope", Spec::F32, &bufs, bytes(&p), 4, groups(rows * r.d / 2))
 }
 
 pub fn im2col(dev: &WgpuDevice, p: &Im2col, x: &Buf, x_len: usize, y: &Buf) -> Result<()> {
@@ -148,9 +172,20 @@ pub fn im2col(dev: &WgpuDevice, p: &Im2col, x: &Buf, x_len: usize, y: &Buf) -> R
         return Err(Error::Shape { op: "im2col", msg: "square kernels only on wgpu".into() });
     }
     let (oh, ow) = p.out_hw();
-    let v = [p.n, p.c, p.h, p.w, p.kh, p.stride, p.pad, oh, ow, p.out_len(), 0, 0, 0, 0, 0, 0];
-    let params: Vec<u32> = v.iter().map(|&x| u(x)).collect::<Result<_>>()?;
-    dev.dispatch("layout.wgsl", "im2col", Spec::F32, &[(0, x), (1, y)], &params, 2, groups(p.out_len()))
+    let params = LayoutParams {
+        n: u(p.n)?,
+        c: u(p.c)?,
+        h: u(p.h)?,
+        w: u(p.w)?,
+        k: u(p.kh)?,
+        stride: u(p.stride)?,
+        pad: u(p.pad)?,
+        oh: u(oh)?,
+        ow: u(ow)?,
+        total: u(p.out_len())?,
+        ..Default::default()
+    };
+    dev.dispatch("layout.wgsl", "im2col", Spec::F32, &[(0, x), (1, y)], bytes(&params), 2, groups(p.out_len()))
 }
 
 /// y[o·inner_y + at + i] = x[o·inner_x + i]: a concatenation part, or KV-cache rows.
@@ -164,9 +199,9 @@ pub fn concat(
     y: &Buf,
 ) -> Result<()> {
     let total = outer * inner_x;
-    let v = [0, 0, 0, 0, 0, 0, 0, 0, 0, total, inner_x, inner_y, at, 0, 0, 0];
-    let params: Vec<u32> = v.iter().map(|&x| u(x)).collect::<Result<_>>()?;
-    dev.dispatch("layout.wgsl", "concat", Spec::F32, &[(0, x), (1, y)], &params, 2, groups(total))
+    let params =
+        LayoutParams { total: u(total)?, inner_x: u(inner_x)?, inner_y: u(inner_y)?, at: u(at)?, ..Default::default() };
+    dev.dispatch("layout.wgsl", "concat", Spec::F32, &[(0, x), (1, y)], bytes(&params), 2, groups(total))
 }
 
 /// GEMM over f32 buffers, or f16 ones with `spec` F16 (f32 accumulation).
@@ -189,16 +224,24 @@ pub fn gemm(
     let l = |m: &MatLayout| -> Result<[u32; 4]> {
         Ok([u(m.offset)?, u(m.batch_stride)?, u(m.row_stride)?, u(m.col_stride)?])
     };
-    let mut params = vec![u(p.m)?, u(p.n)?, u(p.k)?, u(p.batch)?, p.alpha.to_bits(), p.beta.to_bits(), 0, 0];
-    params.extend(l(&p.a)?);
-    params.extend(l(&p.b)?);
-    params.extend(l(&p.c)?);
+    let params = GemmParams {
+        m: u(p.m)?,
+        n: u(p.n)?,
+        k: u(p.k)?,
+        batch: u(p.batch)?,
+        alpha: p.alpha,
+        beta: p.beta,
+        a: l(&p.a)?,
+        b: l(&p.b)?,
+        c: l(&p.c)?,
+        ..Default::default()
+    };
     dev.dispatch(
         "gemm.wgsl",
         "gemm",
         spec,
         &[(0, a), (1, b), (2, c)],
-        &params,
+        bytes(&params),
         3,
         (u(p.n.div_ceil(64))?, u(p.m.div_ceil(64))?, u(p.batch)?),
     )
@@ -232,25 +275,24 @@ pub fn attention(
         WgpuMask::Keep((m, _), l) => (2, m, l),
     };
     let h = |x: &Heads| -> Result<[u32; 4]> { Ok([u(x.offset)?, u(x.b_stride)?, u(x.h_stride)?, u(x.t_stride)?]) };
-    let mut params = vec![
-        u(p.b)?,
-        u(p.h)?,
-        u(p.hkv)?,
-        u(p.tq)?,
-        u(p.tk)?,
-        u(p.d)?,
-        p.scale.to_bits(),
-        p.causal as u32,
-        kind,
-        0,
-        0,
-        0,
-    ];
-    for x in [&p.q, &p.k, &p.v, &p.o] {
-        params.extend(h(x)?);
-    }
-    params.extend([u(ml.offset)?, u(ml.b_stride)?, u(ml.h_stride)?, u(ml.q_stride)?]);
+    let params = AttentionParams {
+        b: u(p.b)?,
+        h: u(p.h)?,
+        hkv: u(p.hkv)?,
+        tq: u(p.tq)?,
+        tk: u(p.tk)?,
+        d: u(p.d)?,
+        scale: p.scale,
+        causal: p.causal as u32,
+        mask_kind: kind,
+        q: h(&p.q)?,
+        k: h(&p.k)?,
+        v: h(&p.v)?,
+        o: h(&p.o)?,
+        m: [u(ml.offset)?, u(ml.b_stride)?, u(ml.h_stride)?, u(ml.q_stride)?],
+        ..Default::default()
+    };
     // Without a mask the shader never reads binding 3; q stands in for it.
     let bufs = [(0, q), (1, k), (2, v), (3, mbuf), (4, o)];
-    dev.dispatch("attention.wgsl", "attention", Spec::F32, &bufs, &params, 5, (u(p.tq)?, u(p.h)?, u(p.b)?))
+    dev.dispatch("attention.wgsl", "attention", Spec::F32, &bufs, bytes(&params), 5, (u(p.tq)?, u(p.h)?, u(p.b)?))
 }
