@@ -9,7 +9,7 @@
 //! Shapes: T tiles (max_num_tiles), P = patches + CLS, Lp = P padded to a
 //! multiple of 8, D width, k intermediate layers; out [T, P, D·(1 + k)].
 
-use iris_tensor::Tensor;
+use iris_tensor::{AttnMask, Tensor};
 
 use crate::error::Result;
 use crate::loader::{LayerNorm, Linear, Loader};
@@ -17,7 +17,7 @@ use crate::mllama::config::MllamaVisionConfig;
 use crate::params::{parameters, Gate, Param};
 use crate::trace::Trace;
 
-/// Self-attention without biases, masked by a keep-mask [1, 1, N, N].
+/// Self-attention without biases (padding rows see only the real tokens).
 struct VisionAttention {
     q: Linear,
     k: Linear,
@@ -68,14 +68,27 @@ impl VisionLayer {
         })
     }
 
-    fn forward(&self, x: &Tensor, keep: Option<&Tensor>, act: crate::config::Activation) -> Result<Tensor> {
+    /// x [1, N, D] with its real tokens first: the first `real` rows (all of
+    /// them when None) attend to every token, the padding rows after them to
+    /// the real tokens only (padding never sees padding, as in the reference).
+    fn forward(&self, x: &Tensor, real: Option<usize>, act: crate::config::Activation) -> Result<Tensor> {
         let (n, d) = (x.shape()[1], x.shape()[2]);
         let a = &self.self_attn;
         let (h, dh) = (a.heads, d / a.heads);
         let y = self.input_layernorm.forward(x)?;
         let heads =
             |p: &Linear| -> Result<Tensor> { Ok(p.forward(&y)?.reshape(&[1, n, h, dh])?.permute(&[0, 2, 1, 3])?) };
-        let o = Tensor::cross_attention(&heads(&a.q)?, &heads(&a.k)?, &heads(&a.v)?, keep, (dh as f32).powf(-0.5))?;
+        let (q, k, v) = (heads(&a.q)?, heads(&a.k)?, heads(&a.v)?);
+        let scale = (dh as f32).powf(-0.5);
+        let o = match real {
+            Some(r) if r < n => {
+                let all = Tensor::attention(&q.narrow(2, 0, r)?, &k, &v, AttnMask::None, scale)?;
+                let (kr, vr) = (k.narrow(2, 0, r)?, v.narrow(2, 0, r)?);
+                let pad = Tensor::attention(&q.narrow(2, r, n - r)?, &kr, &vr, AttnMask::None, scale)?;
+                Tensor::cat(&[&all, &pad], 2)?
+            }
+            _ => Tensor::attention(&q, &k, &v, AttnMask::None, scale)?,
+        };
         let o = o.permute(&[0, 2, 1, 3])?.contiguous()?.reshape(&[1, n, d])?;
         // Ungated layers add the residual in the products; gated ones scale first.
         let x = match &self.gate_attn {
@@ -175,39 +188,55 @@ impl MllamaVision {
         let x = x.add(&row(&self.tile_position.value, &[t, p, d])?.scale(self.position_gate.tanh)?)?;
         let x = self.layernorm_pre.forward(&x)?;
         let zeros = Tensor::zeros(&[t, lp - p, d], x.dtype()).to_device(x.device())?;
-        let x = Tensor::cat(&[&x, &zeros], 1)?.reshape(&[1, t * lp, d])?;
-        // Only pad→pad pairs are hidden (padding = padded tokens and unused tiles):
-        // real tokens still see the padding, as in the reference. Built once
-        // per image as bytes on the model's device, shared by every layer.
-        let pad: Vec<bool> = (0..t * lp).map(|i| i / lp >= tiles || i % lp >= p).collect();
-        let keep = pad.iter().any(|&b| b).then(|| {
-            let m: Vec<u8> = (0..t * lp * t * lp).map(|i| !(pad[i / (t * lp)] && pad[i % (t * lp)]) as u8).collect();
-            Tensor::from_vec(m, &[1, 1, t * lp, t * lp])?.to_device(x.device())
-        });
-        let keep = keep.transpose()?;
+        let x = Tensor::cat(&[&x, &zeros], 1)?.reshape(&[t * lp, d])?;
+        // Padding (each tile's tokens past P, and unused tiles) only hides
+        // pad→pad pairs. From the per-token flags, the tokens are reordered
+        // once, real ones first: each layer's attention is then two unmasked
+        // products (real rows over all keys, padding rows over the real keys),
+        // and the order is undone at the end. Attention is the only step that
+        // mixes tokens, and it does not depend on their order.
+        let pad = |i: usize| i / lp >= tiles || i % lp >= p;
+        let order: Vec<u32> =
+            (0..t * lp).filter(|&i| !pad(i)).chain((0..t * lp).filter(|&i| pad(i))).map(|i| i as u32).collect();
+        let real = (0..t * lp).filter(|&i| !pad(i)).count();
+        let mut undo = vec![0u32; order.len()];
+        for (k, &i) in order.iter().enumerate() {
+            undo[i as usize] = k as u32;
+        }
+        let permute = |x: &Tensor, idx: &[u32]| -> Result<Tensor> {
+            let w = x.shape()[x.dims() - 1];
+            Ok(Tensor::embedding(&x.reshape(&[t * lp, w])?, idx)?)
+        };
+        let x = permute(&x, &order)?.reshape(&[1, t * lp, d])?;
+        let real = Some(real);
         let mut x = x;
         let mut inter = Vec::new();
         for (i, layer) in self.local.iter().enumerate() {
             let _p = iris_tensor::profile::scope(|| format!("layer: vision local {i}"));
-            x = layer.forward(&x, keep.as_ref(), self.act)?;
+            x = layer.forward(&x, real, self.act)?;
             if c.intermediate_layers_indices.contains(&i) {
                 inter.push((i, x.clone()));
             }
         }
+        let x = permute(&x, &undo)?;
         trace.record(|| "vision_local".into(), &x);
         let x = self.layernorm_post.forward(&x)?.reshape(&[t, lp, d])?;
         let x = x.add(&row(&self.post_tile.value, &[t, 1, d])?.scale(self.post_tile_gate.tanh)?)?;
-        let mut x = x.reshape(&[1, t * lp, d])?;
+        let mut x = permute(&x, &order)?.reshape(&[1, t * lp, d])?;
         for (i, layer) in self.global.iter().enumerate() {
             let _p = iris_tensor::profile::scope(|| format!("layer: vision global {i}"));
-            x = layer.forward(&x, keep.as_ref(), self.act)?;
+            x = layer.forward(&x, real, self.act)?;
         }
+        let x = permute(&x, &undo)?;
         trace.record(|| "vision_global".into(), &x);
         // Intermediates in the config's order, interleaved: feature d·k + j.
         let stacked: Vec<Tensor> = c
             .intermediate_layers_indices
             .iter()
-            .map(|i| Ok(inter.iter().find(|(j, _)| j == i).expect("recorded above").1.reshape(&[t, lp, d, 1])?))
+            .map(|i| {
+                let x = &inter.iter().find(|(j, _)| j == i).expect("recorded above").1;
+                Ok(permute(x, &undo)?.reshape(&[t, lp, d, 1])?)
+            })
             .collect::<Result<_>>()?;
         let k = stacked.len();
         let x = x.reshape(&[t, lp, d])?;
