@@ -12,6 +12,7 @@ use crate::{DType, Device, Tensor};
 impl Tensor {
     /// The backend of the device all of `ts` are on.
     pub(crate) fn backend_of(op: &'static str, ts: &[&Tensor]) -> Result<Arc<dyn Backend>> {
+        Tensor::check_backward(op, ts)?;
         let d = ts.first().map_or(Device::Cpu, |t| t.device());
         if let Some(t) = ts.iter().find(|t| t.device() != d) {
             return Err(iris_kernels::Error::WrongDevice { op, found: t.device(), expected: d }.into());

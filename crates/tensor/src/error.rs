@@ -13,6 +13,9 @@ pub enum Error {
     DTypeMismatch { op: &'static str, lhs: DType, rhs: DType },
     #[error("{op}: tensor holds {found}, caller asked for {expected}")]
     DType { op: &'static str, expected: DType, found: DType },
+    /// An op without a backward met a tensor that gradients flow through.
+    #[error("{0}: no backward yet; run it under no_grad() or on tensors that need no gradient")]
+    NoBackward(&'static str),
     #[error("{op}: not available on device {device}")]
     Device { op: &'static str, device: Device },
     #[error("{}: {msg}", file.display())]

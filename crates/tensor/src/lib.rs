@@ -2,6 +2,7 @@
 //! share storage, op methods that dispatch to iris-kernels, a buffer pool so
 //! op outputs reuse freed memory, and zero-copy safetensors loading.
 
+mod autograd;
 mod device;
 mod error;
 mod layout;
@@ -11,11 +12,12 @@ mod rss;
 mod tensor;
 mod weights;
 
+pub use autograd::{is_grad_enabled, no_grad, NoGrad};
 pub use error::{Error, Result};
 pub use iris_kernels::cpu::{pool_stats, PoolStats};
 pub use iris_kernels::{DType, Device, Unary};
 pub use layout::Layout;
-pub use ops::{AttnMask, PackedWeight};
+pub use ops::{AttnMask, PackedWeight, IGNORE};
 pub use rss::{peak_rss_bytes, rss_bytes};
 pub use tensor::Tensor;
 pub use weights::Weights;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use iris_kernels::testing::randn;
 use iris_kernels::Buffer;
 
+use crate::autograd::{tracking, Node};
 use crate::error::{shape_err, Error, Result};
 use crate::layout::Layout;
 use crate::{with_dtype, DType, Device, Elem};
@@ -15,6 +16,9 @@ pub struct Tensor {
     pub(crate) storage: Arc<Buffer>,
     layout: Layout,
     dtype: DType,
+    /// The autograd node: a leaf's gradient, or the op that made the tensor
+    /// (None when no gradient flows through it).
+    pub(crate) node: Option<Arc<Node>>,
 }
 
 impl std::fmt::Debug for Tensor {
@@ -28,7 +32,7 @@ impl Tensor {
     pub fn from_buffer(buf: Buffer, shape: &[usize]) -> Tensor {
         debug_assert_eq!(buf.len(), shape.iter().product::<usize>());
         let dtype = buf.dtype();
-        Tensor { storage: Arc::new(buf), layout: Layout::contiguous(shape), dtype }
+        Tensor { storage: Arc::new(buf), layout: Layout::contiguous(shape), dtype, node: None }
     }
 
     /// The buffer behind the tensor (the layout says which elements are its).
@@ -45,8 +49,9 @@ impl Tensor {
         Ok(Tensor::from_buffer(buf, shape))
     }
 
+    /// A view of the same storage, outside the graph (view ops record their own node).
     pub(crate) fn with_layout(&self, layout: Layout) -> Tensor {
-        Tensor { storage: self.storage.clone(), layout, dtype: self.dtype }
+        Tensor { storage: self.storage.clone(), layout, dtype: self.dtype, node: None }
     }
 
     // ---- constructors
@@ -168,18 +173,27 @@ impl Tensor {
     // ---- views (no copy)
 
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
-        match self.layout.reshape(shape) {
-            Ok(l) => Ok(self.with_layout(l)),
+        let out = match self.layout.reshape(shape) {
+            Ok(l) => self.with_layout(l),
             // Not contiguous: copy first, as torch's reshape does.
             Err(_) if self.elem_count() == shape.iter().product::<usize>() => {
-                let c = self.contiguous()?;
-                Ok(c.with_layout(c.layout.reshape(shape)?))
+                let c = self.contiguous()?.detach();
+                c.with_layout(c.layout.reshape(shape)?)
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        self.same_elements(out)
     }
     pub fn permute(&self, dims: &[usize]) -> Result<Tensor> {
-        Ok(self.with_layout(self.layout.permute(dims)?))
+        let out = self.with_layout(self.layout.permute(dims)?);
+        if !tracking(&[self]) {
+            return Ok(out);
+        }
+        let mut inverse = vec![0; dims.len()];
+        for (i, &d) in dims.iter().enumerate() {
+            inverse[d] = i;
+        }
+        Ok(out.record("permute", &[self], move |g| Ok(vec![Some(g.permute(&inverse)?)])))
     }
     pub fn transpose(&self, a: usize, b: usize) -> Result<Tensor> {
         let mut dims: Vec<usize> = (0..self.dims()).collect();
@@ -196,15 +210,40 @@ impl Tensor {
         self.transpose(self.dims() - 2, self.dims() - 1)
     }
     pub fn narrow(&self, dim: usize, start: usize, len: usize) -> Result<Tensor> {
-        Ok(self.with_layout(self.layout.narrow(dim, start, len)?))
+        let out = self.with_layout(self.layout.narrow(dim, start, len)?);
+        if !tracking(&[self]) {
+            return Ok(out);
+        }
+        // The gradient lands in the narrowed span of zeros.
+        let (shape, dtype, device) = (self.shape().to_vec(), self.dtype, self.device());
+        Ok(out.record("narrow", &[self], move |g| {
+            let mut z = Tensor::zeros(&shape, dtype).to_device(device)?;
+            z.write_at(dim, start, g)?;
+            Ok(vec![Some(z)])
+        }))
     }
     pub fn broadcast_as(&self, shape: &[usize]) -> Result<Tensor> {
-        Ok(self.with_layout(self.layout.broadcast_as(shape)?))
+        let out = self.with_layout(self.layout.broadcast_as(shape)?);
+        if !tracking(&[self]) {
+            return Ok(out);
+        }
+        let from = self.shape().to_vec();
+        Ok(out.record("broadcast_as", &[self], move |g| Ok(vec![Some(g.sum_to(&from)?)])))
     }
     pub fn squeeze(&self, dim: usize) -> Result<Tensor> {
-        Ok(self.with_layout(self.layout.squeeze(dim)?))
+        self.same_elements(self.with_layout(self.layout.squeeze(dim)?))
     }
     pub fn unsqueeze(&self, dim: usize) -> Result<Tensor> {
-        Ok(self.with_layout(self.layout.unsqueeze(dim)?))
+        self.same_elements(self.with_layout(self.layout.unsqueeze(dim)?))
+    }
+
+    /// `out`, a view of self's elements in the same order under another
+    /// shape, with the node that reshapes its gradient back.
+    fn same_elements(&self, out: Tensor) -> Result<Tensor> {
+        if !tracking(&[self]) {
+            return Ok(out);
+        }
+        let from = self.shape().to_vec();
+        Ok(out.record("reshape", &[self], move |g| Ok(vec![Some(g.reshape(&from)?)])))
     }
 }

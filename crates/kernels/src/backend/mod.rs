@@ -55,7 +55,7 @@ pub trait Backend: Send + Sync {
     }
     /// Whether `op` runs in `dtype` here (the parity driver leaves out the rest).
     fn supports(&self, op: &str, dtype: DType) -> bool {
-        true
+        !GRAD_OPS.contains(&op)
     }
 
     /// `len` elements whose contents are unspecified.
@@ -137,9 +137,70 @@ pub trait Backend: Send + Sync {
     fn embedding(&self, table: Dense, dim: usize, ids: Dense, y: &mut Buffer) -> Result<()> {
         lacks!(self, "embedding", table.dtype())
     }
+
+    // ---- backward (training); dy is the gradient of the forward's output
+
+    /// dx = dy·f′(x).
+    fn unary_backward(&self, op: Unary, x: Dense, dy: Dense, dx: &mut Buffer) -> Result<()> {
+        lacks!(self, "unary_backward", x.dtype())
+    }
+    /// Rows of `w.len`; dw summed over the rows.
+    fn rms_norm_backward(
+        &self,
+        x: Dense,
+        w: Dense,
+        dy: Dense,
+        eps: f32,
+        dx: &mut Buffer,
+        dw: &mut Buffer,
+    ) -> Result<()> {
+        lacks!(self, "rms_norm_backward", x.dtype())
+    }
+    /// Rows of `w.len`; dw and db summed over the rows.
+    #[allow(clippy::too_many_arguments)]
+    fn layer_norm_backward(
+        &self,
+        x: Dense,
+        w: Dense,
+        dy: Dense,
+        eps: f32,
+        dx: &mut Buffer,
+        dw: &mut Buffer,
+        db: &mut Buffer,
+    ) -> Result<()> {
+        lacks!(self, "layer_norm_backward", x.dtype())
+    }
+    /// From the forward's output y, rows of `n`.
+    fn softmax_backward(&self, y: Dense, dy: Dense, n: usize, dx: &mut Buffer) -> Result<()> {
+        lacks!(self, "softmax_backward", y.dtype())
+    }
+    /// Per-row loss (F32) of logits in rows of `v` against U32 targets (`cpu::IGNORE` skips a row).
+    fn cross_entropy(&self, x: Dense, v: usize, targets: Dense, loss: &mut Buffer) -> Result<()> {
+        lacks!(self, "cross_entropy", x.dtype())
+    }
+    /// dx = scale·(softmax(x) − onehot(target)) per row, recomputed from the logits.
+    fn cross_entropy_backward(&self, x: Dense, v: usize, targets: Dense, scale: f32, dx: &mut Buffer) -> Result<()> {
+        lacks!(self, "cross_entropy_backward", x.dtype())
+    }
+    /// The table's gradient [V, dim]: dy's rows added into the rows their U32 ids picked.
+    fn embedding_backward(&self, dy: Dense, dim: usize, ids: Dense, dtable: &mut Buffer) -> Result<()> {
+        lacks!(self, "embedding_backward", dy.dtype())
+    }
 }
 
 /// The backend of `device`, opened at first use and shared after.
+/// The backward ops (training): the CPU runs them; a GPU backend does not
+/// list them in `supports` until it has kernels for them.
+pub const GRAD_OPS: &[&str] = &[
+    "unary_backward",
+    "rms_norm_backward",
+    "layer_norm_backward",
+    "softmax_backward",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "embedding_backward",
+];
+
 pub fn backend(device: Device) -> Result<Arc<dyn Backend>> {
     type Open = Vec<(Device, Arc<dyn Backend>)>;
     static OPEN: OnceLock<Mutex<Open>> = OnceLock::new();

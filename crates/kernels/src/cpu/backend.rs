@@ -105,6 +105,9 @@ impl Backend for CpuBackend {
     fn device(&self) -> Device {
         Device::Cpu
     }
+    fn supports(&self, _op: &str, _dtype: DType) -> bool {
+        true
+    }
     fn alloc(&self, dtype: DType, len: usize) -> Result<Buffer> {
         Ok(Buffer::host_uninit(dtype, len))
     }
@@ -244,5 +247,74 @@ impl Backend for CpuBackend {
         with_float!(table.dtype(), "embedding", T => {
             kernel!(self, embedding(table.host::<T>("embedding")?, dim, ids, y.host_mut::<T>("embedding")?))
         })
+    }
+
+    fn unary_backward(&self, op: Unary, x: Dense, dy: Dense, dx: &mut Buffer) -> Result<()> {
+        let n = "unary_backward";
+        on(self, n, &[x.buf, dy.buf, dx])?;
+        with_float!(x.dtype(), n, T => kernel!(self, unary_backward(op, x.host::<T>(n)?, dy.host::<T>(n)?, dx.host_mut::<T>(n)?)))
+    }
+
+    fn rms_norm_backward(
+        &self,
+        x: Dense,
+        w: Dense,
+        dy: Dense,
+        eps: f32,
+        dx: &mut Buffer,
+        dw: &mut Buffer,
+    ) -> Result<()> {
+        let n = "rms_norm_backward";
+        on(self, n, &[x.buf, w.buf, dy.buf, dx, dw])?;
+        with_float!(x.dtype(), n, T => {
+            let (xd, wd, dyd) = (x.host::<T>(n)?, w.host::<T>(n)?, dy.host::<T>(n)?);
+            kernel!(self, rms_norm_backward(xd, wd, dyd, eps, dx.host_mut::<T>(n)?, dw.host_mut::<T>(n)?))
+        })
+    }
+
+    fn layer_norm_backward(
+        &self,
+        x: Dense,
+        w: Dense,
+        dy: Dense,
+        eps: f32,
+        dx: &mut Buffer,
+        dw: &mut Buffer,
+        db: &mut Buffer,
+    ) -> Result<()> {
+        let n = "layer_norm_backward";
+        on(self, n, &[x.buf, w.buf, dy.buf, dx, dw, db])?;
+        with_float!(x.dtype(), n, T => {
+            let (xd, wd, dyd) = (x.host::<T>(n)?, w.host::<T>(n)?, dy.host::<T>(n)?);
+            let (dxd, dwd, dbd) = (dx.host_mut::<T>(n)?, dw.host_mut::<T>(n)?, db.host_mut::<T>(n)?);
+            kernel!(self, layer_norm_backward(xd, wd, dyd, eps, dxd, dwd, dbd))
+        })
+    }
+
+    fn softmax_backward(&self, y: Dense, dy: Dense, len: usize, dx: &mut Buffer) -> Result<()> {
+        let n = "softmax_backward";
+        on(self, n, &[y.buf, dy.buf, dx])?;
+        with_float!(y.dtype(), n, T => kernel!(self, softmax_backward(y.host::<T>(n)?, dy.host::<T>(n)?, len, dx.host_mut::<T>(n)?)))
+    }
+
+    fn cross_entropy(&self, x: Dense, v: usize, targets: Dense, loss: &mut Buffer) -> Result<()> {
+        let n = "cross_entropy";
+        on(self, n, &[x.buf, targets.buf, loss])?;
+        let t = targets.host::<u32>(n)?;
+        with_float!(x.dtype(), n, T => kernel!(self, cross_entropy(x.host::<T>(n)?, v, t, loss.host_mut::<f32>(n)?)))
+    }
+
+    fn cross_entropy_backward(&self, x: Dense, v: usize, targets: Dense, scale: f32, dx: &mut Buffer) -> Result<()> {
+        let n = "cross_entropy_backward";
+        on(self, n, &[x.buf, targets.buf, dx])?;
+        let t = targets.host::<u32>(n)?;
+        with_float!(x.dtype(), n, T => kernel!(self, cross_entropy_backward(x.host::<T>(n)?, v, t, scale, dx.host_mut::<T>(n)?)))
+    }
+
+    fn embedding_backward(&self, dy: Dense, dim: usize, ids: Dense, dtable: &mut Buffer) -> Result<()> {
+        let n = "embedding_backward";
+        on(self, n, &[dy.buf, ids.buf, dtable])?;
+        let ids = ids.host::<u32>(n)?;
+        with_float!(dy.dtype(), n, T => kernel!(self, embedding_backward(dy.host::<T>(n)?, dim, ids, dtable.host_mut::<T>(n)?)))
     }
 }

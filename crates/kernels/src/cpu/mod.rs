@@ -4,16 +4,21 @@
 mod attention;
 pub mod backend;
 mod copy;
+mod copy_grad;
 mod elementwise;
+mod elementwise_grad;
 pub(crate) mod gemm;
 mod im2col;
 pub mod isa;
+mod loss;
 mod math;
 mod norm;
+mod norm_grad;
 pub(crate) mod pool;
 mod reduce;
 mod rope;
 
+pub use loss::IGNORE;
 pub use pool::{pool_stats, PoolStats};
 
 /// Plain loops, f64 accumulation where order matters; never optimised.
@@ -22,10 +27,14 @@ pub mod reference {
 
     pub use super::attention::reference::attention;
     pub use super::copy::reference::{concat, copy, embedding};
+    pub use super::copy_grad::reference::embedding_backward;
     pub use super::elementwise::reference::{binary, unary};
+    pub use super::elementwise_grad::reference::unary_backward;
     pub use super::gemm::reference::gemm;
     pub use super::im2col::reference::im2col;
+    pub use super::loss::reference::{cross_entropy, cross_entropy_backward};
     pub use super::norm::reference::{layer_norm, rms_norm, softmax};
+    pub use super::norm_grad::reference::{layer_norm_backward, rms_norm_backward, softmax_backward};
     pub use super::reduce::reference::reduce;
     pub use super::rope::reference::rope;
 
@@ -45,10 +54,14 @@ pub mod reference {
 pub mod fast {
     pub use super::attention::{attention, cross_attention};
     pub use super::copy::{concat, copy, embedding};
+    pub use super::copy_grad::embedding_backward;
     pub use super::elementwise::{binary, unary};
+    pub use super::elementwise_grad::unary_backward;
     pub use super::gemm::{gemm, gemm_packed, Epilogue, PackedB};
     pub use super::im2col::im2col;
+    pub use super::loss::{cross_entropy, cross_entropy_backward};
     pub use super::norm::{layer_norm, rms_norm, softmax};
+    pub use super::norm_grad::{layer_norm_backward, rms_norm_backward, softmax_backward};
     pub use super::reduce::reduce;
     pub use super::rope::rope;
 }

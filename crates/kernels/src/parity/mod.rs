@@ -7,6 +7,7 @@
 
 mod cases;
 mod gemm;
+mod grad;
 pub mod perf;
 
 use std::time::Instant;
@@ -158,6 +159,7 @@ pub fn cases(dtype: DType) -> Vec<Case> {
     cases::attention_cases(dtype, &mut out);
     cases::row_cases(dtype, &mut out);
     cases::layout_cases(dtype, &mut out);
+    grad::grad_cases(dtype, &mut out);
     out
 }
 

@@ -87,7 +87,8 @@ impl Backend for WgpuBackend {
         }
     }
     fn supports(&self, op: &str, dtype: DType) -> bool {
-        dtype == DType::F32 || dtype == DType::F16 && (op == "gemm" || op == "copy") && self.dev.has_f16()
+        let grad = crate::backend::GRAD_OPS.contains(&op);
+        !grad && (dtype == DType::F32 || dtype == DType::F16 && (op == "gemm" || op == "copy") && self.dev.has_f16())
     }
 
     fn alloc(&self, dtype: DType, len: usize) -> Result<Buffer> {

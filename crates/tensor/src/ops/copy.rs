@@ -1,5 +1,6 @@
 //! Layout and dtype changes, concatenation, embedding gather.
 
+use crate::autograd::{pause, tracking};
 use crate::error::{shape_err, Result};
 use crate::{DType, Tensor};
 
@@ -22,8 +23,16 @@ impl Tensor {
 
     pub(crate) fn copy_as(&self, dtype: DType) -> Result<Tensor> {
         let _p = crate::profile::scope(|| "copy".to_string());
-        let be = Tensor::backend_of("copy", &[self])?;
-        Tensor::output(&*be, dtype, self.shape(), |y| be.copy(self.buffer(), self.strided(), y))
+        let y = {
+            let _off = pause(&[self]);
+            let be = Tensor::backend_of("copy", &[self])?;
+            Tensor::output(&*be, dtype, self.shape(), |y| be.copy(self.buffer(), self.strided(), y))?
+        };
+        if !tracking(&[self]) {
+            return Ok(y);
+        }
+        let from = self.dtype();
+        Ok(y.record("copy", &[self], move |g| Ok(vec![Some(g.to_dtype(from)?)])))
     }
 
     /// Concatenation along `dim`; every other dimension must agree.
@@ -45,19 +54,36 @@ impl Tensor {
             }
             shape[dim] += t.shape()[dim];
         }
-        let be = Tensor::backend_of("cat", tensors)?;
-        let outer: usize = shape[..dim].iter().product();
-        let inner: usize = shape[dim + 1..].iter().product();
-        let parts: Vec<Tensor> = tensors.iter().map(|t| t.contiguous()).collect::<Result<_>>()?;
-        Tensor::output(&*be, first.dtype(), &shape, |y| {
+        let y = {
+            let _off = pause(tensors);
+            let be = Tensor::backend_of("cat", tensors)?;
+            let outer: usize = shape[..dim].iter().product();
+            let inner: usize = shape[dim + 1..].iter().product();
+            let parts: Vec<Tensor> = tensors.iter().map(|t| t.contiguous()).collect::<Result<_>>()?;
+            Tensor::output(&*be, first.dtype(), &shape, |y| {
+                let mut at = 0;
+                for p in &parts {
+                    let w = p.shape()[dim] * inner;
+                    be.concat(p.run(), outer, w, shape[dim] * inner, at, y)?;
+                    at += w;
+                }
+                Ok(())
+            })?
+        };
+        if !tracking(tensors) {
+            return Ok(y);
+        }
+        // Each part's gradient is its span of the output's.
+        let spans: Vec<(usize, bool)> = tensors.iter().map(|t| (t.shape()[dim], t.is_tracked())).collect();
+        Ok(y.record("cat", tensors, move |g| {
             let mut at = 0;
-            for p in &parts {
-                let w = p.shape()[dim] * inner;
-                be.concat(p.run(), outer, w, shape[dim] * inner, at, y)?;
-                at += w;
+            let mut out = Vec::with_capacity(spans.len());
+            for &(len, tracked) in &spans {
+                out.push(tracked.then(|| g.narrow(dim, at, len)?.contiguous()).transpose()?);
+                at += len;
             }
-            Ok(())
-        })
+            Ok(out)
+        }))
     }
 
     /// Rows of the table [V, D] picked by `ids`: out [ids.len(), D].
@@ -70,9 +96,17 @@ impl Tensor {
         if let Some(&bad) = ids.iter().find(|&&i| i as usize >= rows) {
             return Err(iris_kernels::Error::IndexOutOfRange { op: "embedding", index: bad as usize, len: rows }.into());
         }
-        let be = Tensor::backend_of("embedding", &[table])?;
-        let ids = be.upload(DType::U32, bytemuck::cast_slice(ids))?;
-        let table = table.contiguous()?;
-        Tensor::output(&*be, table.dtype(), &[ids.len(), dim], |y| be.embedding(table.run(), dim, ids.dense(), y))
+        let y = {
+            let _off = pause(&[table]);
+            let be = Tensor::backend_of("embedding", &[table])?;
+            let ids = be.upload(DType::U32, bytemuck::cast_slice(ids))?;
+            let table = table.contiguous()?;
+            Tensor::output(&*be, table.dtype(), &[ids.len(), dim], |y| be.embedding(table.run(), dim, ids.dense(), y))?
+        };
+        if !tracking(&[table]) {
+            return Ok(y);
+        }
+        let ids = ids.to_vec();
+        Ok(y.record("embedding", &[table], move |g| Ok(vec![Some(Tensor::embedding_grad(g, &ids, rows)?)])))
     }
 }

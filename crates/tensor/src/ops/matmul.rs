@@ -3,6 +3,7 @@
 
 use iris_kernels::{Gemm, MatLayout, Unary};
 
+use crate::autograd::{pause, tracking};
 use crate::error::{shape_err, Result};
 use crate::layout::broadcast_shape;
 use crate::Tensor;
@@ -56,6 +57,7 @@ impl Tensor {
         }
         let batch = broadcast_shape("matmul", &a[..a.len() - 2], &b[..b.len() - 2])?;
         let full = |r, c| [&batch[..], &[r, c]].concat();
+        let off = pause(&[self, rhs]);
         let (x, xs) = with_batch_stride(self.broadcast_as(&full(m, k))?)?;
         let (w, ws) = with_batch_stride(rhs.broadcast_as(&full(k, n))?)?;
         let p = Gemm {
@@ -70,7 +72,19 @@ impl Tensor {
             c: MatLayout::row_major(m, n),
         };
         let be = Tensor::backend_of("matmul", &[self, rhs])?;
-        Tensor::output(&*be, self.dtype(), &full(m, n), |c| be.gemm(&p, x.buffer(), w.buffer(), c))
+        let y = Tensor::output(&*be, self.dtype(), &full(m, n), |c| be.gemm(&p, x.buffer(), w.buffer(), c))?;
+        drop(off);
+        if !tracking(&[self, rhs]) {
+            return Ok(y);
+        }
+        // dA = dC·Bᵀ, dB = Aᵀ·dC, each summed over the batch dims it was broadcast along.
+        let (x, w, tx, tw) = (self.detach(), rhs.detach(), self.is_tracked(), rhs.is_tracked());
+        Ok(y.record("matmul", &[self, rhs], move |g| {
+            Ok(vec![
+                tx.then(|| g.matmul(&w.t()?)?.sum_to(x.shape())).transpose()?,
+                tw.then(|| x.t()?.matmul(g)?.sum_to(w.shape())).transpose()?,
+            ])
+        }))
     }
 
     /// For a Linear with n outputs over x [..., k] (k checked by the caller):
@@ -101,6 +115,10 @@ impl Tensor {
     /// run in the GEMM's epilogue, on each tile in registers; elsewhere the
     /// activation is a pass over the product.
     pub fn linear_act(&self, weight: &Tensor, bias: Option<&Tensor>, act: Option<Unary>) -> Result<Tensor> {
+        if tracking(&[self, weight]) || bias.is_some_and(Tensor::is_tracked) {
+            let y = self.linear_tracked(weight, bias)?;
+            return act.map_or(Ok(y.clone()), |op| y.unary(op));
+        }
         let y = {
             let _p = crate::profile::scope(|| "linear".to_string());
             self.linear_unfused(weight, bias, act, None)?
@@ -115,8 +133,39 @@ impl Tensor {
     /// the product accumulates onto the residual (beta = 1) in the GEMM, with
     /// no pass of its own (on wgpu, an add after the product).
     pub fn linear_residual(&self, weight: &Tensor, bias: Option<&Tensor>, residual: &Tensor) -> Result<Tensor> {
+        if tracking(&[self, weight, residual]) || bias.is_some_and(Tensor::is_tracked) {
+            return self.linear_tracked(weight, bias)?.add(residual);
+        }
         let _p = crate::profile::scope(|| "linear".to_string());
         Ok(self.linear_unfused(weight, bias, None, Some(residual))?.0)
+    }
+
+    /// `linear` recording its backward: for x [m, k] (flattened), W [n, k]
+    /// and dy [m, n]: dx = dy·W, dW = dyᵀ·x, db = Σ_rows dy.
+    fn linear_tracked(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let y = {
+            let _p = crate::profile::scope(|| "linear".to_string());
+            let _off = crate::no_grad();
+            self.linear_unfused(weight, bias, None, None)?.0
+        };
+        let (x, w) = (self.detach(), weight.detach());
+        let (tx, tw, tb) = (self.is_tracked(), weight.is_tracked(), bias.is_some_and(Tensor::is_tracked));
+        let has_bias = bias.is_some();
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        Ok(y.record("linear", &inputs, move |g| {
+            let (k, n) = (w.shape()[1], w.shape()[0]);
+            let m = x.elem_count() / k.max(1);
+            let g2 = g.reshape(&[m, n])?;
+            let mut out = vec![
+                tx.then(|| g2.matmul(&w)?.reshape(x.shape())).transpose()?,
+                tw.then(|| g2.t()?.matmul(&x.reshape(&[m, k])?)).transpose()?,
+            ];
+            if has_bias {
+                out.push(tb.then(|| g2.t()?.contiguous()?.sum_last()).transpose()?);
+            }
+            Ok(out)
+        }))
     }
 
     /// The product (onto the residual, if one), and the activation still to

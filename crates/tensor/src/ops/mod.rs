@@ -6,6 +6,8 @@
 mod attention;
 mod copy;
 mod elementwise;
+mod grad;
+mod loss;
 mod matmul;
 mod norm;
 mod packed;
@@ -14,6 +16,7 @@ mod rope;
 mod write;
 
 pub use attention::AttnMask;
+pub use loss::IGNORE;
 pub use packed::PackedWeight;
 
 use iris_kernels::Strided;

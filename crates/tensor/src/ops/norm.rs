@@ -2,6 +2,7 @@
 
 use iris_kernels::Im2col;
 
+use crate::autograd::{pause, tracking};
 use crate::error::{shape_err, Result};
 use crate::Tensor;
 
@@ -30,9 +31,20 @@ impl Tensor {
                 ),
             );
         }
-        let be = Tensor::backend_of("layer_norm", &[self, weight, bias])?;
-        let (x, w, b) = (self.contiguous()?, weight.contiguous()?, bias.contiguous()?);
-        Tensor::output(&*be, x.dtype(), x.shape(), |y| be.layer_norm(x.run(), w.run(), b.run(), eps, y))
+        let y = {
+            let _off = pause(&[self, weight, bias]);
+            let be = Tensor::backend_of("layer_norm", &[self, weight, bias])?;
+            let (x, w, b) = (self.contiguous()?, weight.contiguous()?, bias.contiguous()?);
+            Tensor::output(&*be, x.dtype(), x.shape(), |y| be.layer_norm(x.run(), w.run(), b.run(), eps, y))?
+        };
+        if !tracking(&[self, weight, bias]) {
+            return Ok(y);
+        }
+        let (x, w) = (self.detach(), weight.detach());
+        Ok(y.record("layer_norm", &[self, weight, bias], move |g| {
+            let (dx, dw, db) = x.layer_norm_grad(&w, g, eps)?;
+            Ok(vec![Some(dx), Some(dw), Some(db)])
+        }))
     }
 
     /// x/√(mean(x²) + eps)·weight over the last dimension.
@@ -43,18 +55,37 @@ impl Tensor {
         if weight.shape() != [n] {
             return shape_err("rms_norm", format!("x {:?} needs weight [{n}], got {:?}", self.shape(), weight.shape()));
         }
-        let be = Tensor::backend_of("rms_norm", &[self, weight])?;
-        let (x, w) = (self.contiguous()?, weight.contiguous()?);
-        Tensor::output(&*be, x.dtype(), x.shape(), |y| be.rms_norm(x.run(), w.run(), eps, y))
+        let y = {
+            let _off = pause(&[self, weight]);
+            let be = Tensor::backend_of("rms_norm", &[self, weight])?;
+            let (x, w) = (self.contiguous()?, weight.contiguous()?);
+            Tensor::output(&*be, x.dtype(), x.shape(), |y| be.rms_norm(x.run(), w.run(), eps, y))?
+        };
+        if !tracking(&[self, weight]) {
+            return Ok(y);
+        }
+        let (x, w) = (self.detach(), weight.detach());
+        Ok(y.record("rms_norm", &[self, weight], move |g| {
+            let (dx, dw) = x.rms_norm_grad(&w, g, eps)?;
+            Ok(vec![Some(dx), Some(dw)])
+        }))
     }
 
     /// Softmax over the last dimension.
     pub fn softmax(&self) -> Result<Tensor> {
         let _p = crate::profile::scope(|| "softmax".to_string());
         let n = self.last_dim("softmax")?;
-        let be = Tensor::backend_of("softmax", &[self])?;
-        let x = self.contiguous()?;
-        Tensor::output(&*be, x.dtype(), x.shape(), |y| be.softmax(x.run(), n, y))
+        let y = {
+            let _off = pause(&[self]);
+            let be = Tensor::backend_of("softmax", &[self])?;
+            let x = self.contiguous()?;
+            Tensor::output(&*be, x.dtype(), x.shape(), |y| be.softmax(x.run(), n, y))?
+        };
+        if !tracking(&[self]) {
+            return Ok(y);
+        }
+        let out = y.clone();
+        Ok(y.record("softmax", &[self], move |g| Ok(vec![Some(out.softmax_grad(g)?)])))
     }
 
     /// im2col of an image batch [N, C, H, W] with a square `kernel`:

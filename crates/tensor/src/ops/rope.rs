@@ -2,6 +2,7 @@
 
 use iris_kernels::Rope;
 
+use crate::autograd::{pause, tracking};
 use crate::error::{shape_err, Result};
 use crate::{DType, Tensor};
 
@@ -27,9 +28,18 @@ impl Tensor {
                 format!("x {s:?} needs cos/sin [{}, {}], got {:?} and {:?}", p.t, d / 2, cos.shape(), sin.shape()),
             );
         }
-        let be = Tensor::backend_of("rope", &[self, cos, sin])?;
-        let (x, c, sn) =
-            (self.contiguous()?, cos.to_dtype(DType::F32)?.contiguous()?, sin.to_dtype(DType::F32)?.contiguous()?);
-        Tensor::output(&*be, x.dtype(), x.shape(), |y| be.rope(&p, x.run(), c.run(), sn.run(), y))
+        let y = {
+            let _off = pause(&[self]);
+            let be = Tensor::backend_of("rope", &[self, cos, sin])?;
+            let (x, c, sn) =
+                (self.contiguous()?, cos.to_dtype(DType::F32)?.contiguous()?, sin.to_dtype(DType::F32)?.contiguous()?);
+            Tensor::output(&*be, x.dtype(), x.shape(), |y| be.rope(&p, x.run(), c.run(), sn.run(), y))?
+        };
+        if !tracking(&[self]) {
+            return Ok(y);
+        }
+        // The rotation's transpose is the rotation by −θ: the same kernel with −sin.
+        let (cos, sin) = (cos.detach(), sin.detach());
+        Ok(y.record("rope", &[self], move |g| Ok(vec![Some(g.rope(&cos, &sin.scale(-1.0)?, t_dim)?)])))
     }
 }

@@ -1,0 +1,106 @@
+//! The backward cases of the table (training): each gradient kernel on odd
+//! shapes, rows longer and shorter than a block, repeated and ignored ids.
+//! A kernel with several outputs (dx, dw, db) writes them one after the
+//! other into the case's output, so one comparison covers them all.
+
+use super::{Case, Host};
+use crate::backend::{Backend, Buffer};
+use crate::cpu::IGNORE;
+use crate::{DType, Result, Unary};
+
+/// `outs` (fresh buffers of the given lengths, in `dt`) filled by `f`, then
+/// copied one after the other into `out`.
+fn into_one(
+    be: &dyn Backend,
+    dt: DType,
+    lens: &[usize],
+    out: &mut Buffer,
+    f: impl FnOnce(&mut [Buffer]) -> Result<()>,
+) -> Result<()> {
+    let mut bufs = lens.iter().map(|&n| be.alloc(dt, n)).collect::<Result<Vec<_>>>()?;
+    f(&mut bufs)?;
+    let total = out.len();
+    let mut at = 0;
+    for b in &bufs {
+        be.concat(b.dense(), 1, b.len(), total, at, out)?;
+        at += b.len();
+    }
+    Ok(())
+}
+
+pub(super) fn grad_cases(dt: DType, out: &mut Vec<Case>) {
+    for op in [Unary::Gelu, Unary::GeluTanh, Unary::QuickGelu, Unary::Silu, Unary::Tanh, Unary::Scale(-1.5)] {
+        let inputs = vec![Host::randn(dt, 90, 1001), Host::randn(dt, 91, 1001)];
+        out.push(Case::new(
+            "unary_backward",
+            format!("{op:?} 1001"),
+            inputs,
+            Host::poison(dt, 1001),
+            move |be, i, o| be.unary_backward(op, i[0].dense(), i[1].dense(), o),
+        ));
+    }
+    // Rows longer than a task's block of rows, and a short odd one.
+    for (s, (rows, n)) in [(37, 130), (5, 7)].into_iter().enumerate() {
+        let s = 92 + 10 * s as u64;
+        let inputs = || vec![Host::randn(dt, s, rows * n), Host::randn(dt, s + 1, n), Host::randn(dt, s + 2, rows * n)];
+        out.push(Case::new(
+            "rms_norm_backward",
+            format!("{rows}×{n} → dx, dw"),
+            inputs(),
+            Host::poison(dt, rows * n + n),
+            move |be, i, o| {
+                into_one(be, dt, &[rows * n, n], o, |b| {
+                    let (dx, dw) = b.split_at_mut(1);
+                    be.rms_norm_backward(i[0].dense(), i[1].dense(), i[2].dense(), 1e-5, &mut dx[0], &mut dw[0])
+                })
+            },
+        ));
+        out.push(Case::new(
+            "layer_norm_backward",
+            format!("{rows}×{n} → dx, dw, db"),
+            inputs(),
+            Host::poison(dt, rows * n + 2 * n),
+            move |be, i, o| {
+                into_one(be, dt, &[rows * n, n, n], o, |b| {
+                    let [dx, dw, db] = b else { unreachable!("three outputs") };
+                    be.layer_norm_backward(i[0].dense(), i[1].dense(), i[2].dense(), 1e-5, dx, dw, db)
+                })
+            },
+        ));
+        out.push(Case::new(
+            "softmax_backward",
+            format!("{rows}×{n}"),
+            vec![Host::randn(dt, s + 3, rows * n), Host::randn(dt, s + 4, rows * n)],
+            Host::poison(dt, rows * n),
+            move |be, i, o| be.softmax_backward(i[0].dense(), i[1].dense(), n, o),
+        ));
+    }
+    // Logits over a vocabulary of 1000 (and 7), a row ignored.
+    for (rows, v) in [(9, 1000), (4, 7)] {
+        let targets: Vec<u32> = (0..rows).map(|r| if r == 2 { IGNORE } else { (r * 37 % v) as u32 }).collect();
+        let inputs = vec![Host::randn(dt, 120, rows * v), Host::u32s(&targets)];
+        out.push(Case::new(
+            "cross_entropy",
+            format!("{rows}×{v}, one row ignored"),
+            inputs.clone(),
+            Host::poison(DType::F32, rows),
+            move |be, i, o| be.cross_entropy(i[0].dense(), v, i[1].dense(), o),
+        ));
+        out.push(Case::new(
+            "cross_entropy_backward",
+            format!("{rows}×{v}, one row ignored"),
+            inputs,
+            Host::poison(dt, rows * v),
+            move |be, i, o| be.cross_entropy_backward(i[0].dense(), v, i[1].dense(), 0.25, o),
+        ));
+    }
+    // Ids repeated, a table row no id picks.
+    let ids = [3u32, 0, 7, 3, 3, 9, 0];
+    out.push(Case::new(
+        "embedding_backward",
+        "7 ids (repeats) → 11×36".into(),
+        vec![Host::randn(dt, 130, ids.len() * 36), Host::u32s(&ids)],
+        Host::poison(dt, 11 * 36),
+        move |be, i, o| be.embedding_backward(i[0].dense(), 36, i[1].dense(), o),
+    ));
+}
