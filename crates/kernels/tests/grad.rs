@@ -134,3 +134,47 @@ fn embedding_backward_scatters_and_adds_repeats() {
     });
     assert!(dt[dim..2 * dim].iter().all(|&g| g == 0.0), "a row no id picks");
 }
+
+#[test]
+fn attention_backward_is_the_derivative_in_q_k_v() {
+    use iris_kernels::{Attention, Heads, Mask, MaskLayout};
+    // GQA (4 query heads on 2 key heads), causal with Tq < Tk; then a keep
+    // mask with a row that sees nothing; then an additive mask.
+    let (b, h, hkv, tq, tk, d) = (1, 4, 2, 3, 5, 4);
+    let keep: Vec<u8> = (0..tq * tk).map(|j| (j / tk != 1 && j % 3 != 0) as u8).collect();
+    let add: Vec<f32> = randn::<f32>(20, tq * tk);
+    for (what, causal, mask) in [
+        ("causal", true, Mask::None),
+        ("key mask", false, Mask::Keep(&keep, MaskLayout::shared(tk))),
+        ("additive", true, Mask::Additive(&add, MaskLayout::shared(tk))),
+    ] {
+        let p = Attention {
+            b,
+            h,
+            hkv,
+            tq,
+            tk,
+            d,
+            scale: 0.5,
+            causal,
+            q: Heads::bhtd(h, tq, d),
+            k: Heads::bhtd(hkv, tk, d),
+            v: Heads::bhtd(hkv, tk, d),
+            o: Heads::bhtd(h, tq, d),
+        };
+        let (q, k, v) =
+            (randn::<f32>(21, b * h * tq * d), randn::<f32>(22, b * hkv * tk * d), randn::<f32>(23, b * hkv * tk * d));
+        let dout = randn::<f32>(24, q.len());
+        let forward = |q: &[f32], k: &[f32], v: &[f32]| {
+            let mut o = vec![0f32; q.len()];
+            reference::attention(&p, q, k, v, mask, &mut o).unwrap();
+            o
+        };
+        let o = forward(&q, &k, &v);
+        let (mut dq, mut dk, mut dv) = (vec![f32::NAN; q.len()], vec![f32::NAN; k.len()], vec![f32::NAN; v.len()]);
+        reference::attention_backward(&p, &q, &k, &v, &o, &dout, mask, &mut dq, &mut dk, &mut dv).unwrap();
+        check(&format!("attention {what} dq"), &q, &dq, |x| dot(&forward(x, &k, &v), &dout));
+        check(&format!("attention {what} dk"), &k, &dk, |x| dot(&forward(&q, x, &v), &dout));
+        check(&format!("attention {what} dv"), &v, &dv, |x| dot(&forward(&q, &k, x), &dout));
+    }
+}

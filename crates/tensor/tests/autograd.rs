@@ -5,6 +5,24 @@
 
 use iris_tensor::{no_grad, AttnMask, DType, Error, Tensor, IGNORE};
 
+#[test]
+fn attention_matches_finite_differences() {
+    // [B, T, H, D] projections permuted to [B, H, T, D] (strided views), GQA 4/2, causal.
+    let leaves = vec![leaf(&[1, 3, 4, 2], 60, 1.0), leaf(&[1, 3, 2, 2], 61, 1.0), leaf(&[1, 3, 2, 2], 62, 1.0)];
+    let perm = [0, 2, 1, 3];
+    check_grads("causal GQA attention", &leaves, |p| {
+        let (q, k, v) = (p[0].permute(&perm).unwrap(), p[1].permute(&perm).unwrap(), p[2].permute(&perm).unwrap());
+        project(&Tensor::attention(&q, &k, &v, AttnMask::Causal, 0.7).unwrap(), 63)
+    });
+    // Cross-attention with a key mask: the second row sees nothing (zeros, no gradient).
+    let keep = Tensor::from_vec(vec![1u8, 0, 1, 0, 0, 0, 1, 1, 1], &[1, 1, 3, 3]).unwrap();
+    check_grads("cross-attention with a key mask", &leaves[..1], |p| {
+        let q = p[0].permute(&perm).unwrap();
+        let kv = Tensor::randn(&[1, 4, 3, 2], DType::F32, 64);
+        project(&Tensor::cross_attention(&q, &kv, &kv, Some(&keep), 0.7).unwrap(), 65)
+    });
+}
+
 const H: f32 = 1e-2;
 
 fn leaf(shape: &[usize], seed: u64, scale: f32) -> Tensor {
@@ -142,14 +160,14 @@ fn no_grad_records_nothing_and_an_op_without_backward_says_so() {
         assert!(!w.scale(2.0).unwrap().is_tracked(), "no node under no_grad");
     }
     assert!(w.scale(2.0).unwrap().is_tracked());
-    // Attention has no backward yet: a tracked input is an error, not a lost gradient.
-    let q = w.reshape(&[1, 1, 2, 3]).unwrap();
-    match Tensor::attention(&q, &q, &q, AttnMask::Causal, 1.0) {
-        Err(Error::NoBackward(op)) => assert_eq!(op, "attention"),
+    // im2col has no backward yet: a tracked input is an error, not a lost gradient.
+    let img = w.reshape(&[1, 1, 2, 3]).unwrap();
+    match img.im2col(1, 1, 0) {
+        Err(Error::NoBackward(op)) => assert_eq!(op, "im2col"),
         other => panic!("expected NoBackward, got {other:?}"),
     }
     let _off = no_grad();
-    assert!(Tensor::attention(&q, &q, &q, AttnMask::Causal, 1.0).is_ok(), "fine without recording");
+    assert!(img.im2col(1, 1, 0).is_ok(), "fine without recording");
     // backward() needs a scalar that depends on a parameter.
     drop(_off);
     assert!(w.scale(2.0).unwrap().backward().is_err());

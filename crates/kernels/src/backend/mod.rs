@@ -140,6 +140,24 @@ pub trait Backend: Send + Sync {
 
     // ---- backward (training); dy is the gradient of the forward's output
 
+    /// dq, dk, dv (dense [B, H, Tq, D] and [B, Hkv, Tk, D]) of `attention`
+    /// from its output o and the output's gradient dout (o's layout, p.o).
+    #[allow(clippy::too_many_arguments)]
+    fn attention_backward(
+        &self,
+        p: &Attention,
+        q: &Buffer,
+        k: &Buffer,
+        v: &Buffer,
+        o: &Buffer,
+        dout: &Buffer,
+        mask: BufMask,
+        dq: &mut Buffer,
+        dk: &mut Buffer,
+        dv: &mut Buffer,
+    ) -> Result<()> {
+        lacks!(self, "attention_backward", q.dtype())
+    }
     /// dx = dy·f′(x).
     fn unary_backward(&self, op: Unary, x: Dense, dy: Dense, dx: &mut Buffer) -> Result<()> {
         lacks!(self, "unary_backward", x.dtype())
@@ -192,6 +210,7 @@ pub trait Backend: Send + Sync {
 /// The backward ops (training): the CPU runs them; a GPU backend does not
 /// list them in `supports` until it has kernels for them.
 pub const GRAD_OPS: &[&str] = &[
+    "attention_backward",
     "unary_backward",
     "rms_norm_backward",
     "layer_norm_backward",

@@ -249,6 +249,30 @@ impl Backend for CpuBackend {
         })
     }
 
+    fn attention_backward(
+        &self,
+        p: &Attention,
+        q: &Buffer,
+        k: &Buffer,
+        v: &Buffer,
+        o: &Buffer,
+        dout: &Buffer,
+        mask: BufMask,
+        dq: &mut Buffer,
+        dk: &mut Buffer,
+        dv: &mut Buffer,
+    ) -> Result<()> {
+        let n = "attention_backward";
+        on(self, n, &[q, k, v, o, dout, dq, dk, dv])?;
+        let mask = mask.try_map(|m| m.host::<f32>(n), |m| m.host::<u8>(n))?;
+        with_float!(q.dtype(), n, T => {
+            let (qd, kd, vd) = (q.host::<T>(n)?, k.host::<T>(n)?, v.host::<T>(n)?);
+            let (od, dod) = (o.host::<T>(n)?, dout.host::<T>(n)?);
+            let (dqd, dkd, dvd) = (dq.host_mut::<T>(n)?, dk.host_mut::<T>(n)?, dv.host_mut::<T>(n)?);
+            kernel!(self, attention_backward(p, qd, kd, vd, od, dod, mask, dqd, dkd, dvd))
+        })
+    }
+
     fn unary_backward(&self, op: Unary, x: Dense, dy: Dense, dx: &mut Buffer) -> Result<()> {
         let n = "unary_backward";
         on(self, n, &[x.buf, dy.buf, dx])?;

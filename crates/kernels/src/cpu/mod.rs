@@ -25,6 +25,7 @@ pub use pool::{pool_stats, PoolStats};
 pub mod reference {
     use crate::{Attention, Element, MaskLayout, Result};
 
+    pub use super::attention::backward::reference::attention_backward;
     pub use super::attention::reference::attention;
     pub use super::copy::reference::{concat, copy, embedding};
     pub use super::copy_grad::reference::embedding_backward;
@@ -52,6 +53,7 @@ pub mod reference {
 
 /// Packed, blocked, SIMD (chosen at run time) and parallel over rayon.
 pub mod fast {
+    pub use super::attention::backward::attention_backward;
     pub use super::attention::{attention, cross_attention};
     pub use super::copy::{concat, copy, embedding};
     pub use super::copy_grad::embedding_backward;

@@ -6,7 +6,7 @@
 use super::{Case, Host};
 use crate::backend::{Backend, Buffer};
 use crate::cpu::IGNORE;
-use crate::{DType, Result, Unary};
+use crate::{Attention, DType, Heads, MaskLayout, MaskOf, Result, Unary};
 
 /// `outs` (fresh buffers of the given lengths, in `dt`) filled by `f`, then
 /// copied one after the other into `out`.
@@ -28,7 +28,70 @@ fn into_one(
     Ok(())
 }
 
+/// Attention backward: GQA, causal with Tq < Tk, an additive mask, a keep
+/// mask with a row that sees nothing, a decode row; q/o as [B, T, H, D] views.
+fn attention_cases(dt: DType, out: &mut Vec<Case>) {
+    // (b, h, hkv, tq, tk, d, causal, mask kind: 0 none, 1 additive, 2 keep)
+    for (i, &(b, h, hkv, tq, tk, d, causal, kind)) in [
+        (2, 4, 2, 13, 13, 16, true, 0),
+        (1, 3, 1, 7, 19, 8, true, 1),
+        (1, 2, 2, 5, 11, 8, false, 2),
+        (1, 4, 2, 1, 33, 16, true, 0),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s = 140 + 10 * i as u64;
+        let (nq, nk) = (b * h * tq * d, b * hkv * tk * d);
+        let mut inputs = vec![
+            Host::randn(dt, s, nq),
+            Host::randn(dt, s + 1, nk),
+            Host::randn(dt, s + 2, nk),
+            Host::randn(dt, s + 3, nq),
+        ];
+        match kind {
+            1 => inputs.push(Host::randn(DType::F32, s + 4, tq * tk)),
+            // Row 1 keeps no key.
+            2 => inputs
+                .push(Host::u8s(&(0..tq * tk).map(|j| (j / tk != 1 && (j * 5) % 3 != 0) as u8).collect::<Vec<_>>())),
+            _ => {}
+        }
+        let p = Attention {
+            b,
+            h,
+            hkv,
+            tq,
+            tk,
+            d,
+            scale: (d as f32).powf(-0.5),
+            causal,
+            q: Heads::bthd(h, tq, d),
+            k: Heads::bhtd(hkv, tk, d),
+            v: Heads::bhtd(hkv, tk, d),
+            o: Heads::bthd(h, tq, d),
+        };
+        let what = ["", " additive mask", " key mask"][kind];
+        let shape =
+            format!("B{b} H{h}/{hkv} Tq{tq} Tk{tk} D{d}{}{what} → dq, dk, dv", if causal { " causal" } else { "" });
+        out.push(Case::new("attention_backward", shape, inputs, Host::poison(dt, nq + 2 * nk), move |be, i, o| {
+            let mask = match kind {
+                1 => MaskOf::Additive(&i[4], MaskLayout::shared(tk)),
+                2 => MaskOf::Keep(&i[4], MaskLayout::shared(tk)),
+                _ => MaskOf::None,
+            };
+            // The forward's output on the same backend, then its backward for the cotangent i[3].
+            let mut y = be.alloc(dt, nq)?;
+            be.attention(&p, &i[0], &i[1], &i[2], mask, &mut y)?;
+            into_one(be, dt, &[nq, nk, nk], o, |g| {
+                let [dq, dk, dv] = g else { unreachable!("three outputs") };
+                be.attention_backward(&p, &i[0], &i[1], &i[2], &y, &i[3], mask, dq, dk, dv)
+            })
+        }));
+    }
+}
+
 pub(super) fn grad_cases(dt: DType, out: &mut Vec<Case>) {
+    attention_cases(dt, out);
     for op in [Unary::Gelu, Unary::GeluTanh, Unary::QuickGelu, Unary::Silu, Unary::Tanh, Unary::Scale(-1.5)] {
         let inputs = vec![Host::randn(dt, 90, 1001), Host::randn(dt, 91, 1001)];
         out.push(Case::new(

@@ -4,8 +4,20 @@
 
 use iris_kernels::{Attention, Heads, MaskLayout, MaskOf};
 
+use crate::autograd::{pause, tracking};
 use crate::error::{shape_err, Result};
 use crate::{DType, Tensor};
+
+/// A mask as the kernels take it: the broadcast view, its layout, and whether it keeps (u8) or adds (f32).
+type KernelMask = Option<(Tensor, MaskLayout, bool)>;
+
+fn kernel_mask(m: &KernelMask) -> iris_kernels::BufMask<'_> {
+    match m {
+        None => MaskOf::None,
+        Some((t, l, true)) => MaskOf::Keep(t.buffer(), *l),
+        Some((t, l, false)) => MaskOf::Additive(t.buffer(), *l),
+    }
+}
 
 /// What hides keys from queries in `Tensor::attention`.
 #[derive(Clone, Copy, Debug)]
@@ -83,22 +95,73 @@ impl Tensor {
         Ok((p, [q, k, v]))
     }
 
+    /// The kernel over the prepared operands; with a tracked q, k or v, the
+    /// node whose backward recomputes the probabilities (attention_backward).
+    fn attend(
+        op: &'static str,
+        inputs: [&Tensor; 3],
+        p: Attention,
+        qkv: [Tensor; 3],
+        mask: KernelMask,
+    ) -> Result<Tensor> {
+        let [q, k, v] = qkv;
+        let y = {
+            let _off = pause(&inputs);
+            let mut ops = vec![&q, &k, &v];
+            ops.extend(mask.as_ref().map(|(m, _, _)| m));
+            let be = Tensor::backend_of(op, &ops)?;
+            Tensor::output(&*be, q.dtype(), &[p.b, p.h, p.tq, p.d], |o| {
+                be.attention(&p, q.buffer(), k.buffer(), v.buffer(), kernel_mask(&mask), o)
+            })?
+        };
+        if !tracking(&inputs) {
+            return Ok(y);
+        }
+        let out = y.clone();
+        Ok(y.record(op, &inputs, move |g| {
+            let be = Tensor::backend_of("attention_backward", &[&q, g])?;
+            // dO in o's dense layout from element 0.
+            let g = if g.is_contiguous() && g.layout().offset == 0 { g.clone() } else { g.copy_as(g.dtype())? };
+            let (nq, nk) = (p.b * p.h * p.tq * p.d, p.b * p.hkv * p.tk * p.d);
+            let (mut dq, mut dk, mut dv) =
+                (be.alloc(q.dtype(), nq)?, be.alloc(q.dtype(), nk)?, be.alloc(q.dtype(), nk)?);
+            let (qb, kb, vb) = (q.buffer(), k.buffer(), v.buffer());
+            be.attention_backward(
+                &p,
+                qb,
+                kb,
+                vb,
+                out.buffer(),
+                g.buffer(),
+                kernel_mask(&mask),
+                &mut dq,
+                &mut dk,
+                &mut dv,
+            )?;
+            Ok(vec![
+                Some(Tensor::from_buffer(dq, &[p.b, p.h, p.tq, p.d])),
+                Some(Tensor::from_buffer(dk, &[p.b, p.hkv, p.tk, p.d])),
+                Some(Tensor::from_buffer(dv, &[p.b, p.hkv, p.tk, p.d])),
+            ])
+        }))
+    }
+
     /// softmax(q·kᵀ·scale + mask)·v with q [B, H, Tq, D], k/v [B, Hkv, Tk, D]
     /// (grouped-query heads when Hkv < H); out [B, H, Tq, D].
     pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: AttnMask, scale: f32) -> Result<Tensor> {
         let _p = crate::profile::scope(|| "attention".to_string());
-        let (p, [q, k, v]) = Tensor::attention_params("attention", q, k, v, scale, matches!(mask, AttnMask::Causal))?;
+        let inputs = [q, k, v];
+        let _off = pause(&inputs);
+        let (p, qkv) = Tensor::attention_params("attention", q, k, v, scale, matches!(mask, AttnMask::Causal))?;
         let mask = match mask {
-            AttnMask::Additive(m) => Some(mask_view(m, &[p.b, p.h, p.tq, p.tk], DType::F32)?),
+            AttnMask::Additive(m) => {
+                let (t, l) = mask_view(m, &[p.b, p.h, p.tq, p.tk], DType::F32)?;
+                Some((t, l, false))
+            }
             _ => None,
         };
-        let mut ops = vec![&q, &k, &v];
-        ops.extend(mask.as_ref().map(|(m, _)| m));
-        let be = Tensor::backend_of("attention", &ops)?;
-        let m = mask.as_ref().map_or(MaskOf::None, |(t, l)| MaskOf::Additive(t.buffer(), *l));
-        Tensor::output(&*be, q.dtype(), &[p.b, p.h, p.tq, p.d], |o| {
-            be.attention(&p, q.buffer(), k.buffer(), v.buffer(), m, o)
-        })
+        drop(_off);
+        Tensor::attend("attention", inputs, p, qkv, mask)
     }
 
     /// Attention of text queries over image keys/values: never causal;
@@ -112,7 +175,9 @@ impl Tensor {
         scale: f32,
     ) -> Result<Tensor> {
         let _p = crate::profile::scope(|| "cross_attention".to_string());
-        let (p, [q, k, v]) = Tensor::attention_params("cross_attention", q, k, v, scale, false)?;
+        let inputs = [q, k, v];
+        let _off = pause(&inputs);
+        let (p, qkv) = Tensor::attention_params("cross_attention", q, k, v, scale, false)?;
         let keep = match key_mask {
             Some(m) if m.dtype() != DType::U8 => {
                 return shape_err(
@@ -120,15 +185,13 @@ impl Tensor {
                     format!("the key mask must be u8 (non-zero keeps), is {}", m.dtype()),
                 )
             }
-            Some(m) => Some(mask_view(m, &[p.b, p.h, p.tq, p.tk], DType::U8)?),
+            Some(m) => {
+                let (t, l) = mask_view(m, &[p.b, p.h, p.tq, p.tk], DType::U8)?;
+                Some((t, l, true))
+            }
             None => None,
         };
-        let mut ops = vec![&q, &k, &v];
-        ops.extend(keep.as_ref().map(|(m, _)| m));
-        let be = Tensor::backend_of("cross_attention", &ops)?;
-        let m = keep.as_ref().map_or(MaskOf::None, |(t, l)| MaskOf::Keep(t.buffer(), *l));
-        Tensor::output(&*be, q.dtype(), &[p.b, p.h, p.tq, p.d], |o| {
-            be.attention(&p, q.buffer(), k.buffer(), v.buffer(), m, o)
-        })
+        drop(_off);
+        Tensor::attend("cross_attention", inputs, p, qkv, keep)
     }
 }

@@ -1,5 +1,6 @@
 //! Fused attention and cross-attention (shapes in `Attention`).
 
+pub(crate) mod backward;
 mod flash;
 pub(crate) mod reference;
 mod tiled;
