@@ -75,6 +75,10 @@ pub trait VisionLanguageModel: Parameters + Send + Sync {
     fn cross_mask_rows(&self, _ids: &[u32], _tiles: &[usize]) -> Vec<Vec<bool>> {
         Vec::new()
     }
+    /// The decoder layers that are cross-attention layers (Method B).
+    fn cross_attention_layers(&self) -> Vec<usize> {
+        Vec::new()
+    }
     /// Image tokens per cross-attention tile (Method B).
     fn tile_tokens(&self) -> usize {
         0

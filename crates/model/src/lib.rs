@@ -49,6 +49,7 @@ pub mod rope;
 pub mod sampling;
 pub mod sequence;
 mod trace;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use family::{load_model, Encoded, ImageEntry, LoadContext, Pixels, VisionLanguageModel, FAMILIES};

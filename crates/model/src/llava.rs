@@ -17,7 +17,7 @@ use crate::family::{Family, ImageEntry, LoadContext, Pixels, VisionLanguageModel
 use crate::image::{ClipProcessor, RgbImage};
 use crate::kv_cache::KvCache;
 use crate::loader::{Linear, Loader, WeightSource};
-use crate::params::parameters;
+use crate::params::{parameters, Parameters};
 use crate::prompt::Prompter;
 use crate::trace::Trace;
 
@@ -91,7 +91,11 @@ impl Llava {
 
     /// Projected image features [N, Dt] of one image's pixels [1, 3, S, S].
     pub fn encode_image(&self, pixels: &Tensor, trace: &mut Trace) -> Result<Tensor> {
-        let states = self.vision.hidden_states(pixels, trace)?;
+        // A frozen tower keeps nothing for backward.
+        let states = {
+            let _off = (!self.vision.any_trainable()).then(iris_tensor::no_grad);
+            self.vision.hidden_states(pixels, trace)?
+        };
         let skip = (self.cfg.vision_feature_select_strategy == SelectStrategy::Default) as usize;
         let picked: Vec<Tensor> = self
             .feature_layers

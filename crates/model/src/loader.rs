@@ -178,6 +178,12 @@ impl Parameters for Linear {
         }
     }
 
+    fn any_trainable(&self) -> bool {
+        // A packed weight is frozen by construction (trainable ones are unpacked).
+        let w = matches!(&self.weight, LinearWeight::Dense(t) if t.is_tracked());
+        w || self.bias.as_ref().is_some_and(Tensor::is_tracked)
+    }
+
     fn visit_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor)) {
         if let LinearWeight::Packed(p) = &self.weight {
             self.weight = LinearWeight::Dense(p.to_tensor().expect("an unpacked weight has its packed shape"));

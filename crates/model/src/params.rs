@@ -19,6 +19,13 @@ pub trait Parameters {
     /// tanh) are refreshed after `f` returns.
     fn visit_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor));
 
+    /// Whether any parameter is a trainable leaf (gradients flow into it).
+    fn any_trainable(&self) -> bool {
+        let mut any = false;
+        self.visit(&mut |_, t| any |= t.is_tracked());
+        any
+    }
+
     /// Every parameter, name → value (the tensors share their storage).
     fn named_parameters(&self) -> BTreeMap<String, Tensor> {
         let mut out = BTreeMap::new();
@@ -53,6 +60,9 @@ impl<P: Parameters> Parameters for Vec<P> {
     fn visit(&self, f: &mut dyn FnMut(&str, &Tensor)) {
         self.iter().for_each(|p| p.visit(f));
     }
+    fn any_trainable(&self) -> bool {
+        self.iter().any(P::any_trainable)
+    }
     fn visit_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor)) {
         self.iter_mut().for_each(|p| p.visit_mut(f));
     }
@@ -63,6 +73,9 @@ impl<P: Parameters> Parameters for Option<P> {
     fn visit(&self, f: &mut dyn FnMut(&str, &Tensor)) {
         self.iter().for_each(|p| p.visit(f));
     }
+    fn any_trainable(&self) -> bool {
+        self.as_ref().is_some_and(P::any_trainable)
+    }
     fn visit_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor)) {
         self.iter_mut().for_each(|p| p.visit_mut(f));
     }
@@ -71,6 +84,9 @@ impl<P: Parameters> Parameters for Option<P> {
 impl<P: Parameters + ?Sized> Parameters for Box<P> {
     fn visit(&self, f: &mut dyn FnMut(&str, &Tensor)) {
         (**self).visit(f)
+    }
+    fn any_trainable(&self) -> bool {
+        (**self).any_trainable()
     }
     fn visit_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor)) {
         (**self).visit_mut(f)
@@ -86,6 +102,9 @@ macro_rules! parameters {
             }
             fn visit_mut(&mut self, f: &mut dyn FnMut(&str, &mut iris_tensor::Tensor)) {
                 $( $crate::params::Parameters::visit_mut(&mut self.$field, f); )*
+            }
+            fn any_trainable(&self) -> bool {
+                false $( || $crate::params::Parameters::any_trainable(&self.$field) )*
             }
         }
     };
@@ -118,6 +137,15 @@ impl Gate {
     pub fn new(param: Param) -> Result<Gate> {
         let tanh = Gate::tanh_of(&param.value)?;
         Ok(Gate { param, tanh })
+    }
+
+    /// tanh(gate)·x: the cached scalar, or (a trainable gate) the op on the
+    /// parameter, so its gradient flows.
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self.param.value.is_tracked() {
+            true => x.mul(&self.param.value.tanh()?)?,
+            false => x.scale(self.tanh)?,
+        })
     }
 
     fn tanh_of(t: &Tensor) -> Result<f32> {

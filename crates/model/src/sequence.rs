@@ -108,7 +108,7 @@ pub fn advance(
             .zip(&masks)
             .map(|((s, ids), m)| {
                 let Sequence { cache, cross, .. } = &mut **s;
-                Segment { rows: ids.len(), cache, cross: cross.as_ref().zip(m.as_ref()) }
+                Segment { rows: ids.len(), cache: Some(cache), cross: cross.as_ref().zip(m.as_ref()) }
             })
             .collect();
         d.forward(&x, &positions, &mut segs, trace)?

@@ -97,9 +97,9 @@ impl CrossAttentionLayer {
             Ok(if single { v.pop().expect("one segment") } else { Tensor::cat(&v.iter().collect::<Vec<_>>(), 0)? })
         };
         let (a, full_row) = (cat(outs)?, cat(flags)?);
-        let x = x.add(&self.o.forward(&a)?.scale(self.attn_gate.tanh)?)?;
+        let x = x.add(&self.attn_gate.apply(&self.o.forward(&a)?)?)?;
         let m = self.mlp.forward(&self.post_attention_layernorm.forward(&x)?)?.mul(&full_row)?;
-        Ok(x.add(&m.scale(self.mlp_gate.tanh)?)?)
+        Ok(x.add(&self.mlp_gate.apply(&m)?)?)
     }
 }
 

@@ -23,11 +23,12 @@ use cross_attn::CrossAttentionLayer;
 use self_attn::SelfAttentionLayer;
 
 /// One sequence's part of a batched forward: its next `rows` rows of x, the
-/// cache they extend, and (Method B) its image keys/values with the
+/// cache they extend (None in training: the rows are the whole sequence and
+/// attend to each other), and (Method B) its image keys/values with the
 /// cross-attention mask of these rows.
 pub struct Segment<'a> {
     pub rows: usize,
-    pub cache: &'a mut KvCache,
+    pub cache: Option<&'a mut KvCache>,
     pub cross: Option<(&'a CrossStates, &'a RowMask)>,
 }
 
@@ -159,7 +160,9 @@ impl Decoder {
             trace.record(|| format!("text_layer.{i}"), &x);
         }
         for s in segs.iter_mut() {
-            s.cache.advance(s.rows);
+            if let Some(c) = s.cache.as_deref_mut() {
+                c.advance(s.rows);
+            }
         }
         self.norm.forward(&x)
     }
@@ -174,7 +177,7 @@ impl Decoder {
     ) -> Result<Tensor> {
         let t = x.shape()[0];
         let positions: Vec<usize> = (cache.len()..cache.len() + t).collect();
-        self.forward(x, &positions, &mut [Segment { rows: t, cache, cross }], trace)
+        self.forward(x, &positions, &mut [Segment { rows: t, cache: Some(cache), cross }], trace)
     }
 
     /// Logits [R, V] in f32 of final-normed hidden states [R, D].
@@ -192,6 +195,12 @@ impl Parameters for Layer {
         match self {
             Layer::SelfAttention(l) => l.visit(f),
             Layer::CrossAttention(l) => l.visit(f),
+        }
+    }
+    fn any_trainable(&self) -> bool {
+        match self {
+            Layer::SelfAttention(l) => l.any_trainable(),
+            Layer::CrossAttention(l) => l.any_trainable(),
         }
     }
     fn visit_mut(&mut self, f: &mut dyn FnMut(&str, &mut Tensor)) {

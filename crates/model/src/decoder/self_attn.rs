@@ -63,7 +63,10 @@ impl SelfAttention {
         for seg in segs.iter_mut() {
             let t = seg.rows;
             let rows = |a: &Tensor| if single { Ok(a.clone()) } else { a.narrow(1, r0, t) };
-            let (k, v) = seg.cache.append(layer, &rows(&k)?, &rows(&v)?)?;
+            let (k, v) = match seg.cache.as_deref_mut() {
+                Some(c) => c.append(layer, &rows(&k)?, &rows(&v)?)?,
+                None => (rows(&k)?, rows(&v)?),
+            };
             let (q, k, v) = (rows(&q)?.permute(&bhtd)?, k.permute(&bhtd)?, v.permute(&bhtd)?);
             let a = Tensor::attention(&q, &k, &v, AttnMask::Causal, (dh as f32).powf(-0.5))?;
             outs.push(a.permute(&bhtd)?.contiguous()?.reshape(&[t, h * dh])?);

@@ -21,7 +21,7 @@ use crate::family::{Family, ImageEntry, LoadContext, Pixels, VisionLanguageModel
 use crate::image::RgbImage;
 use crate::kv_cache::KvCache;
 use crate::loader::{Linear, Loader, WeightSource};
-use crate::params::parameters;
+use crate::params::{parameters, Parameters};
 use crate::prompt::Prompter;
 use crate::trace::Trace;
 use vision::MllamaVision;
@@ -85,7 +85,11 @@ impl Mllama {
     /// Cross-attention states [T·P, Dt] of one preprocessed image (its padded
     /// tiles included, as in the reference).
     pub fn encode_image(&self, img: &Pixels, trace: &mut Trace) -> Result<Tensor> {
-        let v = self.vision.forward(&img.pixels, img.aspect_ratio_id, img.tiles, trace)?;
+        // A frozen tower keeps nothing for backward.
+        let v = {
+            let _off = (!self.vision.any_trainable()).then(iris_tensor::no_grad);
+            self.vision.forward(&img.pixels, img.aspect_ratio_id, img.tiles, trace)?
+        };
         let states = self.projector.forward(&v)?;
         let (t, p) = (states.shape()[0], states.shape()[1]);
         trace.record(|| "cross_states".into(), &states);
@@ -191,6 +195,9 @@ impl VisionLanguageModel for Mllama {
     }
     fn tile_tokens(&self) -> usize {
         self.cfg.vision.tile_tokens()
+    }
+    fn cross_attention_layers(&self) -> Vec<usize> {
+        self.cfg.cross_attention_layers.clone()
     }
     fn as_any(&self) -> &dyn Any {
         self

@@ -92,12 +92,12 @@ impl VisionLayer {
         let o = o.permute(&[0, 2, 1, 3])?.contiguous()?.reshape(&[1, n, d])?;
         // Ungated layers add the residual in the products; gated ones scale first.
         let x = match &self.gate_attn {
-            Some(g) => x.add(&a.o.forward(&o)?.scale(g.tanh)?)?,
+            Some(g) => x.add(&g.apply(&a.o.forward(&o)?)?)?,
             None => a.o.forward_residual(&o, x)?,
         };
         let m = self.fc1.forward_act(&self.post_attention_layernorm.forward(&x)?, act)?;
         match &self.gate_ffn {
-            Some(g) => Ok(x.add(&self.fc2.forward(&m)?.scale(g.tanh)?)?),
+            Some(g) => Ok(x.add(&g.apply(&self.fc2.forward(&m)?)?)?),
             None => self.fc2.forward_residual(&m, &x),
         }
     }

@@ -83,6 +83,10 @@ impl Tensor {
         residual: Option<&Tensor>,
     ) -> Result<Tensor> {
         let _p = crate::profile::scope(|| "linear".to_string());
+        // A packed weight is frozen; gradients cannot flow through this path.
+        let mut ins = vec![self];
+        ins.extend(bias.into_iter().chain(residual));
+        Tensor::check_backward("linear_packed", &ins)?;
         let (n, k) = (weight.out_features(), weight.in_features());
         if self.dims() == 0 || self.shape()[self.dims() - 1] != k {
             return shape_err("linear", format!("x {:?} needs a last dimension of {k}", self.shape()));

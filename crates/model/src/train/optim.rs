@@ -1,0 +1,159 @@
+//! AdamW exactly as `torch.optim.AdamW`, gradient clipping exactly as
+//! `torch.nn.utils.clip_grad_norm_`, and the learning-rate schedules
+//! (constant; linear warm-up then cosine, as transformers'
+//! `get_cosine_schedule_with_warmup`). The arithmetic is f32 in torch's
+//! order, on the host.
+//!
+//! One step for a parameter p with gradient g, step t from 1:
+//!   p ← p·(1 − lr·wd)                 (wd only for parameters of ≥ 2 dims)
+//!   m ← m + (1 − β1)·(g − m)          (torch's lerp)
+//!   v ← β2·v + (1 − β2)·g²
+//!   p ← p − lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + eps)
+
+use std::collections::BTreeMap;
+
+use iris_tensor::Tensor;
+
+use crate::error::{Error, Result};
+use crate::family::VisionLanguageModel;
+
+/// The optimizer's settings (torch's defaults but the weight decay).
+#[derive(Clone, Copy, Debug)]
+pub struct AdamWConfig {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        AdamWConfig { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
+    }
+}
+
+/// One parameter's moments.
+#[derive(Clone)]
+pub struct Moments {
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+}
+
+/// AdamW's state: the step count and each trained parameter's moments, by name.
+pub struct AdamW {
+    pub cfg: AdamWConfig,
+    pub step: u64,
+    pub state: BTreeMap<String, Moments>,
+}
+
+impl AdamW {
+    pub fn new(cfg: AdamWConfig) -> AdamW {
+        AdamW { cfg, step: 0, state: BTreeMap::new() }
+    }
+
+    /// Updates every trainable parameter of `model` from its gradient at
+    /// learning rate `lr`, then clears the gradients. A trainable parameter
+    /// without a gradient (unused by the loss) is left as it is.
+    pub fn step(&mut self, model: &mut dyn VisionLanguageModel, lr: f64) -> Result<()> {
+        self.step += 1;
+        let t = self.step as i32;
+        let c = self.cfg;
+        // Scalars in f64 as torch computes them in Python, applied to f32 tensors as f32.
+        let (bc1, bc2) = (1.0 - c.beta1.powi(t), 1.0 - c.beta2.powi(t));
+        let (step_size, bc2_sqrt) = ((lr / bc1) as f32, bc2.sqrt() as f32);
+        let (b2, eps) = (c.beta2 as f32, c.eps as f32);
+        let (one_minus_b1, one_minus_b2) = ((1.0 - c.beta1) as f32, (1.0 - c.beta2) as f32);
+        let mut failed = None;
+        model.visit_mut(&mut |name, p| {
+            let Some(g) = p.grad() else { return };
+            let res = (|| -> Result<Tensor> {
+                let (shape, dims) = (p.shape().to_vec(), p.dims());
+                let mut w = p.to_vec::<f32>()?;
+                let g = g.to_vec::<f32>()?;
+                let s = self
+                    .state
+                    .entry(name.to_string())
+                    .or_insert_with(|| Moments { m: vec![0.0; w.len()], v: vec![0.0; w.len()] });
+                let decay = (dims >= 2 && c.weight_decay != 0.0).then_some((1.0 - lr * c.weight_decay) as f32);
+                for i in 0..w.len() {
+                    if let Some(k) = decay {
+                        w[i] *= k;
+                    }
+                    s.m[i] += one_minus_b1 * (g[i] - s.m[i]);
+                    s.v[i] = s.v[i] * b2 + one_minus_b2 * (g[i] * g[i]);
+                    let denom = s.v[i].sqrt() / bc2_sqrt + eps;
+                    w[i] += -step_size * (s.m[i] / denom);
+                }
+                Ok(Tensor::from_vec(w, &shape)?.to_device(p.device())?.requires_grad())
+            })();
+            match res {
+                Ok(new) => *p = new,
+                Err(e) => failed = failed.take().or(Some(e)),
+            }
+        });
+        failed.map_or(Ok(()), Err)
+    }
+}
+
+/// Scales every trainable gradient of `model` so their global L2 norm is at
+/// most `max_norm`, as `clip_grad_norm_` does (coefficient max_norm /
+/// (norm + 1e-6), at most 1, applied always); returns the norm before.
+pub fn clip_grad_norm(model: &mut dyn VisionLanguageModel, max_norm: f32) -> Result<f32> {
+    let mut norms = Vec::new();
+    let mut failed = None;
+    model.visit(&mut |_, p| {
+        if let Some(g) = p.grad() {
+            match g.to_vec::<f32>() {
+                Ok(v) => norms.push(v.iter().map(|x| x * x).sum::<f32>().sqrt()),
+                Err(e) => failed = Some(e),
+            }
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    let total = norms.iter().map(|n| n * n).sum::<f32>().sqrt();
+    let coef = (max_norm / (total + 1e-6)).min(1.0);
+    let mut failed = None;
+    model.visit_mut(&mut |_, p| {
+        if let Some(g) = p.grad() {
+            // The gradient replaced by its scaled copy (a leaf keeps one gradient).
+            let scaled = g.scale(coef).map_err(Error::from);
+            match scaled {
+                Ok(s) => {
+                    p.zero_grad();
+                    p.set_grad(s);
+                }
+                Err(e) => failed = Some(e),
+            }
+        }
+    });
+    failed.map_or(Ok(total), Err)
+}
+
+/// The learning-rate schedule.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Schedule {
+    Constant,
+    /// Linear warm-up over `warmup` steps from 0, then a half cosine to 0 at `total`.
+    Cosine {
+        warmup: u64,
+        total: u64,
+    },
+}
+
+impl Schedule {
+    /// The multiplier of the base rate at optimizer step `step` (from 0).
+    pub fn factor(&self, step: u64) -> f32 {
+        match *self {
+            Schedule::Constant => 1.0,
+            Schedule::Cosine { warmup, total } => {
+                if step < warmup {
+                    return step as f32 / warmup.max(1) as f32;
+                }
+                let progress = (step - warmup) as f64 / total.saturating_sub(warmup).max(1) as f64;
+                (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())).max(0.0) as f32
+            }
+        }
+    }
+}
