@@ -5,6 +5,7 @@ mod bench_model;
 mod check;
 mod generate;
 mod inspect;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Generate text from a checkpoint folder, images and a prompt (LLaVA).
     Generate(generate::GenerateArgs),
+    /// Train a checkpoint on a JSONL dataset (stage 1: the projector; stage 2: also the language model).
+    Train(train::TrainArgs),
     /// List the tensors of a safetensors checkpoint (file, directory or index) and the peak RSS.
     Inspect(inspect::InspectArgs),
 }
@@ -57,6 +60,7 @@ fn main() {
         Command::Check(args) => check::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Train(args) => train::run(&args),
     };
     if let Err(e) = result {
         eprintln!("iris: {e}");

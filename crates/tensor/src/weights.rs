@@ -172,6 +172,18 @@ impl Weights {
         Ok(Tensor::from_buffer(buf, &info.shape))
     }
 
+    /// The tensor `name` exactly as stored: its safetensors dtype, shape and
+    /// bytes (to write it again bit for bit, whatever its dtype).
+    pub fn raw(&self, name: &str) -> Result<(Dtype, Vec<usize>, &[u8])> {
+        let Some(&i) = self.names.get(name) else {
+            return Err(Error::Tensor { file: self.source.clone(), name: name.into(), msg: "not found".into() });
+        };
+        let f = &self.files[i];
+        let info = &f.infos[name];
+        let (start, end) = (f.data_start + info.data_offsets.0, f.data_start + info.data_offsets.1);
+        Ok((info.dtype, info.shape.clone(), &f.map[start..end]))
+    }
+
     /// `get`, failing unless the tensor has exactly this shape and dtype.
     pub fn get_checked(&self, name: &str, shape: &[usize], dtype: DType) -> Result<Tensor> {
         let t = self.get(name)?;

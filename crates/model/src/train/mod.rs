@@ -7,7 +7,10 @@
 //! stage 2 also every other language-model parameter (embeddings and LM head
 //! included). The vision tower never trains unless a caller adds its names.
 
+pub mod checkpoint;
+pub mod data;
 pub mod optim;
+pub mod trainer;
 
 use std::collections::BTreeSet;
 
@@ -89,6 +92,13 @@ impl Example {
             .map(|i| if i + 1 >= prompt.len() && i + 1 < ids.len() { ids[i + 1] } else { IGNORE })
             .collect();
         Example { ids, targets, images }
+    }
+}
+
+impl Example {
+    /// The positions that count in the loss (the answer's tokens and eos).
+    pub fn answer_tokens(&self) -> usize {
+        self.targets.iter().filter(|&&t| t != IGNORE).count()
     }
 }
 
