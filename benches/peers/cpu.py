@@ -72,6 +72,13 @@ def attention():
         with torch.inference_mode():
             f = lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=hkv != h)
             emit("torch", op, shape, median_ms(f), 4.0 * b * h * pairs * d)
+        if op == "attention" and causal:
+            # The backward alone: dq, dk, dv of one output gradient, the graph kept between runs.
+            qg, kg, vg = (t.clone().requires_grad_() for t in (q, k, v))
+            o = F.scaled_dot_product_attention(qg, kg, vg, is_causal=True)
+            do = torch.randn_like(o)
+            f = lambda: torch.autograd.grad(o, (qg, kg, vg), do, retain_graph=True)
+            emit("torch", "attentionbackward", shape, median_ms(f), 10.0 * b * h * pairs * d)
 
 
 def rowwise():

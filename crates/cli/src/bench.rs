@@ -15,8 +15,12 @@ use serde_json::{json, Value};
 pub enum Op {
     /// A whole model at a real checkpoint's shape (`--preset`).
     Model,
+    /// One training step at a real checkpoint's shape (`--preset`, `--seq`, `--batch`, `--stage`).
+    Train,
     Gemm,
     Attention,
+    /// The backward of causal attention (dq, dk, dv).
+    AttentionBackward,
     CrossAttention,
     Im2col,
     Layernorm,
@@ -85,6 +89,13 @@ pub struct BenchArgs {
     /// Model: clip-vit-l-336, llava-1.5-7b, mllama-11b-vision or llama-3.2-1b.
     #[arg(long, default_value = "clip-vit-l-336")]
     pub(crate) preset: String,
+    /// Train: tokens per example, examples per step, and the recipe's stage.
+    #[arg(long, default_value_t = 256)]
+    pub(crate) seq: usize,
+    #[arg(long, default_value_t = 1)]
+    pub(crate) batch: usize,
+    #[arg(long, default_value_t = 1)]
+    pub(crate) stage: u8,
     /// Model: run only this many decoder layers (when memory is short).
     #[arg(long)]
     pub(crate) layers: Option<usize>,
@@ -104,6 +115,12 @@ pub fn run(args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
         Dt::Bf16 => DType::BF16,
     };
     let device = crate::generate::parse_device(&args.device)?;
+    if args.op == Some(Op::Train) {
+        if device != Device::Cpu || dtype != DType::F32 {
+            return Err("bench train runs f32 on the CPU in this build".into());
+        }
+        return crate::bench_train::run(&args.preset, args.layers, args.seq, args.batch, args.stage, args.json);
+    }
     if args.op == Some(Op::Model) {
         return crate::bench_model::run(&args.preset, args.layers, dtype, device, args.json, args.out.as_deref());
     }
@@ -177,6 +194,7 @@ fn suite(base: &BenchArgs) -> Vec<BenchArgs> {
         with(&|a| (a.op, a.m, a.n, a.k) = (Some(Op::Gemm), 2048, 2048, 2048)),
         with(&|a| (a.op, a.m, a.n, a.k, a.transpose_b) = (Some(Op::Gemm), 1, 11008, 4096, true)),
         with(&|a| (a.op, a.tq, a.causal, a.reference) = (Some(Op::Attention), 1024, true, true)),
+        with(&|a| (a.op, a.tq, a.causal) = (Some(Op::AttentionBackward), 1024, true)),
         with(&|a| (a.op, a.h, a.hkv, a.tq, a.tk, a.d) = (Some(Op::Attention), 32, Some(8), 1, Some(4096), 128)),
         with(&|a| (a.op, a.h, a.tq, a.tk, a.d) = (Some(Op::CrossAttention), 32, 64, Some(6404), 128)),
         with(&|a| a.op = Some(Op::Im2col)),
@@ -233,6 +251,12 @@ fn case(a: &BenchArgs, dt: DType) -> Result<(Case, Value, f64), Box<dyn std::err
             let shape = json!({"m": a.m, "n": a.n, "k": a.k, "transpose_b": a.transpose_b});
             (perf::gemm(dt, a.gemm()), shape, es * (a.m * a.k + a.k * a.n + a.m * a.n) as f64)
         }
+        Op::AttentionBackward => {
+            let p = a.attention(false);
+            let (shape, _) = attention_shape(&p);
+            let bytes = es * (4 * p.b * p.h * p.tq * p.d + 4 * p.b * p.hkv * p.tk * p.d) as f64;
+            (perf::attention_backward(dt, p), shape, bytes)
+        }
         Op::Attention | Op::CrossAttention => {
             let cross = op == Op::CrossAttention;
             let p = a.attention(cross);
@@ -248,7 +272,7 @@ fn case(a: &BenchArgs, dt: DType) -> Result<(Case, Value, f64), Box<dyn std::err
             let bytes = es * (a.channels * a.size * a.size + p.out_len()) as f64;
             (perf::im2col(dt, p), shape, bytes)
         }
-        Op::Model => unreachable!("bench model is routed before the kernel benches"),
+        Op::Model | Op::Train => unreachable!("bench model and train are routed before the kernel benches"),
         Op::Layernorm | Op::Rmsnorm | Op::Softmax | Op::Rope => {
             let name = match op {
                 Op::Layernorm => "layer_norm",

@@ -76,7 +76,7 @@ pub fn preset(name: &str, layers: Option<usize>) -> Res<Value> {
 
 /// With IRIS_PROFILE=1: time by op, then by layer, of the phase just run,
 /// on stderr; then a fresh table.
-fn profile(phase: &str) {
+pub(crate) fn profile(phase: &str) {
     let rows = iris_tensor::profile::report();
     if rows.is_empty() {
         return;
@@ -110,7 +110,7 @@ fn time(reps: usize, mut f: impl FnMut() -> Res<()>) -> Res<f64> {
 }
 
 /// Prompt ids: BOS, `text - 1` ordinary tokens, and `images` slots after the first.
-fn prompt(text: usize, image_slots: usize, image_id: u32, vocab: usize) -> Vec<u32> {
+pub(crate) fn prompt(text: usize, image_slots: usize, image_id: u32, vocab: usize) -> Vec<u32> {
     let mut ids: Vec<u32> = (0..text).map(|i| (i * 7919 % (vocab - 10) + 5) as u32).collect();
     ids.splice(1..1, std::iter::repeat_n(image_id, image_slots));
     ids
@@ -118,7 +118,7 @@ fn prompt(text: usize, image_slots: usize, image_id: u32, vocab: usize) -> Vec<u
 
 /// A seeded noise image twice the encoder's input side: CLIP resizes and
 /// crops it to one input, Mllama's processor tiles it 2×2.
-fn noise_image(side: usize) -> RgbImage {
+pub(crate) fn noise_image(side: usize) -> RgbImage {
     let mut x = 0x2545_f491_4f6c_dd1du64;
     let data = (0..side * side * 3)
         .map(|_| {

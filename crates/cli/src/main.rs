@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_model;
+mod bench_train;
 mod check;
 mod generate;
 mod inspect;

@@ -37,6 +37,28 @@ pub fn attention(dt: DType, p: Attention, keep: Option<Vec<u8>>) -> Case {
     .flops(flops)
 }
 
+/// Attention backward over dense [B, H, T, D] operands (o and dO seeded
+/// like the others: the kernel's cost does not depend on their values).
+pub fn attention_backward(dt: DType, p: Attention) -> Case {
+    let (nq, nk) = (p.b * p.h * p.tq * p.d, p.b * p.hkv * p.tk * p.d);
+    let inputs = vec![
+        Host::randn(dt, 1, nq),
+        Host::randn(dt, 2, nk),
+        Host::randn(dt, 3, nk),
+        Host::randn(dt, 4, nq),
+        Host::randn(dt, 5, nq),
+    ];
+    let pairs = if p.causal { (p.tq * p.tk) as f64 - (p.tq * p.tq) as f64 / 2.0 } else { (p.tq * p.tk) as f64 };
+    // Five products of the forward's size: the scores again, dP, dQ, dK, dV.
+    let flops = 10.0 * (p.b * p.h) as f64 * pairs * p.d as f64;
+    let shape = format!("B{} H{}/{} Tq{} Tk{} D{}", p.b, p.h, p.hkv, p.tq, p.tk, p.d);
+    Case::new("attention_backward", shape, inputs, Host::poison(dt, nq), move |be, i, o| {
+        let (mut dk, mut dv) = (be.alloc(dt, nk)?, be.alloc(dt, nk)?);
+        be.attention_backward(&p, &i[0], &i[1], &i[2], &i[3], &i[4], MaskOf::None, o, &mut dk, &mut dv)
+    })
+    .flops(flops)
+}
+
 /// Patch extraction of one image.
 pub fn im2col(dt: DType, p: Im2col) -> Case {
     let n = p.n * p.c * p.h * p.w;

@@ -12,7 +12,8 @@
 
 use rayon::prelude::*;
 
-use crate::{Attention, Element, Error, Mask, Result};
+use crate::cpu::math::exp;
+use crate::{Attention, Element, Error, Gemm, Mask, MatLayout, Result};
 
 /// Checks the operands and the three dense gradient outputs.
 #[allow(clippy::too_many_arguments)]
@@ -60,6 +61,110 @@ fn visible(p: &Attention, mask: &Mask, b: usize, h: usize, i: usize, j: usize) -
     }
 }
 
+/// Query rows per block: the block's scores [BQ, Tk] stay in cache between its products.
+const BQ: usize = 64;
+
+/// rows [t, d] of a head (through its layout) widened to dense f32.
+fn gather<T: Element>(x: &[T], rows: impl Fn(usize) -> usize, t: usize, d: usize) -> Vec<f32> {
+    let mut out = vec![0f32; t * d];
+    for (i, o) in out.chunks_exact_mut(d.max(1)).enumerate().take(t) {
+        o.iter_mut().zip(&x[rows(i)..rows(i) + d]).for_each(|(o, v)| *o = v.to_f32());
+    }
+    out
+}
+
+/// C (+)= alpha·A·B over dense f32 blocks, with A and B optionally transposed views.
+#[allow(clippy::too_many_arguments)]
+fn mm(m: usize, n: usize, k: usize, a: &[f32], at: bool, b: &[f32], bt: bool, c: &mut [f32], beta: f32) {
+    let lay = |rows: usize, cols: usize, t: bool| {
+        if t {
+            MatLayout::row_major(cols, rows).t()
+        } else {
+            MatLayout::row_major(rows, cols)
+        }
+    };
+    let p =
+        Gemm { batch: 1, m, n, k, alpha: 1.0, beta, a: lay(m, k, at), b: lay(k, n, bt), c: MatLayout::row_major(m, n) };
+    crate::cpu::gemm::gemm(&p, a, b, c).expect("blocks sized for their products");
+}
+
+/// The backward of one (batch, key head): its group's query heads, block by
+/// block of query rows, each block's five products on the GEMM kernel over
+/// the keys it can see. Returns (dq rows of the group, dk, dv), f32.
+#[allow(clippy::too_many_arguments)]
+fn head_backward<T: Element>(
+    p: &Attention,
+    [q, k, v, o, dout]: [&[T]; 5],
+    mask: &Mask,
+    b: usize,
+    kh: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (group, d, tq, tk) = (p.h / p.hkv, p.d, p.tq, p.tk);
+    let kf = gather(k, |j| p.k.row(b, kh, j), tk, d);
+    let vf = gather(v, |j| p.v.row(b, kh, j), tk, d);
+    let (mut dk, mut dv, mut dq) = (vec![0f32; tk * d], vec![0f32; tk * d], vec![0f32; group * tq * d]);
+    let shift = tk as isize - tq as isize;
+    let (mut s, mut dp) = (vec![0f32; BQ * tk], vec![0f32; BQ * tk]);
+    for g in 0..group {
+        let h = kh * group + g;
+        let qf = gather(q, |i| p.q.row(b, h, i), tq, d);
+        let of = gather(o, |i| p.o.row(b, h, i), tq, d);
+        let df = gather(dout, |i| p.o.row(b, h, i), tq, d);
+        for i0 in (0..tq).step_by(BQ) {
+            let rows = BQ.min(tq - i0);
+            // Keys past the block's last row's causal limit get no weight: leave them out.
+            let kn = if p.causal { (i0 as isize + rows as isize + shift).clamp(0, tk as isize) as usize } else { tk };
+            if kn == 0 {
+                continue;
+            }
+            let (qb, db) = (&qf[i0 * d..(i0 + rows) * d], &df[i0 * d..(i0 + rows) * d]);
+            let (sb, dpb) = (&mut s[..rows * kn], &mut dp[..rows * kn]);
+            mm(rows, kn, d, qb, false, &kf[..kn * d], true, sb, 0.0);
+            mm(rows, kn, d, db, false, &vf[..kn * d], true, dpb, 0.0);
+            for r in 0..rows {
+                let i = i0 + r;
+                let (sr, dpr) = (&mut sb[r * kn..(r + 1) * kn], &mut dpb[r * kn..(r + 1) * kn]);
+                let mut max = f32::NEG_INFINITY;
+                for (j, x) in sr.iter_mut().enumerate() {
+                    *x = match visible(p, mask, b, h, i, j) {
+                        Some(add) => *x * p.scale + add,
+                        None => f32::NEG_INFINITY,
+                    };
+                    max = max.max(*x);
+                }
+                if max == f32::NEG_INFINITY {
+                    sr.fill(0.0);
+                    dpr.fill(0.0);
+                    continue;
+                }
+                let sum: f32 = sr.iter().map(|&x| exp(x - max)).sum();
+                let lse = max + sum.ln();
+                let delta: f32 = db[r * d..(r + 1) * d].iter().zip(&of[i * d..(i + 1) * d]).map(|(a, b)| a * b).sum();
+                for (x, g) in sr.iter_mut().zip(dpr.iter_mut()) {
+                    let pr = exp(*x - lse);
+                    *x = pr;
+                    *g = pr * (*g - delta) * p.scale;
+                }
+            }
+            // dQ = dS·K, dK += dSᵀ·Q, dV += Pᵀ·dO over the visible keys.
+            mm(
+                rows,
+                d,
+                kn,
+                dpb,
+                false,
+                &kf[..kn * d],
+                false,
+                &mut dq[(g * tq + i0) * d..(g * tq + i0 + rows) * d],
+                0.0,
+            );
+            mm(kn, d, rows, dpb, true, qb, false, &mut dk[..kn * d], 1.0);
+            mm(kn, d, rows, sb, true, db, false, &mut dv[..kn * d], 1.0);
+        }
+    }
+    (dq, dk, dv)
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward<T: Element>(
     p: &Attention,
@@ -75,53 +180,13 @@ pub fn attention_backward<T: Element>(
 ) -> Result<()> {
     check(p, q, k, v, o, dout, mask, dq, dk, dv)?;
     let (group, d, tk) = (p.h / p.hkv, p.d, p.tk);
-    let row = |x: &[T], at: usize| -> Vec<f32> { x[at..at + d].iter().map(|a| a.to_f32()).collect() };
     // One task per (batch, key head): it owns that head's dk, dv and its group's dq rows.
     dq.par_chunks_mut(group * p.tq * d)
         .zip(dk.par_chunks_mut(tk * d).zip(dv.par_chunks_mut(tk * d)))
         .enumerate()
         .for_each(|(task, (dqc, (dkc, dvc)))| {
-            let (b, kh) = (task / p.hkv, task % p.hkv);
-            let keys: Vec<Vec<f32>> = (0..tk).map(|j| row(k, p.k.row(b, kh, j))).collect();
-            let vals: Vec<Vec<f32>> = (0..tk).map(|j| row(v, p.v.row(b, kh, j))).collect();
-            let (mut gk, mut gv) = (vec![0f32; tk * d], vec![0f32; tk * d]);
-            let (mut s, mut ps) = (vec![f32::NEG_INFINITY; tk], vec![0f32; tk]);
-            for g in 0..group {
-                let h = kh * group + g;
-                for i in 0..p.tq {
-                    let (qi, oi, doi) =
-                        (row(q, p.q.row(b, h, i)), row(o, p.o.row(b, h, i)), row(dout, p.o.row(b, h, i)));
-                    let mut max = f32::NEG_INFINITY;
-                    for j in 0..tk {
-                        s[j] = match visible(p, &mask, b, h, i, j) {
-                            Some(add) => qi.iter().zip(&keys[j]).map(|(a, b)| a * b).sum::<f32>() * p.scale + add,
-                            None => f32::NEG_INFINITY,
-                        };
-                        max = max.max(s[j]);
-                    }
-                    let dqi = &mut dqc[(g * p.tq + i) * d..][..d];
-                    if max == f32::NEG_INFINITY {
-                        dqi.iter_mut().for_each(|x| *x = T::from_f32(0.0));
-                        continue;
-                    }
-                    let sum: f32 = s.iter().map(|&x| (x - max).exp()).sum();
-                    let lse = max + sum.ln();
-                    let delta: f32 = doi.iter().zip(&oi).map(|(a, b)| a * b).sum();
-                    let mut acc = vec![0f32; d];
-                    for j in 0..tk {
-                        ps[j] = if s[j] == f32::NEG_INFINITY { 0.0 } else { (s[j] - lse).exp() };
-                        if ps[j] == 0.0 {
-                            continue;
-                        }
-                        let dp: f32 = doi.iter().zip(&vals[j]).map(|(a, b)| a * b).sum();
-                        let ds = ps[j] * (dp - delta) * p.scale;
-                        acc.iter_mut().zip(&keys[j]).for_each(|(a, kj)| *a += ds * kj);
-                        gk[j * d..][..d].iter_mut().zip(&qi).for_each(|(a, qv)| *a += ds * qv);
-                        gv[j * d..][..d].iter_mut().zip(&doi).for_each(|(a, dov)| *a += ps[j] * dov);
-                    }
-                    dqi.iter_mut().zip(&acc).for_each(|(o, a)| *o = T::from_f32(*a));
-                }
-            }
+            let (gq, gk, gv) = head_backward(p, [q, k, v, o, dout], &mask, task / p.hkv, task % p.hkv);
+            dqc.iter_mut().zip(&gq).for_each(|(o, a)| *o = T::from_f32(*a));
             dkc.iter_mut().zip(&gk).for_each(|(o, a)| *o = T::from_f32(*a));
             dvc.iter_mut().zip(&gv).for_each(|(o, a)| *o = T::from_f32(*a));
         });
