@@ -178,3 +178,18 @@ fn attention_backward_is_the_derivative_in_q_k_v() {
         check(&format!("attention {what} dv"), &v, &dv, |x| dot(&forward(&q, &k, x), &dout));
     }
 }
+
+#[test]
+fn im2col_backward_is_the_derivative() {
+    // Overlapping windows with padding: pixels read by several patches, the padding by none.
+    let p = iris_kernels::Im2col { n: 1, c: 2, h: 5, w: 4, kh: 3, kw: 3, stride: 2, pad: 1 };
+    let x = randn::<f32>(30, 2 * 5 * 4);
+    let dy = randn::<f32>(31, p.out_len());
+    let mut dx = vec![f32::NAN; x.len()];
+    reference::im2col_backward(&p, &dy, &mut dx).unwrap();
+    check("im2col", &x, &dx, |x| {
+        let mut y = vec![0f32; p.out_len()];
+        reference::im2col(&p, x, &mut y).unwrap();
+        dot(&y, &dy)
+    });
+}

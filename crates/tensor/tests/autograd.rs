@@ -124,6 +124,13 @@ fn broadcasting_views_and_products_match_finite_differences() {
 }
 
 #[test]
+fn patch_embedding_matches_finite_differences() {
+    // A ViT's patch embedding: im2col with overlapping windows, then the conv weight as a GEMM.
+    let leaves = vec![leaf(&[1, 2, 5, 4], 70, 1.0), leaf(&[3, 2 * 3 * 3], 71, 0.5)];
+    check_grads("im2col + linear", &leaves, |p| project(&p[0].im2col(3, 2, 1).unwrap().linear(&p[1], None).unwrap(), 72));
+}
+
+#[test]
 fn embedding_and_rope_match_finite_differences() {
     let leaves = vec![leaf(&[6, 4], 30, 1.0)];
     let (cos, sin): (Vec<f32>, Vec<f32>) = (0..6).map(|i| ((i as f32 * 0.7).cos(), (i as f32 * 0.7).sin())).unzip();
@@ -160,14 +167,14 @@ fn no_grad_records_nothing_and_an_op_without_backward_says_so() {
         assert!(!w.scale(2.0).unwrap().is_tracked(), "no node under no_grad");
     }
     assert!(w.scale(2.0).unwrap().is_tracked());
-    // im2col has no backward yet: a tracked input is an error, not a lost gradient.
-    let img = w.reshape(&[1, 1, 2, 3]).unwrap();
-    match img.im2col(1, 1, 0) {
-        Err(Error::NoBackward(op)) => assert_eq!(op, "im2col"),
+    // Writing into a KV cache has no backward: a tracked input is an error, not a lost gradient.
+    let mut cache = Tensor::zeros(&[4, 3], DType::F32);
+    match cache.write_at(0, 1, &w) {
+        Err(Error::NoBackward(op)) => assert_eq!(op, "write_at"),
         other => panic!("expected NoBackward, got {other:?}"),
     }
     let _off = no_grad();
-    assert!(img.im2col(1, 1, 0).is_ok(), "fine without recording");
+    assert!(cache.write_at(0, 1, &w).is_ok(), "fine without recording");
     // backward() needs a scalar that depends on a parameter.
     drop(_off);
     assert!(w.scale(2.0).unwrap().backward().is_err());

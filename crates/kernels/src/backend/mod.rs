@@ -158,6 +158,10 @@ pub trait Backend: Send + Sync {
     ) -> Result<()> {
         lacks!(self, "attention_backward", q.dtype())
     }
+    /// dx [N, C, H, W] of im2col from the patches' gradient dy.
+    fn im2col_backward(&self, p: &Im2col, dy: Dense, dx: &mut Buffer) -> Result<()> {
+        lacks!(self, "im2col_backward", dy.dtype())
+    }
     /// dx = dy·f′(x).
     fn unary_backward(&self, op: Unary, x: Dense, dy: Dense, dx: &mut Buffer) -> Result<()> {
         lacks!(self, "unary_backward", x.dtype())
@@ -211,6 +215,7 @@ pub trait Backend: Send + Sync {
 /// list them in `supports` until it has kernels for them.
 pub const GRAD_OPS: &[&str] = &[
     "attention_backward",
+    "im2col_backward",
     "unary_backward",
     "rms_norm_backward",
     "layer_norm_backward",

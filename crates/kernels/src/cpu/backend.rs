@@ -273,6 +273,12 @@ impl Backend for CpuBackend {
         })
     }
 
+    fn im2col_backward(&self, p: &Im2col, dy: Dense, dx: &mut Buffer) -> Result<()> {
+        let n = "im2col_backward";
+        on(self, n, &[dy.buf, dx])?;
+        with_float!(dy.dtype(), n, T => kernel!(self, im2col_backward(p, dy.host::<T>(n)?, dx.host_mut::<T>(n)?)))
+    }
+
     fn unary_backward(&self, op: Unary, x: Dense, dy: Dense, dx: &mut Buffer) -> Result<()> {
         let n = "unary_backward";
         on(self, n, &[x.buf, dy.buf, dx])?;

@@ -9,6 +9,7 @@ mod elementwise;
 mod elementwise_grad;
 pub(crate) mod gemm;
 mod im2col;
+mod im2col_grad;
 pub mod isa;
 mod loss;
 mod math;
@@ -33,6 +34,7 @@ pub mod reference {
     pub use super::elementwise_grad::reference::unary_backward;
     pub use super::gemm::reference::gemm;
     pub use super::im2col::reference::im2col;
+    pub use super::im2col_grad::reference::im2col_backward;
     pub use super::loss::reference::{cross_entropy, cross_entropy_backward};
     pub use super::norm::reference::{layer_norm, rms_norm, softmax};
     pub use super::norm_grad::reference::{layer_norm_backward, rms_norm_backward, softmax_backward};
@@ -61,6 +63,7 @@ pub mod fast {
     pub use super::elementwise_grad::unary_backward;
     pub use super::gemm::{gemm, gemm_packed, Epilogue, PackedB};
     pub use super::im2col::im2col;
+    pub use super::im2col_grad::im2col_backward;
     pub use super::loss::{cross_entropy, cross_entropy_backward};
     pub use super::norm::{layer_norm, rms_norm, softmax};
     pub use super::norm_grad::{layer_norm_backward, rms_norm_backward, softmax_backward};

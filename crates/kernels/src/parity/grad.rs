@@ -157,6 +157,19 @@ pub(super) fn grad_cases(dt: DType, out: &mut Vec<Case>) {
             move |be, i, o| be.cross_entropy_backward(i[0].dense(), v, i[1].dense(), 0.25, o),
         ));
     }
+    // Overlapping windows (stride < kernel) with padding, and a ViT's patches.
+    for (s, p) in [
+        (0u64, crate::Im2col { n: 2, c: 3, h: 9, w: 7, kh: 3, kw: 3, stride: 2, pad: 1 }),
+        (1, crate::Im2col::patches(1, 3, 28, 28, 14)),
+    ] {
+        out.push(Case::new(
+            "im2col_backward",
+            format!("{}×{}×{}×{} k{} s{} p{}", p.n, p.c, p.h, p.w, p.kh, p.stride, p.pad),
+            vec![Host::randn(dt, 135 + s, p.out_len())],
+            Host::poison(dt, p.n * p.c * p.h * p.w),
+            move |be, i, o| be.im2col_backward(&p, i[0].dense(), o),
+        ));
+    }
     // Ids repeated, a table row no id picks.
     let ids = [3u32, 0, 7, 3, 3, 9, 0];
     out.push(Case::new(

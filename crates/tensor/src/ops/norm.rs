@@ -98,8 +98,19 @@ impl Tensor {
         let p = Im2col { n, c, h, w, kh: kernel, kw: kernel, stride, pad };
         p.check(n * c * h * w, p.out_len())?;
         let (oh, ow) = p.out_hw();
-        let be = Tensor::backend_of("im2col", &[self])?;
-        let x = self.contiguous()?;
-        Tensor::output(&*be, x.dtype(), &[n, oh * ow, p.cols()], |y| be.im2col(&p, x.run(), y))
+        let y = {
+            let _off = pause(&[self]);
+            let be = Tensor::backend_of("im2col", &[self])?;
+            let x = self.contiguous()?;
+            Tensor::output(&*be, x.dtype(), &[n, oh * ow, p.cols()], |y| be.im2col(&p, x.run(), y))?
+        };
+        if !tracking(&[self]) {
+            return Ok(y);
+        }
+        Ok(y.record("im2col", &[self], move |g| {
+            let be = Tensor::backend_of("im2col_backward", &[g])?;
+            let g = g.contiguous()?;
+            Ok(vec![Some(Tensor::output(&*be, g.dtype(), &[n, c, h, w], |dx| be.im2col_backward(&p, g.run(), dx))?)])
+        }))
     }
 }
