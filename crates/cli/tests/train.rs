@@ -147,3 +147,44 @@ fn bad_data_fails_before_any_step_naming_the_line() {
         assert!(!out.join("log.jsonl").exists(), "case {i}: a step ran");
     }
 }
+
+#[test]
+fn train_and_freeze_patterns_move_parameters_in_and_out() {
+    // Stage 1 plus the vision tower (its backward through CLIP: im2col, layer norms, attention),
+    // minus the projector's second layer.
+    let name = "llava-gqa";
+    let dir = dataset(name, "patterns");
+    let out = dir.join("out");
+    train(name, &dir.join("data.jsonl"), &out, "1", "2", &["--train", "*vision_tower*", "--freeze", "*linear_2*"]);
+    let (before, after) = (Weights::open(fixture(name)).unwrap(), Weights::open(&out).unwrap());
+    let moved = |n: &str| before.raw(n).unwrap().2 != after.raw(n).unwrap().2;
+    let names = before.names();
+    let vision: Vec<&&str> = names.iter().filter(|n| n.contains("vision_tower") && n.contains("layers.0.")).collect();
+    assert!(!vision.is_empty() && vision.iter().all(|n| moved(n)), "{name}: the vision tower did not train");
+    assert!(names.iter().filter(|n| n.contains("linear_2")).all(|n| !moved(n)), "{name}: --freeze did not hold");
+    let stuck: Vec<&&str> = names.iter().filter(|n| n.contains("linear_1") && !moved(n)).collect();
+    assert!(stuck.is_empty(), "{name}: the projector did not train: {stuck:?}");
+    assert!(
+        names.iter().filter(|n| n.contains("language_model")).all(|n| !moved(n)),
+        "{name}: the LLM moved in stage 1"
+    );
+    // A pattern that matches nothing is an error, not a silent no-op.
+    let m = fixture(name);
+    let o = iris(&[
+        "train",
+        "--model",
+        m.to_str().unwrap(),
+        "--data",
+        dir.join("data.jsonl").to_str().unwrap(),
+        "--stage",
+        "1",
+        "--steps",
+        "1",
+        "--out",
+        dir.join("x").to_str().unwrap(),
+        "--train",
+        "no.such.*",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("matches no parameter"));
+}

@@ -70,6 +70,12 @@ impl Weights {
             if index.exists() {
                 return Weights::open_index(&index);
             }
+            // A checkpoint folder's weights are model.safetensors when it exists (other
+            // safetensors files beside it, references or training state, are not the model).
+            let single = path.join("model.safetensors");
+            if single.is_file() {
+                return Weights::from_files(path, vec![File::open(&single)?]);
+            }
             let rd = std::fs::read_dir(path).map_err(|source| Error::Io { file: path.to_path_buf(), source })?;
             let mut files: Vec<PathBuf> = rd
                 .filter_map(|e| e.ok().map(|e| e.path()))

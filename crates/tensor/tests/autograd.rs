@@ -127,7 +127,9 @@ fn broadcasting_views_and_products_match_finite_differences() {
 fn patch_embedding_matches_finite_differences() {
     // A ViT's patch embedding: im2col with overlapping windows, then the conv weight as a GEMM.
     let leaves = vec![leaf(&[1, 2, 5, 4], 70, 1.0), leaf(&[3, 2 * 3 * 3], 71, 0.5)];
-    check_grads("im2col + linear", &leaves, |p| project(&p[0].im2col(3, 2, 1).unwrap().linear(&p[1], None).unwrap(), 72));
+    check_grads("im2col + linear", &leaves, |p| {
+        project(&p[0].im2col(3, 2, 1).unwrap().linear(&p[1], None).unwrap(), 72)
+    });
 }
 
 #[test]

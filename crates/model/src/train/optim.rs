@@ -13,9 +13,13 @@
 use std::collections::BTreeMap;
 
 use iris_tensor::Tensor;
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::family::VisionLanguageModel;
+
+/// Elements per parallel task of the update.
+const CHUNK: usize = 1 << 16;
 
 /// The optimizer's settings (torch's defaults but the weight decay).
 #[derive(Clone, Copy, Debug)]
@@ -75,15 +79,21 @@ impl AdamW {
                     .entry(name.to_string())
                     .or_insert_with(|| Moments { m: vec![0.0; w.len()], v: vec![0.0; w.len()] });
                 let decay = (dims >= 2 && c.weight_decay != 0.0).then_some((1.0 - lr * c.weight_decay) as f32);
-                for i in 0..w.len() {
-                    if let Some(k) = decay {
-                        w[i] *= k;
-                    }
-                    s.m[i] += one_minus_b1 * (g[i] - s.m[i]);
-                    s.v[i] = s.v[i] * b2 + one_minus_b2 * (g[i] * g[i]);
-                    let denom = s.v[i].sqrt() / bc2_sqrt + eps;
-                    w[i] += -step_size * (s.m[i] / denom);
-                }
+                // Element by element, so the chunks (in parallel) change nothing in the result.
+                w.par_chunks_mut(CHUNK)
+                    .zip(g.par_chunks(CHUNK))
+                    .zip(s.m.par_chunks_mut(CHUNK).zip(s.v.par_chunks_mut(CHUNK)))
+                    .for_each(|((w, g), (m, v))| {
+                        for i in 0..w.len() {
+                            if let Some(k) = decay {
+                                w[i] *= k;
+                            }
+                            m[i] += one_minus_b1 * (g[i] - m[i]);
+                            v[i] = v[i] * b2 + one_minus_b2 * (g[i] * g[i]);
+                            let denom = v[i].sqrt() / bc2_sqrt + eps;
+                            w[i] += -step_size * (m[i] / denom);
+                        }
+                    });
                 Ok(Tensor::from_vec(w, &shape)?.to_device(p.device())?.requires_grad())
             })();
             match res {
@@ -104,7 +114,9 @@ pub fn clip_grad_norm(model: &mut dyn VisionLanguageModel, max_norm: f32) -> Res
     model.visit(&mut |_, p| {
         if let Some(g) = p.grad() {
             match g.to_vec::<f32>() {
-                Ok(v) => norms.push(v.iter().map(|x| x * x).sum::<f32>().sqrt()),
+                Ok(v) => {
+                    norms.push(v.par_chunks(CHUNK).map(|c| c.iter().map(|x| x * x).sum::<f32>()).sum::<f32>().sqrt())
+                }
                 Err(e) => failed = Some(e),
             }
         }

@@ -92,8 +92,8 @@ impl Trainer {
         if names.is_empty() {
             return Err(Error::Unsupported("no parameter would train".into()));
         }
-        if pipe.model.decoder().dtype() != iris_tensor::DType::F32 || pipe.model.decoder().cfg.vocab_size == 0 {
-            return Err(Error::Unsupported("training runs in f32".into()));
+        if pipe.model.decoder().dtype() != iris_tensor::DType::F32 {
+            return Err(Error::Unsupported("training runs in f32 (load the checkpoint with --dtype f32)".into()));
         }
         set_trainable(pipe.model_mut(), &names);
         let order = order(data.len(), cfg.seed, 0);
