@@ -17,6 +17,8 @@ pub(super) fn gemm_cases(dt: DType, out: &mut Vec<Case>) {
         (2, 67, 200, 40, false, 1.0),
         // A few rows in a Linear's layout: the GPUs' GEMV.
         (2, 3, 40, 64, true, 1.0),
+        // Deeper than the CPU's K_SPLIT: the depth in slices accumulated onto C.
+        (1, 40, 33, 9000, false, 1.0),
     ]
     .iter()
     .enumerate()
@@ -59,6 +61,8 @@ pub(super) fn gemm_fused_cases(dt: DType, out: &mut Vec<Case>) {
         (1, 33, 50, 29, true, 0.0, Some(Unary::QuickGelu)),
         (1, 1, 64, 96, true, 0.0, Some(Unary::Silu)),
         (1, 200, 96, 136, true, 1.0, Some(Unary::GeluTanh)),
+        // The bias and activation after the last slice of a deep product.
+        (1, 40, 36, 8500, true, 1.0, Some(Unary::Gelu)),
     ]
     .iter()
     .enumerate()

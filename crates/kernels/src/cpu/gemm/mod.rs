@@ -36,6 +36,11 @@ const MC: usize = 384;
 const PACK_FLOATS: usize = 8 << 20;
 /// Columns of C per tile.
 const NC: usize = 512;
+/// Deepest product run in one piece: deeper ones (a LM head's backward,
+/// K = 128256) go in slices of this depth accumulated onto C, so the packed
+/// operands keep their row and column chunks wide (whole-depth packing of a
+/// deep product shrank them to a few dozen columns; 2.5× slower measured).
+const K_SPLIT: usize = 4096;
 
 pub fn gemm<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
     p.check(a.len(), b.len(), c.len())?;
@@ -157,6 +162,25 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, epilogue: Epilogue
     }
     if let Operand::Matrix(b) = b {
         if gemv::gemv(p, a, b, c) {
+            return;
+        }
+        if p.k > K_SPLIT {
+            // C = alpha·A·B + beta·C as slices of the depth; the bias and
+            // activation with the last.
+            let mut k0 = 0;
+            while k0 < p.k {
+                let kc = K_SPLIT.min(p.k - k0);
+                let last = k0 + kc == p.k;
+                let sub = Gemm {
+                    k: kc,
+                    beta: if k0 == 0 { p.beta } else { 1.0 },
+                    a: MatLayout { offset: p.a.offset + k0 * p.a.col_stride, ..p.a },
+                    b: MatLayout { offset: p.b.offset + k0 * p.b.row_stride, ..p.b },
+                    ..*p
+                };
+                gemm_f32_out(&sub, a, Operand::Matrix(b), if last { epilogue } else { Epilogue::default() }, c);
+                k0 += kc;
+            }
             return;
         }
     }
