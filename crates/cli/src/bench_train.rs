@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use iris_model::train::optim::{clip_grad_norm, AdamW, AdamWConfig};
+use iris_model::train::optim::{clip_coef, grad_norm, AdamW, AdamWConfig};
 use iris_model::train::{batch_loss, set_trainable, stage_parameters, Example};
 use iris_model::{load_model, LoadContext, Trace, WeightSource};
 use iris_tensor::{DType, Device};
@@ -59,8 +59,8 @@ pub fn run(name: &str, layers: Option<usize>, seq: usize, batch: usize, stage: u
         let t2 = Instant::now();
         loss.backward()?;
         let t3 = Instant::now();
-        clip_grad_norm(&mut *m, 1.0)?;
-        opt.step(&mut *m, 1e-4)?;
+        let coef = clip_coef(grad_norm(&*m)?, 1.0);
+        opt.step(&mut *m, 1e-4, coef)?;
         let t4 = Instant::now();
         let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
         if step > 0 {

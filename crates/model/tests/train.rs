@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use common::{fixture, images};
 use iris_kernels::testing::rel_err;
-use iris_model::train::optim::{clip_grad_norm, AdamW, AdamWConfig};
+use iris_model::train::optim::{clip_coef, grad_norm, AdamW, AdamWConfig};
 use iris_model::train::{batch_loss, set_trainable, stage_parameters, Example};
 use iris_model::{LoadOptions, Parameters, Pipeline};
 use iris_tensor::{Tensor, Weights, IGNORE};
@@ -114,8 +114,8 @@ fn train_like_torch(name: &str, stage: u8) {
             }
             eprintln!("{name} stage {stage}: worst gradient error {worst_grad:.1e}");
         }
-        clip_grad_norm(pipe.model_mut(), f("grad_clip") as f32).unwrap();
-        opt.step(pipe.model_mut(), f("lr")).unwrap();
+        let coef = clip_coef(grad_norm(&*pipe.model).unwrap(), f("grad_clip") as f32);
+        opt.step(pipe.model_mut(), f("lr"), coef).unwrap();
     }
     let after = pipe.model.named_parameters();
     let mut worst_update = 0f64;

@@ -158,6 +158,16 @@ impl Tensor {
         Ok(self.storage.host::<T>(op)?)
     }
 
+    /// The elements in row-major order without a copy, when the tensor is a
+    /// dense run of a host buffer of `T` (None otherwise: take `to_vec`).
+    pub fn host_slice<T: Elem>(&self) -> Option<&[T]> {
+        if !self.is_contiguous() || self.dtype != T::DTYPE || self.device() != Device::Cpu {
+            return None;
+        }
+        let all = self.storage.host::<T>("host_slice").ok()?;
+        all.get(self.layout.offset..self.layout.offset + self.elem_count())
+    }
+
     /// The elements in row-major order. `T` must be the tensor's dtype.
     pub fn to_vec<T: Elem>(&self) -> Result<Vec<T>> {
         let t = self.to_device(Device::Cpu)?.contiguous()?;

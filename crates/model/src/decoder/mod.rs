@@ -184,6 +184,9 @@ impl Decoder {
     pub fn logits(&self, h: &Tensor) -> Result<Tensor> {
         let head = match &self.lm_head {
             Some(p) => p.value.clone(),
+            // Tied: the table itself when it is the vocabulary (its gradient then flows
+            // straight in), else its first rows.
+            None if self.embed.value.shape()[0] == self.cfg.vocab_size => self.embed.value.clone(),
             None => self.embed.value.narrow(0, 0, self.cfg.vocab_size)?,
         };
         Ok(h.linear(&head, None)?.to_dtype(DType::F32)?)

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use iris_tensor::Tensor;
 use rayon::prelude::*;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::family::VisionLanguageModel;
 
 /// Elements per parallel task of the update.
@@ -55,10 +55,12 @@ impl AdamW {
         AdamW { cfg, step: 0, state: BTreeMap::new() }
     }
 
-    /// Updates every trainable parameter of `model` from its gradient at
-    /// learning rate `lr`, then clears the gradients. A trainable parameter
-    /// without a gradient (unused by the loss) is left as it is.
-    pub fn step(&mut self, model: &mut dyn VisionLanguageModel, lr: f64) -> Result<()> {
+    /// Updates every trainable parameter of `model` from its gradient times
+    /// `grad_scale` (the clipping coefficient, `clip_coef`; 1 without
+    /// clipping) at learning rate `lr`; the parameters come back as fresh
+    /// leaves without gradients. A trainable parameter without a gradient
+    /// (unused by the loss) is left as it is.
+    pub fn step(&mut self, model: &mut dyn VisionLanguageModel, lr: f64, grad_scale: f32) -> Result<()> {
         self.step += 1;
         let t = self.step as i32;
         let c = self.cfg;
@@ -73,7 +75,15 @@ impl AdamW {
             let res = (|| -> Result<Tensor> {
                 let (shape, dims) = (p.shape().to_vec(), p.dims());
                 let mut w = p.to_vec::<f32>()?;
-                let g = g.to_vec::<f32>()?;
+                // Read in place when the gradient is a host f32 run (no copy of a 1 GB table).
+                let owned;
+                let g: &[f32] = match g.host_slice::<f32>() {
+                    Some(s) => s,
+                    None => {
+                        owned = g.to_vec::<f32>()?;
+                        &owned
+                    }
+                };
                 let s = self
                     .state
                     .entry(name.to_string())
@@ -88,8 +98,10 @@ impl AdamW {
                             if let Some(k) = decay {
                                 w[i] *= k;
                             }
-                            m[i] += one_minus_b1 * (g[i] - m[i]);
-                            v[i] = v[i] * b2 + one_minus_b2 * (g[i] * g[i]);
+                            // As clip_grad_norm_ scales the gradient in place (an f32 product).
+                            let gi = if grad_scale != 1.0 { g[i] * grad_scale } else { g[i] };
+                            m[i] += one_minus_b1 * (gi - m[i]);
+                            v[i] = v[i] * b2 + one_minus_b2 * (gi * gi);
                             let denom = v[i].sqrt() / bc2_sqrt + eps;
                             w[i] += -step_size * (m[i] / denom);
                         }
@@ -105,10 +117,9 @@ impl AdamW {
     }
 }
 
-/// Scales every trainable gradient of `model` so their global L2 norm is at
-/// most `max_norm`, as `clip_grad_norm_` does (coefficient max_norm /
-/// (norm + 1e-6), at most 1, applied always); returns the norm before.
-pub fn clip_grad_norm(model: &mut dyn VisionLanguageModel, max_norm: f32) -> Result<f32> {
+/// The global L2 norm of every trainable gradient of `model`, as
+/// `clip_grad_norm_` computes it (the norm of the per-tensor norms).
+pub fn grad_norm(model: &dyn VisionLanguageModel) -> Result<f32> {
     let mut norms = Vec::new();
     let mut failed = None;
     model.visit(&mut |_, p| {
@@ -124,23 +135,13 @@ pub fn clip_grad_norm(model: &mut dyn VisionLanguageModel, max_norm: f32) -> Res
     if let Some(e) = failed {
         return Err(e.into());
     }
-    let total = norms.iter().map(|n| n * n).sum::<f32>().sqrt();
-    let coef = (max_norm / (total + 1e-6)).min(1.0);
-    let mut failed = None;
-    model.visit_mut(&mut |_, p| {
-        if let Some(g) = p.grad() {
-            // The gradient replaced by its scaled copy (a leaf keeps one gradient).
-            let scaled = g.scale(coef).map_err(Error::from);
-            match scaled {
-                Ok(s) => {
-                    p.zero_grad();
-                    p.set_grad(s);
-                }
-                Err(e) => failed = Some(e),
-            }
-        }
-    });
-    failed.map_or(Ok(total), Err)
+    Ok(norms.iter().map(|n| n * n).sum::<f32>().sqrt())
+}
+
+/// `clip_grad_norm_`'s coefficient for a global norm `total`: max_norm /
+/// (total + 1e-6), at most 1 (the gradients are scaled by it always).
+pub fn clip_coef(total: f32, max_norm: f32) -> f32 {
+    (max_norm / (total + 1e-6)).min(1.0)
 }
 
 /// The learning-rate schedule.

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use iris_tensor::Tensor;
 
 use super::data::Record;
-use super::optim::{clip_grad_norm, AdamW, AdamWConfig, Schedule};
+use super::optim::{clip_coef, grad_norm, AdamW, AdamWConfig, Schedule};
 use super::{batch_loss, set_trainable, Example};
 use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
@@ -153,11 +153,9 @@ impl Trainer {
                 self.names.iter().filter_map(|n| params.get(n)?.grad().map(|g| (n.clone(), g))).collect();
             f(loss_sum, &grads);
         }
-        let grad_norm = match self.cfg.grad_clip {
-            Some(c) => clip_grad_norm(self.pipe.model_mut(), c)?,
-            None => clip_grad_norm(self.pipe.model_mut(), f32::INFINITY)?,
-        };
-        self.opt.step(self.pipe.model_mut(), lr)?;
+        let grad_norm = grad_norm(&*self.pipe.model)?;
+        let scale = self.cfg.grad_clip.map_or(1.0, |c| clip_coef(grad_norm, c));
+        self.opt.step(self.pipe.model_mut(), lr, scale)?;
         self.step += 1;
         Ok(StepReport { loss: loss_sum, lr, tokens, grad_norm })
     }
