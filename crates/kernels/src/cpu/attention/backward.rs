@@ -124,26 +124,34 @@ fn head_backward<T: Element>(
             for r in 0..rows {
                 let i = i0 + r;
                 let (sr, dpr) = (&mut sb[r * kn..(r + 1) * kn], &mut dpb[r * kn..(r + 1) * kn]);
-                let mut max = f32::NEG_INFINITY;
-                for (j, x) in sr.iter_mut().enumerate() {
-                    *x = match visible(p, mask, b, h, i, j) {
-                        Some(add) => *x * p.scale + add,
-                        None => f32::NEG_INFINITY,
-                    };
-                    max = max.max(*x);
+                // Without a mask only the causal limit hides keys: no test per score.
+                let lim = if p.causal { (i as isize + 1 + shift).clamp(0, kn as isize) as usize } else { kn };
+                if let Mask::None = mask {
+                    sr[..lim].iter_mut().for_each(|x| *x *= p.scale);
+                    sr[lim..].fill(f32::NEG_INFINITY);
+                } else {
+                    for (j, x) in sr.iter_mut().enumerate() {
+                        *x = match visible(p, mask, b, h, i, j) {
+                            Some(add) => *x * p.scale + add,
+                            None => f32::NEG_INFINITY,
+                        };
+                    }
                 }
+                let max = sr.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
                 if max == f32::NEG_INFINITY {
                     sr.fill(0.0);
                     dpr.fill(0.0);
                     continue;
                 }
-                let sum: f32 = sr.iter().map(|&x| exp(x - max)).sum();
-                let lse = max + sum.ln();
+                // e^(s − max) once; P = e / Σe.
+                sr.iter_mut().for_each(|x| *x = exp(*x - max));
+                let inv = 1.0 / sr.iter().sum::<f32>();
                 let delta: f32 = db[r * d..(r + 1) * d].iter().zip(&of[i * d..(i + 1) * d]).map(|(a, b)| a * b).sum();
+                let ds = p.scale;
                 for (x, g) in sr.iter_mut().zip(dpr.iter_mut()) {
-                    let pr = exp(*x - lse);
+                    let pr = *x * inv;
                     *x = pr;
-                    *g = pr * (*g - delta) * p.scale;
+                    *g = pr * (*g - delta) * ds;
                 }
             }
             // dQ = dS·K, dK += dSᵀ·Q, dV += Pᵀ·dO over the visible keys.
