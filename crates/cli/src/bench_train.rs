@@ -58,6 +58,8 @@ pub fn run(name: &str, layers: Option<usize>, seq: usize, batch: usize, stage: u
         loss.to_vec::<f32>()?;
         let t2 = Instant::now();
         loss.backward()?;
+        // The graph goes with the loss: the parameters' buffers are the model's alone again.
+        drop(loss);
         let t3 = Instant::now();
         let coef = clip_coef(grad_norm(&*m)?, 1.0);
         opt.step(&mut *m, 1e-4, coef)?;

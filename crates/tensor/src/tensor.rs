@@ -168,6 +168,24 @@ impl Tensor {
         all.get(self.layout.offset..self.layout.offset + self.elem_count())
     }
 
+    /// Runs `f` on the elements of a dense host f32 tensor in place, when
+    /// nothing else shares its buffer and the buffer is writable (not a
+    /// mapped checkpoint); false, leaving the tensor as it was, otherwise.
+    pub fn update_host_f32(&mut self, f: impl FnOnce(&mut [f32])) -> bool {
+        if !self.is_contiguous() || self.dtype != DType::F32 || self.device() != Device::Cpu {
+            return false;
+        }
+        let (off, n) = (self.layout.offset, self.elem_count());
+        let Some(buf) = Arc::get_mut(&mut self.storage) else { return false };
+        match buf.host_mut::<f32>("update_host_f32") {
+            Ok(s) if s.len() >= off + n => {
+                f(&mut s[off..off + n]);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The elements in row-major order. `T` must be the tensor's dtype.
     pub fn to_vec<T: Elem>(&self) -> Result<Vec<T>> {
         let t = self.to_device(Device::Cpu)?.contiguous()?;

@@ -73,8 +73,7 @@ impl AdamW {
         model.visit_mut(&mut |name, p| {
             let Some(g) = p.grad() else { return };
             let res = (|| -> Result<Tensor> {
-                let (shape, dims) = (p.shape().to_vec(), p.dims());
-                let mut w = p.to_vec::<f32>()?;
+                let (shape, dims, n) = (p.shape().to_vec(), p.dims(), p.elem_count());
                 // Read in place when the gradient is a host f32 run (no copy of a 1 GB table).
                 let owned;
                 let g: &[f32] = match g.host_slice::<f32>() {
@@ -84,29 +83,44 @@ impl AdamW {
                         &owned
                     }
                 };
-                let s = self
-                    .state
-                    .entry(name.to_string())
-                    .or_insert_with(|| Moments { m: vec![0.0; w.len()], v: vec![0.0; w.len()] });
+                let s =
+                    self.state.entry(name.to_string()).or_insert_with(|| Moments { m: vec![0.0; n], v: vec![0.0; n] });
                 let decay = (dims >= 2 && c.weight_decay != 0.0).then_some((1.0 - lr * c.weight_decay) as f32);
                 // Element by element, so the chunks (in parallel) change nothing in the result.
-                w.par_chunks_mut(CHUNK)
-                    .zip(g.par_chunks(CHUNK))
-                    .zip(s.m.par_chunks_mut(CHUNK).zip(s.v.par_chunks_mut(CHUNK)))
-                    .for_each(|((w, g), (m, v))| {
-                        for i in 0..w.len() {
-                            if let Some(k) = decay {
-                                w[i] *= k;
+                let update = |w: &mut [f32]| {
+                    w.par_chunks_mut(CHUNK)
+                        .zip(g.par_chunks(CHUNK))
+                        .zip(s.m.par_chunks_mut(CHUNK).zip(s.v.par_chunks_mut(CHUNK)))
+                        .for_each(|((w, g), (m, v))| {
+                            for i in 0..w.len() {
+                                if let Some(k) = decay {
+                                    w[i] *= k;
+                                }
+                                // As clip_grad_norm_ scales the gradient in place (an f32 product).
+                                let gi = if grad_scale != 1.0 { g[i] * grad_scale } else { g[i] };
+                                m[i] += one_minus_b1 * (gi - m[i]);
+                                v[i] = v[i] * b2 + one_minus_b2 * (gi * gi);
+                                let denom = v[i].sqrt() / bc2_sqrt + eps;
+                                w[i] += -step_size * (m[i] / denom);
                             }
-                            // As clip_grad_norm_ scales the gradient in place (an f32 product).
-                            let gi = if grad_scale != 1.0 { g[i] * grad_scale } else { g[i] };
-                            m[i] += one_minus_b1 * (gi - m[i]);
-                            v[i] = v[i] * b2 + one_minus_b2 * (gi * gi);
-                            let denom = v[i].sqrt() / bc2_sqrt + eps;
-                            w[i] += -step_size * (m[i] / denom);
+                        })
+                };
+                // In place when the parameter owns its buffer (every step after the first);
+                // else a fresh one (the first step's weights are views of the checkpoint).
+                let mut w = std::mem::replace(p, Tensor::zeros(&[0], iris_tensor::DType::F32));
+                let mut pending = Some(update);
+                if !w.update_host_f32(|x| (pending.take().expect("runs once"))(x)) {
+                    let mut v = match w.to_vec::<f32>() {
+                        Ok(v) => v,
+                        Err(e) => {
+                            *p = w;
+                            return Err(e.into());
                         }
-                    });
-                Ok(Tensor::from_vec(w, &shape)?.to_device(p.device())?.requires_grad())
+                    };
+                    (pending.take().expect("not run in place"))(&mut v);
+                    w = Tensor::from_vec(v, &shape)?.to_device(w.device())?;
+                }
+                Ok(w.detach().requires_grad())
             })();
             match res {
                 Ok(new) => *p = new,
