@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use iris_model::train::optim::{clip_coef, grad_norm, AdamW, AdamWConfig};
 use iris_model::train::{batch_loss, set_trainable, stage_parameters, Example};
-use iris_model::{load_model, LoadContext, Trace, WeightSource};
+use iris_model::{load_model, LoadContext, WeightSource};
 use iris_tensor::{DType, Device};
 use serde_json::json;
 
@@ -71,7 +71,6 @@ pub fn run(name: &str, layers: Option<usize>, seq: usize, batch: usize, stage: u
         if step == 3 {
             profile("training step");
         }
-        let _ = Trace::off();
     }
     let med = |i: usize| {
         let mut v: Vec<f64> = phases.iter().map(|p| p[i]).collect();

@@ -90,13 +90,6 @@ impl Tensor {
         }
     }
 
-    /// Sets a leaf's gradient (clipping writes the scaled one back).
-    pub fn set_grad(&self, g: Tensor) {
-        if let Some(Node::Leaf { grad }) = self.node.as_deref() {
-            *grad.lock().expect("grad lock") = Some(g);
-        }
-    }
-
     /// Clears a leaf's gradient.
     pub fn zero_grad(&self) {
         if let Some(Node::Leaf { grad }) = self.node.as_deref() {
