@@ -104,6 +104,24 @@ fn a_resumed_run_ends_bit_identical_to_an_uninterrupted_one() {
 }
 
 #[test]
+fn a_run_from_a_trained_folder_keeps_its_own_log() {
+    let name = "llava-gqa";
+    let dir = dataset(name, "chain");
+    let data = dir.join("data.jsonl");
+    let (first, second) = (dir.join("first"), dir.join("second"));
+    train(name, &data, &first, "1", "2", &[]);
+    // Stage 2 from stage 1's folder (which holds stage 1's log), saving midway and at the end.
+    let args = ["train", "--model", first.to_str().unwrap(), "--data", data.to_str().unwrap(), "--stage", "2"];
+    let rest = ["--steps", "3", "--batch-size", "2", "--save-every", "1", "--out", second.to_str().unwrap()];
+    let o = iris(&[&args[..], &rest[..]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log = std::fs::read_to_string(second.join("log.jsonl")).unwrap();
+    let steps: Vec<u64> =
+        log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, [1, 2, 3], "the log holds this run's steps only");
+}
+
+#[test]
 fn bad_data_fails_before_any_step_naming_the_line() {
     let name = "llava-gqa";
     let dir = dataset(name, "bad");

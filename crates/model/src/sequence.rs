@@ -48,6 +48,11 @@ impl Sequence {
         }
         let n = ids.iter().filter(|&&i| i == model.image_token()).count();
         let have = self.images.splice.as_ref().map_or(0, |f| f.shape()[0]);
+        if self.spliced == have && !self.is_empty() {
+            // Every image is in: an image token the model generates is a plain token, as in
+            // transformers (whose decode steps carry no pixels).
+            return d.embed(ids);
+        }
         if self.spliced + n > have {
             return Err(Error::Prompt(format!(
                 "{} image tokens in the prompt but {have} image features",

@@ -55,7 +55,9 @@ impl Trainer {
         for entry in std::fs::read_dir(&src).map_err(io(&src))? {
             let p = entry.map_err(io(&src))?.path();
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-            let skip = name.contains(".safetensors") || name.starts_with("train_state") || !p.is_file();
+            // Not the source run's own log either: this run's log.jsonl is beside it.
+            let skip =
+                name.contains(".safetensors") || name.starts_with("train_state") || name == "log.jsonl" || !p.is_file();
             if !skip {
                 std::fs::copy(&p, out.join(&name)).map_err(io(&p))?;
             }
