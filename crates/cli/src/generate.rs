@@ -14,9 +14,10 @@ use crate::bench::Dt;
 
 #[derive(clap::Args)]
 pub struct GenerateArgs {
-    /// The checkpoint folder (config.json, *.safetensors, tokenizer.json, ...).
+    /// A checkpoint folder (config.json, *.safetensors, tokenizer.json, ...) or a bundled model:
+    /// tiny-llava (the default) or tiny-mllama.
     #[arg(long)]
-    model: PathBuf,
+    model: Option<String>,
     /// An image for the prompt's `<image>` token; repeat for several.
     #[arg(long)]
     image: Vec<PathBuf>,
@@ -79,8 +80,9 @@ pub fn run(a: &GenerateArgs) -> Result<(), Box<dyn std::error::Error>> {
     // Read the images before the weights, so a bad path fails at once.
     let images: Vec<RgbImage> = a.image.iter().map(|p| RgbImage::open(p)).collect::<Result<_, _>>()?;
     let t0 = Instant::now();
-    let pipe = Pipeline::load(&a.model, LoadOptions { device, dtype })?;
-    eprintln!("iris: loaded {} in {:.2} s ({device}, {dtype})", a.model.display(), t0.elapsed().as_secs_f64());
+    let dir = crate::bundled::resolve(a.model.as_deref())?;
+    let pipe = Pipeline::load(&dir, LoadOptions { device, dtype })?;
+    eprintln!("iris: loaded {} in {:.2} s ({device}, {dtype})", dir.display(), t0.elapsed().as_secs_f64());
     let req = Request {
         prompt: &a.prompt,
         images: &images,

@@ -3,9 +3,13 @@
 mod bench;
 mod bench_model;
 mod bench_train;
+mod bundled;
 mod check;
+mod eval;
 mod generate;
 mod inspect;
+mod plot;
+mod shapes;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +34,13 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Train a checkpoint on a JSONL dataset (stage 1: the projector; stage 2: also the language model).
     Train(train::TrainArgs),
+    /// Make a dataset (`iris data shapes`: pictures of coloured shapes with questions, and text).
+    #[command(subcommand)]
+    Data(shapes::DataCommand),
+    /// Score a checkpoint on a JSONL dataset: accuracy per question kind, caption recall, loss.
+    Eval(eval::EvalArgs),
+    /// Plot training loss curves (log.jsonl of `iris train` runs) as a PNG.
+    Plot(plot::PlotArgs),
     /// List the tensors of a safetensors checkpoint (file, directory or index) and the peak RSS.
     Inspect(inspect::InspectArgs),
 }
@@ -60,7 +71,10 @@ fn main() {
         Command::Bench(args) => bench::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Generate(args) => generate::run(&args),
+        Command::Data(cmd) => shapes::run(&cmd),
+        Command::Eval(args) => eval::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Plot(args) => plot::run(&args),
         Command::Train(args) => train::run(&args),
     };
     if let Err(e) = result {

@@ -1,6 +1,8 @@
 //! Training data: JSONL, one example a line,
 //! `{"image": PATH, "prompt": TEXT, "answer": TEXT}` (or `"images": [...]`),
-//! image paths relative to the file's folder or absolute. Every line is
+//! image paths relative to the file's folder or absolute. `"question": TEXT`
+//! in place of `"prompt"` is the user's message, put in the checkpoint's chat
+//! template with the images before it (as `iris generate --chat` does). Every line is
 //! read, tokenized and checked (its images decode, its prompt holds one image
 //! token per image, it fits the context) before any step runs; an error names
 //! the file and the line.
@@ -61,7 +63,11 @@ pub fn read_jsonl(path: &Path, pipe: &Pipeline) -> Result<Vec<Record>> {
         }
         let at = |msg: String| Error::File { path: path.into(), msg: format!("line {}: {msg}", i + 1) };
         let v: Value = serde_json::from_str(line).map_err(|e| at(format!("not JSON: {e}")))?;
-        let prompt = field(&v, "prompt").map_err(at)?;
+        let (prompt, chat) = match (v.get("prompt"), v.get("question")) {
+            (Some(_), Some(_)) => return Err(at("give `prompt` or `question`, not both".into())),
+            (None, Some(_)) => (field(&v, "question").map_err(at)?, true),
+            _ => (field(&v, "prompt").map_err(at)?, false),
+        };
         let answer = field(&v, "answer").map_err(at)?;
         let images: Vec<PathBuf> = match (v.get("image"), v.get("images")) {
             (Some(Value::String(p)), None) => vec![dir.join(p)],
@@ -75,7 +81,7 @@ pub fn read_jsonl(path: &Path, pipe: &Pipeline) -> Result<Vec<Record>> {
         for p in &images {
             RgbImage::open(p).map_err(|e| at(e.to_string()))?;
         }
-        let prompt_ids = pipe.prompt_ids(prompt, images.len(), false).map_err(|e| at(e.to_string()))?;
+        let prompt_ids = pipe.prompt_ids(prompt, images.len(), chat).map_err(|e| at(e.to_string()))?;
         let answer_ids = pipe.prompter.encode(answer, false).map_err(|e| at(e.to_string()))?;
         let r = Record { prompt_ids, answer_ids, images, line: i + 1 };
         if r.len() > max {

@@ -62,7 +62,7 @@ pub struct Trainer {
 }
 
 /// splitmix64: the seeded stream behind the example order.
-fn mix(mut z: u64) -> u64 {
+pub fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -162,15 +162,24 @@ impl Trainer {
 
     /// The mean loss over `records` with the model as it is (no gradients).
     pub fn eval_loss(&self, records: &[Record]) -> Result<f32> {
-        let _off = iris_tensor::no_grad();
-        let eos = self.pipe.eos_ids[0];
-        let (mut sum, mut count) = (0f64, 0usize);
-        for r in records {
-            let ex = Example::new(&r.prompt_ids, &r.answer_ids, eos, self.pipe.model.encode_images(&r.load_images()?)?);
-            let n = ex.answer_tokens();
-            sum += batch_loss(&*self.pipe.model, std::slice::from_ref(&ex))?.to_vec::<f32>()?[0] as f64 * n as f64;
-            count += n;
-        }
-        Ok((sum / count.max(1) as f64) as f32)
+        mean_loss(&self.pipe, records)
     }
+}
+
+/// The mean loss per answer token (and eos) over `records`, with `pipe`'s
+/// model as it is (no gradients), 16 examples a forward.
+pub fn mean_loss(pipe: &Pipeline, records: &[Record]) -> Result<f32> {
+    let _off = iris_tensor::no_grad();
+    let eos = *pipe.eos_ids.first().ok_or_else(|| Error::Unsupported("the checkpoint names no eos token".into()))?;
+    let (mut sum, mut count) = (0f64, 0usize);
+    for chunk in records.chunks(16) {
+        let batch: Vec<Example> = chunk
+            .iter()
+            .map(|r| Ok(Example::new(&r.prompt_ids, &r.answer_ids, eos, pipe.model.encode_images(&r.load_images()?)?)))
+            .collect::<Result<_>>()?;
+        let n: usize = batch.iter().map(Example::answer_tokens).sum();
+        sum += batch_loss(&*pipe.model, &batch)?.to_vec::<f32>()?[0] as f64 * n as f64;
+        count += n;
+    }
+    Ok((sum / count.max(1) as f64) as f32)
 }

@@ -1,0 +1,69 @@
+//! `iris data shapes` → `iris train` → `iris eval` on the LLaVA fixture:
+//! the dataset is the same for the same seed (and not for another), its
+//! chat-question lines train, and eval scores them and the text lines.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fixture, iris, scratch_path};
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn shapes(dir: &Path, seed: &str) {
+    let _ = std::fs::remove_dir_all(dir);
+    let d = dir.to_str().unwrap();
+    let o = iris(&["data", "shapes", "--out", d, "--n", "12", "--heldout", "6", "--text", "30", "--seed", seed]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn the_dataset_follows_from_its_seed_and_trains_and_scores() {
+    let (a, b, c) = (scratch_path("shapes", "a"), scratch_path("shapes", "b"), scratch_path("shapes", "c"));
+    shapes(&a, "3");
+    shapes(&b, "3");
+    shapes(&c, "4");
+    let (fa, fb, fc) = (files(&a), files(&b), files(&c));
+    assert_eq!(fa.len(), 12 + 6 + 6 + 6, "pictures and six JSONL files");
+    assert!(fa == fb, "the same seed gives the same bytes");
+    assert!(fa != fc, "another seed gives another dataset");
+
+    // Chat-question lines train (the fixture's chat template wraps them) ...
+    let (m, out) = (fixture("llava-gqa"), scratch_path("shapes", "run"));
+    let data = a.join("train.jsonl");
+    let args = ["train", "--model", m.to_str().unwrap(), "--data", data.to_str().unwrap(), "--stage", "1"];
+    let o = iris(&[&args[..], &["--steps", "2", "--batch-size", "2", "--out", out.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // ... and eval scores the questions of every kind, and the text lines' loss.
+    for (split, key) in [("heldout.jsonl", "accuracy"), ("text-heldout.jsonl", "text_perplexity")] {
+        let data = a.join(split);
+        let o = iris(&["eval", "--model", out.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(!v[key].is_null(), "{split}: {v}");
+        if key == "accuracy" {
+            for kind in ["color", "shape", "count", "exists", "describe"] {
+                assert_eq!(v[key][kind]["asked"], 6, "{kind}: {v}");
+            }
+            assert!(v["image_context_tokens"].as_u64().unwrap() > 1);
+        }
+    }
+    for d in [a, b, c, out] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

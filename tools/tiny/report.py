@@ -1,0 +1,94 @@
+"""docs/training.md from a scripts/train-tiny.sh run: python3 tools/tiny/report.py RUN_DIR OUT.md (stdlib only)."""
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+KINDS = ["color", "shape", "count", "exists", "where", "describe"]
+RUNS = [("A (LLaVA)", "llava"), ("B (Mllama)", "mllama")]
+
+
+def load(path: Path):
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def log(run: Path):
+    rows = {}
+    for line in (run / "log.jsonl").read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            rows[r["step"]] = r
+    return [rows[k] for k in sorted(rows)]
+
+
+def cpu() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def main() -> None:
+    run, out = Path(sys.argv[1]), Path(sys.argv[2])
+    res = run / "results"
+    md = ["# Two tiny vision-language models, trained by iris", "",
+          "Made by `scripts/train-tiny.sh` (the recipe, its steps and settings are in its header) and written by",
+          f"`tools/tiny/report.py`; every figure below is from one run on this machine ({cpu()}, 2 threads, f32).",
+          "The models ship in bf16 inside the `iris` binary (`--model tiny-llava`, the default, and `tiny-mllama`).",
+          "", "## Accuracy on held-out pictures", "",
+          "`iris eval` asks every question of each held-out picture through the chat template and decodes greedily; an",
+          "answer is right when it names the expected word and no other of its kind (a caption: every shape with its",
+          "colour and nothing else). *heldout*: pictures drawn as in training; *shift*: image sizes 193–256, noisy or",
+          "strongly graded backgrounds of other greys, and shapes smaller or larger than training mostly sees.", "",
+          "| method | after | split | " + " | ".join(KINDS) + " | caption recall |",
+          "|---|---|---|" + "---|" * (len(KINDS) + 1)]
+    for label, m in RUNS:
+        for stage in ["stage1", "stage2"]:
+            for split, short in [("heldout", "heldout"), ("heldout-shift", "shift")]:
+                r = load(res / f"{m}-{stage}.{split}.json")
+                if r is None:
+                    continue
+                acc = [r["accuracy"].get(k) for k in KINDS]
+                cells = [f"{100 * a['accuracy']:.1f}% ({a['asked']})" if a else "–" for a in acc]
+                md.append(f"| {label} | {stage.replace('stage', 'stage ')} | {short} | " + " | ".join(cells)
+                          + f" | {100 * r.get('caption_recall', 0):.1f}% |")
+    md += ["", "## Text-only perplexity of the language model", "",
+           "On held-out text (`text-heldout.jsonl`: captions, and questions answered from a description), the loss",
+           "per answer token as `iris eval` computes it. *base*: the pre-trained Llama inside each model before stage 1",
+           "(for Mllama with its fresh cross-attention layers, which text-only input skips).", "",
+           "| model | perplexity |", "|---|---|"]
+    for name, label in [("text", "the pre-trained Llama"), ("llava-base", "A before stage 1"),
+                        ("llava-stage1", "A after stage 1"), ("llava-stage2", "A after stage 2"),
+                        ("mllama-base", "B before stage 1"), ("mllama-stage1", "B after stage 1"),
+                        ("mllama-stage2", "B after stage 2")]:
+        r = load(res / f"{name}.text-heldout.json")
+        if r is not None:
+            md.append(f"| {label} | {r['text_perplexity']:.4f} |")
+    md += ["", "## What an image costs", "",
+           "Image tokens: positions an image takes in the language model's context. Prefill: the best of five of a",
+           "one-image question (`iris eval`, after stage 2). Training: the median step (16 examples) and tokens a",
+           "second, from each run's `log.jsonl`.", "",
+           "| method | image tokens in context | prompt tokens | prefill (ms) | stage 1 step (s) | stage 1 tok/s | "
+           "stage 2 step (s) | stage 2 tok/s |", "|---|---|---|---|---|---|---|---|"]
+    for label, m in RUNS:
+        r = load(res / f"{m}-stage2.heldout.json")
+        cells = []
+        for stage in ["stage1", "stage2"]:
+            if (run / f"{m}-{stage}" / "log.jsonl").is_file():
+                rows = log(run / f"{m}-{stage}")
+                cells += [f"{statistics.median(x['seconds'] for x in rows):.3f}",
+                          f"{sum(x['tokens'] for x in rows) / sum(x['seconds'] for x in rows):.0f}"]
+            else:
+                cells += ["–", "–"]
+        if r is not None:
+            md.append(f"| {label} | {r['image_context_tokens']} | {r['prompt_tokens']} | {r['prefill_ms']:.2f} | "
+                      + " | ".join(cells) + " |")
+    md += ["", "## Loss curves", ""]
+    for png in sorted((out.parent / "training").glob("*.png")):
+        md.append(f"![{png.stem}](training/{png.name})")
+    out.write_text("\n".join(md) + "\n")
+
+
+if __name__ == "__main__":
+    main()
