@@ -74,31 +74,38 @@ pub fn run(a: &PlotArgs) -> Res<()> {
     let losses = series.iter().flat_map(|(_, s)| s.iter().map(|p| p.1));
     let (lo, hi) = losses.fold((f64::MAX, f64::MIN), |(lo, hi), l| (lo.min(l), hi.max(l)));
     let (lo, hi) = (lo.max(1e-4), hi.max(lo * 10.0));
-    let root = BitMapBackend::new(&a.out, (900, 560)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(&a.title, ("sans-serif", 24))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0f64..max_step, (lo..hi).log_scale())?;
-    chart.configure_mesh().x_desc("step").y_desc("loss (log scale)").draw()?;
-    for (i, (label, s)) in series.iter().enumerate() {
-        let color = Palette99::pick(i);
-        chart.draw_series(LineSeries::new(s.iter().copied(), color.mix(0.25)))?;
-        let mean: Vec<(f64, f64)> = (0..s.len())
-            .map(|j| {
-                let w = &s[j.saturating_sub(49)..=j];
-                (s[j].0, w.iter().map(|p| p.1).sum::<f64>() / w.len() as f64)
-            })
-            .collect();
-        chart
-            .draw_series(LineSeries::new(mean, color.stroke_width(2)))?
-            .label(label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    let (w, h) = (900u32, 560u32);
+    // Drawn into memory and saved by the image crate (plotters' own encoder would pull in a second one).
+    let mut pixels = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&a.title, ("sans-serif", 24))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..max_step, (lo..hi).log_scale())?;
+        chart.configure_mesh().x_desc("step").y_desc("loss (log scale)").draw()?;
+        for (i, (label, s)) in series.iter().enumerate() {
+            let color = Palette99::pick(i);
+            chart.draw_series(LineSeries::new(s.iter().copied(), color.mix(0.25)))?;
+            let mean: Vec<(f64, f64)> = (0..s.len())
+                .map(|j| {
+                    let w = &s[j.saturating_sub(49)..=j];
+                    (s[j].0, w.iter().map(|p| p.1).sum::<f64>() / w.len() as f64)
+                })
+                .collect();
+            chart
+                .draw_series(LineSeries::new(mean, color.stroke_width(2)))?
+                .label(label.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        root.present()?;
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
-    root.present()?;
+    let img = image::RgbImage::from_raw(w, h, pixels).ok_or("plot buffer")?;
+    img.save(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
     eprintln!("wrote {}", a.out.display());
     Ok(())
 }
