@@ -3,9 +3,9 @@
 #   data      iris data shapes: pictures of shapes with questions, and a text-only corpus
 #   init      tools/tiny/tiny.py: the tokenizer and seeded random LLaVA and Mllama folders (transformers)
 #   text      a small Llama pre-trained on the text corpus (inside the LLaVA folder; projector frozen)
-#   vision    each family's vision encoder pre-trained on predicting the pictures' attributes: a
-#             captioner (encoder, projector and a fresh decoder) learns detailed captions and the
-#             training questions' one-word answers; only the encoder is kept
+#   vision    each family's vision encoder pre-trained on predicting the pictures' attributes (each
+#             shape's colour and quadrant, the count) through a linear head (`iris train --probe`);
+#             only the encoder is kept
 #   compose   LLaVA = CLIP encoder + fresh projector + the Llama; Mllama = its encoder + fresh projector
 #             + the Llama's layers with fresh cross-attention layers between them (gates 0)
 #   stage 1   LLaVA: the projector; Mllama: the projector and the cross-attention layers
@@ -26,11 +26,12 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import transformers" 
     "$venv/bin/pip" install -q -r tools/fixtures/requirements.txt
 fi
 py="$venv/bin/python"
-cargo build --release -q -p iris-cli
-iris=target/release/iris
+# IRIS_BIN: an iris binary already built from this tree (else the release build).
+iris="${IRIS_BIN:-target/release/iris}"
+[ -n "${IRIS_BIN:-}" ] || cargo build --release -q -p iris-cli
 D="$R/data"
 
-[ -f "$D/text-heldout.jsonl" ] || $iris data shapes --out "$D" --n 8000 --heldout 200 --text 20000 --seed 0
+[ -f "$D/text-heldout.jsonl" ] || $iris data shapes --out "$D" --n 16000 --heldout 200 --text 20000 --seed 0
 [ -f "$R/mllama-init/model.safetensors" ] || "$py" tools/tiny/tiny.py init "$R"
 
 # train NAME STEPS ARGS...: one `iris train` run into $R/NAME, skipped when done, resumed when cut short.
@@ -50,17 +51,16 @@ train() {
 
 train text 1500 --model "$R/llava-init" --data "$D/text.jsonl" --stage 2 --freeze 'multi_modal_projector.*' \
     --batch-size 32 --lr 3e-3 --warmup 50
-[ -f "$D/vision.jsonl" ] || cat "$D/pretrain.jsonl" "$D/train.jsonl" > "$D/vision.jsonl"
-train clip-captioner 3000 --model "$R/llava-init" --data "$D/vision.jsonl" --stage 2 --train 'vision_tower.*' \
-    --batch-size 16 --lr 2e-3 --warmup 100
-train mllama-captioner 3000 --model "$R/mllama-init" --data "$D/vision.jsonl" --stage 2 \
-    --train 'vision_model.*' --batch-size 16 --lr 2e-3 --warmup 100
-[ -f "$R/llava-base/model.safetensors" ] || "$py" tools/tiny/tiny.py llava "$R/text" "$R/clip-captioner" "$R/llava-base"
-[ -f "$R/mllama-base/model.safetensors" ] || "$py" tools/tiny/tiny.py mllama "$R/text" "$R/mllama-captioner" "$R/mllama-base"
+train clip-probe 3000 --model "$R/llava-init" --data "$D/pretrain.jsonl" --probe 9 --stage 1 \
+    --train 'vision_tower.*' --batch-size 32 --lr 2e-3 --warmup 100
+train mllama-probe 3000 --model "$R/mllama-init" --data "$D/pretrain.jsonl" --probe 9 --stage 1 \
+    --train 'vision_model.*' --freeze 'language_model.*' --batch-size 32 --lr 2e-3 --warmup 100
+[ -f "$R/llava-base/model.safetensors" ] || "$py" tools/tiny/tiny.py llava "$R/text" "$R/clip-probe" "$R/llava-base"
+[ -f "$R/mllama-base/model.safetensors" ] || "$py" tools/tiny/tiny.py mllama "$R/text" "$R/mllama-probe" "$R/mllama-base"
 
 for m in llava mllama; do
-    train $m-stage1 1500 --model "$R/$m-base" --data "$D/train.jsonl" --stage 1 --batch-size 16 --lr 2e-3 --warmup 50
-    train $m-stage2 1500 --model "$R/$m-stage1" --data "$D/train.jsonl" --stage 2 --batch-size 16 --lr 5e-4 \
+    train $m-stage1 1000 --model "$R/$m-base" --data "$D/train.jsonl" --stage 1 --batch-size 16 --lr 2e-3 --warmup 50
+    train $m-stage2 3000 --model "$R/$m-stage1" --data "$D/train.jsonl" --stage 2 --batch-size 16 --lr 1e-3 \
         --warmup 50
 done
 
@@ -81,14 +81,45 @@ for name in text llava-base mllama-base llava-stage1 llava-stage2 mllama-stage1 
 done
 
 mkdir -p docs/training
-$iris plot --out docs/training/pretraining.png --title "pre-training: the Llama on text, the encoders by captioning" \
-    "Llama (text)=$R/text" "CLIP captioner=$R/clip-captioner" "Mllama captioner=$R/mllama-captioner"
+$iris plot --out docs/training/pretraining.png --title "pre-training: the Llama on text, the encoders on attributes" \
+    "Llama (text)=$R/text" "CLIP encoder (attributes)=$R/clip-probe" "Mllama encoder (attributes)=$R/mllama-probe"
 $iris plot --out docs/training/llava.png --title "Method A (LLaVA)" "stage 1=$R/llava-stage1" "stage 2=$R/llava-stage2"
 $iris plot --out docs/training/mllama.png --title "Method B (Mllama)" "stage 1=$R/mllama-stage1" \
     "stage 2=$R/mllama-stage2"
 python3 tools/tiny/report.py "$R" docs/training.md
 
+# Ship: bf16; the example picture and the held-out questions the tests ask (the first six pictures of
+# each held-out split); transformers' numbers on the example for crates/model/tests/tiny.rs.
+mkdir -p models/examples
+cp "$D/images/heldout/000048.png" models/examples/shapes.png
+"$py" - "$D" models/examples <<'PY'
+import json, os, shutil, sys
+data, out = sys.argv[1], sys.argv[2]
+lines = []
+for split in ["heldout", "heldout-shift"]:
+    for line in open(f"{data}/{split}.jsonl"):
+        v = json.loads(line)
+        if int(os.path.basename(v["image"]).split(".")[0]) < 6:
+            os.makedirs(f"{out}/{split}", exist_ok=True)
+            shutil.copy(f"{data}/{v['image']}", f"{out}/{split}/")
+            v["image"] = v["image"].replace("images/", "")
+            lines.append(json.dumps(v))
+open(f"{out}/questions.jsonl", "w").write("\n".join(lines) + "\n")
+PY
+fx=crates/model/tests/fixtures/tiny
+mkdir -p "$fx"
+q="What color is the circle?"
 for m in llava mllama; do
     "$py" tools/tiny/tiny.py half "$R/$m-stage2" "models/tiny-$m"
+    "$py" tools/tiny/tiny.py check "models/tiny-$m" "$fx/tiny-$m.safetensors" models/examples/shapes.png "$q" \
+        | tail -1 > "$R/results/tiny-$m.check.json"
 done
+"$py" - "$R/results" "$q" > "$fx/meta.json" <<'PY'
+import json, sys
+res, q = sys.argv[1], sys.argv[2]
+meta = {"question": q, "image": "models/examples/shapes.png"}
+for m in ["tiny-llava", "tiny-mllama"]:
+    meta[m] = json.load(open(f"{res}/{m}.check.json"))["answer"].strip()
+print(json.dumps(meta, indent=2))
+PY
 echo "done: models/tiny-llava, models/tiny-mllama; results in $R/results"

@@ -5,7 +5,8 @@
 //! Writes into `--out`:
 //! - `train.jsonl`: three questions a training picture ("where" always when it applies);
 //! - `pretrain.jsonl`: one detailed caption a training picture (shapes, colours,
-//!   quadrants), for pre-training a vision encoder by captioning;
+//!   quadrants) and its `labels` (scene::labels: each shape's colour and
+//!   quadrant, the count), for pre-training a vision encoder (`iris train --probe`);
 //! - `heldout.jsonl`: every question kind of held-out pictures drawn as training's;
 //! - `heldout-shift.jsonl`: the same of pictures drawn with the image sizes,
 //!   backgrounds and shape sizes training sees least;
@@ -136,7 +137,7 @@ fn shapes(a: &ShapesArgs) -> Res<()> {
                 }
                 let lines = kinds.iter().filter_map(|k| ask(&mut rng, &scene, k)).map(|q| line(&rel, &q)).collect();
                 let caption = json!({"image": rel, "question": "Describe the image in detail.",
-                    "answer": scene.detailed_caption()});
+                    "answer": scene.detailed_caption(), "labels": scene::labels(&scene)});
                 Ok((lines, caption.to_string()))
             })
             .collect::<Res<_>>()?;
@@ -153,5 +154,6 @@ fn shapes(a: &ShapesArgs) -> Res<()> {
         write_lines(&a.out.join(name), &lines)?;
     }
     eprintln!("text: {} lines, {held} held out; written to {}", a.text, a.out.display());
+    eprintln!("pretrain.jsonl labels: rows of {0} classes (iris train --probe {0})", scene::LABEL_CLASSES);
     Ok(())
 }

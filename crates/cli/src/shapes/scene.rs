@@ -144,6 +144,20 @@ impl Scene {
     }
 }
 
+/// Classes a label row picks from (`labels`).
+pub const LABEL_CLASSES: usize = 9;
+
+/// What the picture holds as class labels, for pre-training a vision encoder
+/// on its attributes: for each shape of SHAPES its colour (8: absent), then
+/// for each its quadrant (4: absent), then the count less one; each row of
+/// `LABEL_CLASSES` classes.
+pub fn labels(scene: &Scene) -> Vec<u32> {
+    let find = |s: usize| scene.objects.iter().find(|o| o.shape == s);
+    let colors = (0..SHAPES.len()).map(|s| find(s).map_or(COLORS.len(), |o| o.color));
+    let places = (0..SHAPES.len()).map(|s| find(s).map_or(PLACES.len(), |o| o.place()));
+    colors.chain(places).chain([scene.objects.len() - 1]).map(|c| c as u32).collect()
+}
+
 /// The kinds of question, in the order results are reported.
 pub const KINDS: [&str; 6] = ["color", "shape", "count", "exists", "where", "describe"];
 
@@ -278,6 +292,16 @@ mod tests {
                 }
                 assert!(q.expect.iter().all(|e| q.answer.contains(e.as_str())));
             }
+            // The labels say the same: each shape's colour and quadrant (or absent), the count.
+            let l = labels(&s);
+            assert_eq!(l.len(), 2 * SHAPES.len() + 1);
+            assert!(l.iter().all(|&c| (c as usize) < LABEL_CLASSES));
+            for o in &s.objects {
+                assert_eq!((l[o.shape], l[SHAPES.len() + o.shape]), (o.color as u32, o.place() as u32));
+            }
+            let absent = (0..SHAPES.len()).filter(|&k| l[k] == COLORS.len() as u32).count();
+            assert_eq!(absent, SHAPES.len() - s.objects.len());
+            assert_eq!(l[2 * SHAPES.len()] as usize, s.objects.len() - 1);
         }
         assert!((yes as f64 / (yes + no) as f64 - 0.5).abs() < 0.05, "yes {yes} no {no}");
     }

@@ -22,6 +22,8 @@ pub struct Record {
     pub prompt_ids: Vec<u32>,
     pub answer_ids: Vec<u32>,
     pub images: Vec<PathBuf>,
+    /// Class labels of its image (`"labels"`), for `iris train --probe`.
+    pub labels: Option<Vec<u32>>,
     /// Where it came from (1-based line).
     pub line: usize,
 }
@@ -83,7 +85,16 @@ pub fn read_jsonl(path: &Path, pipe: &Pipeline) -> Result<Vec<Record>> {
         }
         let prompt_ids = pipe.prompt_ids(prompt, images.len(), chat).map_err(|e| at(e.to_string()))?;
         let answer_ids = pipe.prompter.encode(answer, false).map_err(|e| at(e.to_string()))?;
-        let r = Record { prompt_ids, answer_ids, images, line: i + 1 };
+        let labels = match v.get("labels") {
+            None => None,
+            Some(Value::Array(l)) => Some(
+                l.iter()
+                    .map(|x| x.as_u64().map(|x| x as u32).ok_or_else(|| at("`labels` must hold class numbers".into())))
+                    .collect::<Result<Vec<u32>>>()?,
+            ),
+            Some(_) => return Err(at("`labels` must be a list of class numbers".into())),
+        };
+        let r = Record { prompt_ids, answer_ids, images, labels, line: i + 1 };
         if r.len() > max {
             return Err(at(format!("{} tokens with the answer and eos, longer than the context of {max}", r.len())));
         }

@@ -10,6 +10,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod optim;
+pub mod probe;
 pub mod trainer;
 
 use std::collections::BTreeSet;

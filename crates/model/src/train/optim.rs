@@ -16,7 +16,7 @@ use iris_tensor::Tensor;
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::family::VisionLanguageModel;
+use crate::params::Parameters;
 
 /// Elements per parallel task of the update.
 const CHUNK: usize = 1 << 16;
@@ -60,7 +60,7 @@ impl AdamW {
     /// clipping) at learning rate `lr`; the parameters come back as fresh
     /// leaves without gradients. A trainable parameter without a gradient
     /// (unused by the loss) is left as it is.
-    pub fn step(&mut self, model: &mut dyn VisionLanguageModel, lr: f64, grad_scale: f32) -> Result<()> {
+    pub fn step<P: Parameters + ?Sized>(&mut self, model: &mut P, lr: f64, grad_scale: f32) -> Result<()> {
         self.step += 1;
         let t = self.step as i32;
         let c = self.cfg;
@@ -133,7 +133,7 @@ impl AdamW {
 
 /// The global L2 norm of every trainable gradient of `model`, as
 /// `clip_grad_norm_` computes it (the norm of the per-tensor norms).
-pub fn grad_norm(model: &dyn VisionLanguageModel) -> Result<f32> {
+pub fn grad_norm<P: Parameters + ?Sized>(model: &P) -> Result<f32> {
     let mut norms = Vec::new();
     let mut failed = None;
     model.visit(&mut |_, p| {

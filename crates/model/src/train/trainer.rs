@@ -9,6 +9,7 @@ use iris_tensor::Tensor;
 
 use super::data::Record;
 use super::optim::{clip_coef, grad_norm, AdamW, AdamWConfig, Schedule};
+use super::probe::{Probe, WithProbe};
 use super::{batch_loss, set_trainable, Example};
 use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
@@ -59,6 +60,8 @@ pub struct Trainer {
     pub epoch: u64,
     pub cursor: usize,
     order: Vec<usize>,
+    /// With a probe, steps train on the images' labels (`probe.rs`), not on the answers.
+    pub probe: Option<Probe>,
 }
 
 /// splitmix64: the seeded stream behind the example order.
@@ -98,7 +101,18 @@ impl Trainer {
         set_trainable(pipe.model_mut(), &names);
         let order = order(data.len(), cfg.seed, 0);
         let opt = AdamW::new(cfg.adamw);
-        Ok(Trainer { pipe, cfg, data, names, opt, step: 0, epoch: 0, cursor: 0, order })
+        Ok(Trainer { pipe, cfg, data, names, opt, step: 0, epoch: 0, cursor: 0, order, probe: None })
+    }
+
+    /// Trains on every example's image labels (`rows` of `classes` classes)
+    /// through a fresh linear head, instead of on its answer.
+    pub fn use_probe(&mut self, rows: usize, classes: usize) -> Result<()> {
+        if let Some(r) = self.data.iter().find(|r| r.labels.is_none()) {
+            return Err(Error::Unsupported(format!("--probe: line {} has no `labels`", r.line)));
+        }
+        let sample = self.pipe.model.encode_images(&self.data[0].load_images()?)?;
+        self.probe = Some(Probe::new(&sample, rows, classes)?);
+        Ok(())
     }
 
     /// Moves the example order to `epoch`, `cursor` (a resumed run).
@@ -142,7 +156,15 @@ impl Trainer {
             let idx = self.next_batch();
             let batch = self.examples(&idx)?;
             tokens += batch.iter().map(|e| e.ids.len()).sum::<usize>();
-            let loss = batch_loss(&*self.pipe.model, &batch)?;
+            let loss = match &self.probe {
+                Some(p) => {
+                    let labels: Vec<&[u32]> =
+                        idx.iter().map(|&i| self.data[i].labels.as_deref().unwrap_or(&[])).collect();
+                    let images: Vec<_> = batch.into_iter().map(|e| e.images).collect();
+                    p.loss(&images, &labels)?
+                }
+                None => batch_loss(&*self.pipe.model, &batch)?,
+            };
             loss_sum += loss.to_vec::<f32>()?[0] / k as f32;
             let loss = if k > 1 { loss.scale(1.0 / k as f32)? } else { loss };
             loss.backward()?;
@@ -153,9 +175,20 @@ impl Trainer {
                 self.names.iter().filter_map(|n| params.get(n)?.grad().map(|g| (n.clone(), g))).collect();
             f(loss_sum, &grads);
         }
-        let grad_norm = grad_norm(&*self.pipe.model)?;
-        let scale = self.cfg.grad_clip.map_or(1.0, |c| clip_coef(grad_norm, c));
-        self.opt.step(self.pipe.model_mut(), lr, scale)?;
+        let scale_of = |n: f32| self.cfg.grad_clip.map_or(1.0, |c| clip_coef(n, c));
+        let grad_norm = match self.probe.as_mut() {
+            Some(probe) => {
+                let mut both = WithProbe { model: self.pipe.model_mut(), probe };
+                let n = grad_norm(&both)?;
+                self.opt.step(&mut both, lr, scale_of(n))?;
+                n
+            }
+            None => {
+                let n = grad_norm(&*self.pipe.model)?;
+                self.opt.step(self.pipe.model_mut(), lr, scale_of(n))?;
+                n
+            }
+        };
         self.step += 1;
         Ok(StepReport { loss: loss_sum, lr, tokens, grad_norm })
     }
