@@ -87,7 +87,7 @@ pub struct TrainArgs {
     save_every: Option<u64>,
     /// Pre-train the vision encoder (with the projector and what --train adds) on each example's
     /// `labels` — rows of N classes — through a linear head over its image features, which is
-    /// dropped at the end; the answers are not used. `iris data shapes` writes such labels.
+    /// kept in the resume state only; the answers are not used. `iris data shapes` writes such labels.
     #[arg(long, value_name = "N")]
     probe: Option<usize>,
     /// Continue the run saved in this folder (same data and seed).
@@ -148,9 +148,6 @@ pub fn run(a: &TrainArgs) -> Res<()> {
     let rows = data[0].labels.as_ref().map_or(0, Vec::len);
     let mut t = Trainer::new(pipe, data, names, cfg)?;
     if let Some(classes) = a.probe {
-        if a.resume.is_some() {
-            return Err("--probe runs do not resume (their head is not saved)".into());
-        }
         t.use_probe(rows, classes)?;
     }
     if let Some(dir) = &a.resume {

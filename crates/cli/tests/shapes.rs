@@ -68,7 +68,20 @@ fn the_dataset_follows_from_its_seed_and_trains_and_scores() {
     let probe = scratch_path("shapes", "probe");
     let data = a.join("pretrain.jsonl");
     let args = ["train", "--model", m.to_str().unwrap(), "--data", data.to_str().unwrap(), "--stage", "1"];
-    let rest = ["--train", "vision_tower.*", "--probe", "9", "--steps", "4", "--batch-size", "4", "--lr", "1e-2"];
+    let rest = [
+        "--train",
+        "vision_tower.*",
+        "--probe",
+        "9",
+        "--steps",
+        "4",
+        "--batch-size",
+        "4",
+        "--lr",
+        "1e-2",
+        "--schedule",
+        "constant",
+    ];
     let o = iris(&[&args[..], &rest[..], &["--out", probe.to_str().unwrap()]].concat());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let log = std::fs::read_to_string(probe.join("log.jsonl")).unwrap();
@@ -76,12 +89,36 @@ fn the_dataset_follows_from_its_seed_and_trains_and_scores() {
         log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap()).collect();
     assert!((losses[0] - 9f64.ln()).abs() < 1e-5, "first loss {losses:?}");
     assert!(losses[3] < losses[0], "the labels are learnt: {losses:?}");
+    // A probe run resumed halfway ends where the uninterrupted one does.
+    let half = scratch_path("shapes", "probe-half");
+    let run = |steps: &str, extra: &[&str]| {
+        let rest = [
+            "--train",
+            "vision_tower.*",
+            "--probe",
+            "9",
+            "--steps",
+            steps,
+            "--batch-size",
+            "4",
+            "--lr",
+            "1e-2",
+            "--schedule",
+            "constant",
+        ];
+        let o = iris(&[&args[..], &rest[..], &["--out", half.to_str().unwrap()], extra].concat());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run("2", &[]);
+    run("4", &["--resume", half.to_str().unwrap()]);
+    let weights = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    assert!(weights(&half) == weights(&probe), "the resumed probe run differs");
     let before = iris_tensor::Weights::open(&m).unwrap();
     let after = iris_tensor::Weights::open(&probe).unwrap();
     let name = "vision_tower.encoder.layers.0.mlp.fc1.weight";
     let (x, y) = (before.get(name).unwrap().to_vec_f32().unwrap(), after.get(name).unwrap().to_vec_f32().unwrap());
     assert!(x != y, "the vision tower trained");
-    for d in [a, b, c, out, probe] {
+    for d in [a, b, c, out, probe, half] {
         let _ = std::fs::remove_dir_all(d);
     }
 }

@@ -86,20 +86,38 @@ pub trait VisionLanguageModel: Parameters + Send + Sync {
     /// The concrete model, for tools and tests that need its own methods.
     fn as_any(&self) -> &dyn Any;
 
+    /// Encodes several preprocessed images: what `encode` gives for each.
+    /// A family whose encoder takes a batch runs them in one forward.
+    fn encode_many(&self, pixels: &[Pixels], trace: &mut Trace) -> Result<Vec<Tensor>> {
+        pixels.iter().map(|p| self.encode(p, trace)).collect()
+    }
+
     /// Preprocesses and encodes a prompt's images.
     fn encode_images(&self, images: &[RgbImage]) -> Result<Encoded> {
-        let mut out = Vec::with_capacity(images.len());
-        let mut tiles = Vec::with_capacity(images.len());
-        for img in images {
-            let px = self.preprocess(img)?;
-            out.push(self.encode(&px, &mut Trace::off())?);
-            tiles.push(px.tiles);
+        let mut sets = self.encode_image_sets(std::slice::from_ref(&images))?;
+        Ok(sets.pop().expect("one set in, one out"))
+    }
+
+    /// The images of several prompts (or training examples), preprocessed
+    /// and encoded together (`encode_many`), then grouped back per prompt.
+    fn encode_image_sets(&self, sets: &[&[RgbImage]]) -> Result<Vec<Encoded>> {
+        let mut px = Vec::new();
+        for img in sets.iter().flat_map(|s| s.iter()) {
+            px.push(self.preprocess(img)?);
         }
-        let all = if out.is_empty() { None } else { Some(Tensor::cat(&out.iter().collect::<Vec<_>>(), 0)?) };
-        Ok(match self.image_entry() {
-            ImageEntry::Splice => Encoded { splice: all, cross: None, tiles },
-            ImageEntry::CrossAttention => Encoded { splice: None, cross: all, tiles },
-        })
+        let mut feats = self.encode_many(&px, &mut Trace::off())?.into_iter();
+        let mut tiles = px.iter().map(|p| p.tiles);
+        let mut out = Vec::with_capacity(sets.len());
+        for set in sets {
+            let f: Vec<Tensor> = feats.by_ref().take(set.len()).collect();
+            let t: Vec<usize> = tiles.by_ref().take(set.len()).collect();
+            let all = if f.is_empty() { None } else { Some(Tensor::cat(&f.iter().collect::<Vec<_>>(), 0)?) };
+            out.push(match self.image_entry() {
+                ImageEntry::Splice => Encoded { splice: all, cross: None, tiles: t },
+                ImageEntry::CrossAttention => Encoded { splice: None, cross: all, tiles: t },
+            });
+        }
+        Ok(out)
     }
 }
 

@@ -91,6 +91,12 @@ impl Llava {
 
     /// Projected image features [N, Dt] of one image's pixels [1, 3, S, S].
     pub fn encode_image(&self, pixels: &Tensor, trace: &mut Trace) -> Result<Tensor> {
+        Ok(self.encode_batch(pixels, trace)?.squeeze(0)?)
+    }
+
+    /// The projected features [N, T', Dt] of N images' pixels [N, 3, S, S], in one forward of
+    /// the tower and the projector.
+    pub fn encode_batch(&self, pixels: &Tensor, trace: &mut Trace) -> Result<Tensor> {
         // A frozen tower keeps nothing for backward.
         let states = {
             let _off = (!self.vision.any_trainable()).then(iris_tensor::no_grad);
@@ -105,7 +111,7 @@ impl Llava {
                 Ok(s.narrow(1, skip, s.shape()[1] - skip)?)
             })
             .collect::<Result<_>>()?;
-        let features = Tensor::cat(&picked.iter().collect::<Vec<_>>(), 2)?.squeeze(0)?;
+        let features = Tensor::cat(&picked.iter().collect::<Vec<_>>(), 2)?;
         trace.record(|| "image_features".into(), &features);
         let h = self.linear_1.forward_act(&features, self.cfg.projector_hidden_act)?;
         let projected = self.linear_2.forward(&h)?;
@@ -152,6 +158,15 @@ impl VisionLanguageModel for Llava {
     }
     fn encode(&self, pixels: &Pixels, trace: &mut Trace) -> Result<Tensor> {
         self.encode_image(&pixels.pixels, trace)
+    }
+    /// Every image in one forward of the tower and the projector.
+    fn encode_many(&self, pixels: &[Pixels], trace: &mut Trace) -> Result<Vec<Tensor>> {
+        if pixels.len() < 2 {
+            return pixels.iter().map(|p| self.encode(p, trace)).collect();
+        }
+        let all = Tensor::cat(&pixels.iter().map(|p| &p.pixels).collect::<Vec<_>>(), 0)?;
+        let f = self.encode_batch(&all, trace)?;
+        (0..pixels.len()).map(|i| Ok(f.narrow(0, i, 1)?.squeeze(0)?)).collect()
     }
     /// The tokenizer's special tokens (BOS), unless a rendered chat template
     /// already starts with BOS.

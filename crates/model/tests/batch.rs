@@ -95,3 +95,33 @@ fn parameters_are_named_as_in_the_checkpoint_and_writable() {
         assert!(pipe.model_mut().set_parameter(&norm, &Tensor::zeros(&[3], old.dtype())).is_err());
     }
 }
+
+#[test]
+fn images_encoded_together_equal_images_encoded_alone() {
+    for name in ["llava-gqa", "llava-odd", "mllama-2tile"] {
+        let pipe = load(name);
+        let img = images(name).remove(0);
+        let (w, h) = (img.width, img.height);
+        let others = [
+            img.resize(w / 2 + 3, h / 2 + 5, iris_model::image::Filter::Bilinear),
+            img.resize(h, w, iris_model::image::Filter::Bilinear),
+        ];
+        let sets: Vec<&[iris_model::image::RgbImage]> = vec![std::slice::from_ref(&img), &others[..], &[]];
+        let together = pipe.model.encode_image_sets(&sets).unwrap();
+        for (set, got) in sets.iter().zip(&together) {
+            let alone = pipe.model.encode_images(set).unwrap();
+            assert_eq!(got.tiles, alone.tiles, "{name}");
+            for (g, a) in [(&got.splice, &alone.splice), (&got.cross, &alone.cross)] {
+                match (g, a) {
+                    (Some(g), Some(a)) => {
+                        assert_eq!(g.shape(), a.shape(), "{name}");
+                        let e = rel_err(&g.to_vec_f32().unwrap(), &a.to_vec_f32().unwrap());
+                        assert!(e <= 1e-6, "{name}: features encoded together differ by {e:.2e}");
+                    }
+                    (None, None) => {}
+                    _ => panic!("{name}: one has features, the other not"),
+                }
+            }
+        }
+    }
+}

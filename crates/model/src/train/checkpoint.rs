@@ -84,6 +84,15 @@ impl Trainer {
                 state.push((format!("v.{n}"), Dtype::F32, t.shape().to_vec(), encode(&m.v, Dtype::F32)?));
             }
         }
+        if let Some(p) = &self.probe {
+            // A probe's head (not a model tensor) lives only in the resume state.
+            let (n, t) = (&p.head.name, &p.head.value);
+            state.push((format!("param.{n}"), Dtype::F32, t.shape().to_vec(), f32_bytes(t)?));
+            if let Some(m) = self.opt.state.get(n) {
+                state.push((format!("m.{n}"), Dtype::F32, t.shape().to_vec(), encode(&m.m, Dtype::F32)?));
+                state.push((format!("v.{n}"), Dtype::F32, t.shape().to_vec(), encode(&m.v, Dtype::F32)?));
+            }
+        }
         write(&out.join("train_state.safetensors"), &state)?;
         let meta = json!({"step": self.step, "adam_step": self.opt.step, "epoch": self.epoch, "cursor": self.cursor,
             "seed": self.cfg.seed, "examples": self.data.len(), "trained": self.names});
@@ -124,6 +133,22 @@ impl Trainer {
         }
         // set_parameter keeps the values; make them trainable leaves again.
         super::set_trainable(self.pipe.model_mut(), &self.names);
+        if let Some(p) = self.probe.as_mut() {
+            let n = p.head.name.clone();
+            if !state.contains(&format!("param.{n}")) {
+                return Err(Error::File { path: path.clone(), msg: "saved without --probe".into() });
+            }
+            let h = state.get(&format!("param.{n}"))?;
+            if h.shape() != p.head.value.shape() {
+                return Err(Error::File { path: path.clone(), msg: "saved with another --probe head".into() });
+            }
+            p.head.value = iris_tensor::Tensor::from_vec(h.to_vec::<f32>()?, h.shape())?.requires_grad();
+            if state.contains(&format!("m.{n}")) {
+                let m = state.get(&format!("m.{n}"))?.to_vec::<f32>()?;
+                let v = state.get(&format!("v.{n}"))?.to_vec::<f32>()?;
+                moments.insert(n, Moments { m, v });
+            }
+        }
         self.opt.state = moments;
         self.opt.step = num("adam_step")?;
         self.step = num("step")?;

@@ -134,16 +134,18 @@ impl Trainer {
         out
     }
 
-    /// The examples `idx`, their images encoded by the model as it is now.
+    /// The examples `idx`, their images encoded by the model as it is now
+    /// (all of them in one batch).
     fn examples(&self, idx: &[usize]) -> Result<Vec<Example>> {
         let eos = self.pipe.eos_ids[0];
-        idx.iter()
-            .map(|&i| {
-                let r = &self.data[i];
-                let images = self.pipe.model.encode_images(&r.load_images()?)?;
-                Ok(Example::new(&r.prompt_ids, &r.answer_ids, eos, images))
-            })
-            .collect()
+        let images = idx.iter().map(|&i| self.data[i].load_images()).collect::<Result<Vec<_>>>()?;
+        let sets: Vec<&[_]> = images.iter().map(Vec::as_slice).collect();
+        let encoded = self.pipe.model.encode_image_sets(&sets)?;
+        Ok(idx
+            .iter()
+            .zip(encoded)
+            .map(|(&i, images)| Example::new(&self.data[i].prompt_ids, &self.data[i].answer_ids, eos, images))
+            .collect())
     }
 
     /// Runs one optimizer step. `on_grads` sees the loss and every trainable
