@@ -102,9 +102,14 @@ fn images_encoded_together_equal_images_encoded_alone() {
         let pipe = load(name);
         let img = images(name).remove(0);
         let (w, h) = (img.width, img.height);
+        // Another size, the transposed shape, and one of the same size (the same tile grid, so
+        // Mllama batches it with the first).
+        let mut inverted = img.clone();
+        inverted.data.iter_mut().for_each(|v| *v = 255 - *v);
         let others = [
             img.resize(w / 2 + 3, h / 2 + 5, iris_model::image::Filter::Bilinear),
             img.resize(h, w, iris_model::image::Filter::Bilinear),
+            inverted,
         ];
         let sets: Vec<&[iris_model::image::RgbImage]> = vec![std::slice::from_ref(&img), &others[..], &[]];
         let together = pipe.model.encode_image_sets(&sets).unwrap();

@@ -175,6 +175,32 @@ impl VisionLanguageModel for Mllama {
     fn encode(&self, pixels: &Pixels, trace: &mut Trace) -> Result<Tensor> {
         self.encode_image(pixels, trace)
     }
+    /// Images with the same tile grid in one forward of the vision model and the projector.
+    fn encode_many(&self, pixels: &[Pixels], trace: &mut Trace) -> Result<Vec<Tensor>> {
+        let mut out: Vec<Option<Tensor>> = vec![None; pixels.len()];
+        let mut done = vec![false; pixels.len()];
+        for i in 0..pixels.len() {
+            if done[i] {
+                continue;
+            }
+            let key = (pixels[i].aspect_ratio_id, pixels[i].tiles);
+            let group: Vec<usize> = (i..pixels.len())
+                .filter(|&j| !done[j] && (pixels[j].aspect_ratio_id, pixels[j].tiles) == key)
+                .collect();
+            let v = {
+                let _off = (!self.vision.any_trainable()).then(iris_tensor::no_grad);
+                let px: Vec<&Tensor> = group.iter().map(|&j| &pixels[j].pixels).collect();
+                self.vision.forward_batch(&px, key.0, key.1, trace)?
+            };
+            for (&j, v) in group.iter().zip(v) {
+                let states = self.projector.forward(&v)?;
+                let (t, p) = (states.shape()[0], states.shape()[1]);
+                out[j] = Some(states.reshape(&[t * p, self.cfg.text.hidden_size])?);
+                done[j] = true;
+            }
+        }
+        Ok(out.into_iter().map(|t| t.expect("every image encoded")).collect())
+    }
     /// MllamaProcessor writes the BOS text itself (after leading image
     /// tokens) unless the prompt has one; nothing else is added.
     fn tokenize(&self, prompter: &Prompter, text: &str, _chat: bool) -> Result<Vec<u32>> {

@@ -68,16 +68,17 @@ impl VisionLayer {
         })
     }
 
-    /// x [1, N, D] with its real tokens first: the first `real` rows (all of
-    /// them when None) attend to every token, the padding rows after them to
-    /// the real tokens only (padding never sees padding, as in the reference).
+    /// x [B, N, D] (B images, each with its real tokens first): the first
+    /// `real` rows (all of them when None) attend to every token of their
+    /// image, the padding rows after them to its real tokens only (padding
+    /// never sees padding, as in the reference).
     fn forward(&self, x: &Tensor, real: Option<usize>, act: crate::config::Activation) -> Result<Tensor> {
-        let (n, d) = (x.shape()[1], x.shape()[2]);
+        let (b, n, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
         let a = &self.self_attn;
         let (h, dh) = (a.heads, d / a.heads);
         let y = self.input_layernorm.forward(x)?;
         let heads =
-            |p: &Linear| -> Result<Tensor> { Ok(p.forward(&y)?.reshape(&[1, n, h, dh])?.permute(&[0, 2, 1, 3])?) };
+            |p: &Linear| -> Result<Tensor> { Ok(p.forward(&y)?.reshape(&[b, n, h, dh])?.permute(&[0, 2, 1, 3])?) };
         let (q, k, v) = (heads(&a.q)?, heads(&a.k)?, heads(&a.v)?);
         let scale = (dh as f32).powf(-0.5);
         let o = match real {
@@ -89,7 +90,7 @@ impl VisionLayer {
             }
             _ => Tensor::attention(&q, &k, &v, AttnMask::None, scale)?,
         };
-        let o = o.permute(&[0, 2, 1, 3])?.contiguous()?.reshape(&[1, n, d])?;
+        let o = o.permute(&[0, 2, 1, 3])?.contiguous()?.reshape(&[b, n, d])?;
         // Ungated layers add the residual in the products; gated ones scale first.
         let x = match &self.gate_attn {
             Some(g) => x.add(&g.apply(&a.o.forward(&o)?)?)?,
@@ -169,32 +170,33 @@ impl MllamaVision {
 
     /// Vision features [T, P, D·(1 + k)] of one image's tiles [T, C, S, S].
     pub fn forward(&self, pixels: &Tensor, aspect_ratio_id: usize, tiles: usize, trace: &mut Trace) -> Result<Tensor> {
+        let mut out = self.forward_batch(&[pixels], aspect_ratio_id, tiles, trace)?;
+        Ok(out.pop().expect("one image in, one out"))
+    }
+
+    /// The features of B images that share a tile grid (`aspect_ratio_id`,
+    /// `tiles`): each embedded alone, the encoders run over all of them as a
+    /// batch ([B, T·Lp, D]; attention stays within an image).
+    pub fn forward_batch(
+        &self,
+        pixels: &[&Tensor],
+        aspect_ratio_id: usize,
+        tiles: usize,
+        trace: &mut Trace,
+    ) -> Result<Vec<Tensor>> {
         let c = &self.cfg;
-        let (t, d, p) = (c.max_num_tiles, c.hidden_size, c.tile_tokens());
+        let (t, d, p, b) = (c.max_num_tiles, c.hidden_size, c.tile_tokens(), pixels.len());
         let lp = p.div_ceil(8) * 8;
         let row = |table: &Tensor, shape: &[usize]| -> Result<Tensor> {
             Ok(table.narrow(0, aspect_ratio_id, 1)?.reshape(shape)?)
         };
-        let patch = &self.patch.value;
-        let x = pixels
-            .to_device(patch.device())?
-            .to_dtype(patch.dtype())?
-            .im2col(c.patch_size, c.patch_size, 0)?
-            .linear(&patch.reshape(&[d, patch.elem_count() / d])?, None)?;
-        let x = x.add(&row(&self.pre_tile.value, &[t, 1, d])?.scale(self.pre_tile_gate.tanh)?)?;
-        let class = self.class.value.reshape(&[1, 1, d])?.broadcast_as(&[t, 1, d])?;
-        let position = self.position.value.scale(1.0 - self.position_gate.tanh)?;
-        let x = Tensor::cat(&[&class, &x], 1)?.add(&position)?;
-        let x = x.add(&row(&self.tile_position.value, &[t, p, d])?.scale(self.position_gate.tanh)?)?;
-        let x = self.layernorm_pre.forward(&x)?;
-        let zeros = Tensor::zeros(&[t, lp - p, d], x.dtype()).to_device(x.device())?;
-        let x = Tensor::cat(&[&x, &zeros], 1)?.reshape(&[t * lp, d])?;
         // Padding (each tile's tokens past P, and unused tiles) only hides
         // pad→pad pairs. From the per-token flags, the tokens are reordered
         // once, real ones first: each layer's attention is then two unmasked
         // products (real rows over all keys, padding rows over the real keys),
         // and the order is undone at the end. Attention is the only step that
-        // mixes tokens, and it does not depend on their order.
+        // mixes tokens, and it does not depend on their order. Every image of
+        // the batch has the same tiles, so the same order.
         let pad = |i: usize| i / lp >= tiles || i % lp >= p;
         let order: Vec<u32> =
             (0..t * lp).filter(|&i| !pad(i)).chain((0..t * lp).filter(|&i| pad(i))).map(|i| i as u32).collect();
@@ -203,13 +205,32 @@ impl MllamaVision {
         for (k, &i) in order.iter().enumerate() {
             undo[i as usize] = k as u32;
         }
+        // The rows of every image of x [B·T·Lp, W] (any shape of that many rows) picked by `idx`.
         let permute = |x: &Tensor, idx: &[u32]| -> Result<Tensor> {
             let w = x.shape()[x.dims() - 1];
-            Ok(Tensor::embedding(&x.reshape(&[t * lp, w])?, idx)?)
+            let all: Vec<u32> = (0..b).flat_map(|j| idx.iter().map(move |&i| i + (j * t * lp) as u32)).collect();
+            Ok(Tensor::embedding(&x.reshape(&[b * t * lp, w])?, &all)?)
         };
-        let x = permute(&x, &order)?.reshape(&[1, t * lp, d])?;
+        let patch = &self.patch.value;
+        let mut xs = Vec::with_capacity(b);
+        for px in pixels {
+            let x = px
+                .to_device(patch.device())?
+                .to_dtype(patch.dtype())?
+                .im2col(c.patch_size, c.patch_size, 0)?
+                .linear(&patch.reshape(&[d, patch.elem_count() / d])?, None)?;
+            let x = x.add(&row(&self.pre_tile.value, &[t, 1, d])?.scale(self.pre_tile_gate.tanh)?)?;
+            let class = self.class.value.reshape(&[1, 1, d])?.broadcast_as(&[t, 1, d])?;
+            let position = self.position.value.scale(1.0 - self.position_gate.tanh)?;
+            let x = Tensor::cat(&[&class, &x], 1)?.add(&position)?;
+            let x = x.add(&row(&self.tile_position.value, &[t, p, d])?.scale(self.position_gate.tanh)?)?;
+            let x = self.layernorm_pre.forward(&x)?;
+            let zeros = Tensor::zeros(&[t, lp - p, d], x.dtype()).to_device(x.device())?;
+            xs.push(Tensor::cat(&[&x, &zeros], 1)?.reshape(&[t * lp, d])?);
+        }
+        let x = Tensor::cat(&xs.iter().collect::<Vec<_>>(), 0)?;
+        let mut x = permute(&x, &order)?.reshape(&[b, t * lp, d])?;
         let real = Some(real);
-        let mut x = x;
         let mut inter = Vec::new();
         for (i, layer) in self.local.iter().enumerate() {
             let _p = iris_tensor::profile::scope(|| format!("layer: vision local {i}"));
@@ -220,9 +241,9 @@ impl MllamaVision {
         }
         let x = permute(&x, &undo)?;
         trace.record(|| "vision_local".into(), &x);
-        let x = self.layernorm_post.forward(&x)?.reshape(&[t, lp, d])?;
+        let x = self.layernorm_post.forward(&x)?.reshape(&[b, t, lp, d])?;
         let x = x.add(&row(&self.post_tile.value, &[t, 1, d])?.scale(self.post_tile_gate.tanh)?)?;
-        let mut x = permute(&x, &order)?.reshape(&[1, t * lp, d])?;
+        let mut x = permute(&x, &order)?.reshape(&[b, t * lp, d])?;
         for (i, layer) in self.global.iter().enumerate() {
             let _p = iris_tensor::profile::scope(|| format!("layer: vision global {i}"));
             x = layer.forward(&x, real, self.act)?;
@@ -235,19 +256,19 @@ impl MllamaVision {
             .iter()
             .map(|i| {
                 let x = &inter.iter().find(|(j, _)| j == i).expect("recorded above").1;
-                Ok(permute(x, &undo)?.reshape(&[t, lp, d, 1])?)
+                Ok(permute(x, &undo)?.reshape(&[b * t, lp, d, 1])?)
             })
             .collect::<Result<_>>()?;
         let k = stacked.len();
-        let x = x.reshape(&[t, lp, d])?;
+        let x = x.reshape(&[b * t, lp, d])?;
         let out = if k > 0 {
-            let inter = Tensor::cat(&stacked.iter().collect::<Vec<_>>(), 3)?.reshape(&[t, lp, d * k])?;
+            let inter = Tensor::cat(&stacked.iter().collect::<Vec<_>>(), 3)?.reshape(&[b * t, lp, d * k])?;
             Tensor::cat(&[&x, &inter], 2)?
         } else {
             x
         };
         let out = out.narrow(1, 0, p)?.contiguous()?;
         trace.record(|| "vision_output".into(), &out);
-        Ok(out)
+        (0..b).map(|j| Ok(out.narrow(0, j * t, t)?.contiguous()?)).collect()
     }
 }
