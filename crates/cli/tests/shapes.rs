@@ -65,52 +65,24 @@ fn the_dataset_follows_from_its_seed_and_trains_and_scores() {
     }
     // --probe: the vision encoder learns the pictures' labels through a zero head, so the first
     // step's loss is the uniform one, ln 9 per label row.
-    let probe = scratch_path("shapes", "probe");
+    let (probe, half) = (scratch_path("shapes", "probe"), scratch_path("shapes", "probe-half"));
     let data = a.join("pretrain.jsonl");
     let args = ["train", "--model", m.to_str().unwrap(), "--data", data.to_str().unwrap(), "--stage", "1"];
-    let rest = [
-        "--train",
-        "vision_tower.*",
-        "--probe",
-        "9",
-        "--steps",
-        "4",
-        "--batch-size",
-        "4",
-        "--lr",
-        "1e-2",
-        "--schedule",
-        "constant",
-    ];
-    let o = iris(&[&args[..], &rest[..], &["--out", probe.to_str().unwrap()]].concat());
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = |out: &Path, steps: &str, extra: &[&str]| {
+        let rest = ["--train", "vision_tower.*", "--probe", "9", "--batch-size", "4", "--lr", "1e-2"];
+        let tail = ["--schedule", "constant", "--steps", steps, "--out", out.to_str().unwrap()];
+        let o = iris(&[&args[..], &rest, &tail, extra].concat());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&probe, "4", &[]);
     let log = std::fs::read_to_string(probe.join("log.jsonl")).unwrap();
     let losses: Vec<f64> =
         log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap()).collect();
     assert!((losses[0] - 9f64.ln()).abs() < 1e-5, "first loss {losses:?}");
     assert!(losses[3] < losses[0], "the labels are learnt: {losses:?}");
     // A probe run resumed halfway ends where the uninterrupted one does.
-    let half = scratch_path("shapes", "probe-half");
-    let run = |steps: &str, extra: &[&str]| {
-        let rest = [
-            "--train",
-            "vision_tower.*",
-            "--probe",
-            "9",
-            "--steps",
-            steps,
-            "--batch-size",
-            "4",
-            "--lr",
-            "1e-2",
-            "--schedule",
-            "constant",
-        ];
-        let o = iris(&[&args[..], &rest[..], &["--out", half.to_str().unwrap()], extra].concat());
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    };
-    run("2", &[]);
-    run("4", &["--resume", half.to_str().unwrap()]);
+    run(&half, "2", &[]);
+    run(&half, "4", &["--resume", half.to_str().unwrap()]);
     let weights = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
     assert!(weights(&half) == weights(&probe), "the resumed probe run differs");
     let before = iris_tensor::Weights::open(&m).unwrap();

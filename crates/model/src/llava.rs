@@ -161,8 +161,8 @@ impl VisionLanguageModel for Llava {
     }
     /// Every image in one forward of the tower and the projector.
     fn encode_many(&self, pixels: &[Pixels], trace: &mut Trace) -> Result<Vec<Tensor>> {
-        if pixels.len() < 2 {
-            return pixels.iter().map(|p| self.encode(p, trace)).collect();
+        if pixels.is_empty() {
+            return Ok(Vec::new());
         }
         let all = Tensor::cat(&pixels.iter().map(|p| &p.pixels).collect::<Vec<_>>(), 0)?;
         let f = self.encode_batch(&all, trace)?;

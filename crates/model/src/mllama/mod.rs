@@ -85,15 +85,26 @@ impl Mllama {
     /// Cross-attention states [T·P, Dt] of one preprocessed image (its padded
     /// tiles included, as in the reference).
     pub fn encode_image(&self, img: &Pixels, trace: &mut Trace) -> Result<Tensor> {
+        Ok(self.encode_batch(&[img], trace)?.pop().expect("one image in, one out"))
+    }
+
+    /// Cross-attention states of images that share a tile grid, in one
+    /// forward of the vision model.
+    fn encode_batch(&self, imgs: &[&Pixels], trace: &mut Trace) -> Result<Vec<Tensor>> {
         // A frozen tower keeps nothing for backward.
         let v = {
             let _off = (!self.vision.any_trainable()).then(iris_tensor::no_grad);
-            self.vision.forward(&img.pixels, img.aspect_ratio_id, img.tiles, trace)?
+            let px: Vec<&Tensor> = imgs.iter().map(|p| &p.pixels).collect();
+            self.vision.forward_batch(&px, imgs[0].aspect_ratio_id, imgs[0].tiles, trace)?
         };
-        let states = self.projector.forward(&v)?;
-        let (t, p) = (states.shape()[0], states.shape()[1]);
-        trace.record(|| "cross_states".into(), &states);
-        Ok(states.reshape(&[t * p, self.cfg.text.hidden_size])?)
+        v.iter()
+            .map(|v| {
+                let states = self.projector.forward(v)?;
+                let (t, p) = (states.shape()[0], states.shape()[1]);
+                trace.record(|| "cross_states".into(), &states);
+                Ok(states.reshape(&[t * p, self.cfg.text.hidden_size])?)
+            })
+            .collect()
     }
 
     /// The keys and values of every cross-attention layer for image states [S, Dt].
@@ -178,25 +189,16 @@ impl VisionLanguageModel for Mllama {
     /// Images with the same tile grid in one forward of the vision model and the projector.
     fn encode_many(&self, pixels: &[Pixels], trace: &mut Trace) -> Result<Vec<Tensor>> {
         let mut out: Vec<Option<Tensor>> = vec![None; pixels.len()];
-        let mut done = vec![false; pixels.len()];
         for i in 0..pixels.len() {
-            if done[i] {
+            if out[i].is_some() {
                 continue;
             }
-            let key = (pixels[i].aspect_ratio_id, pixels[i].tiles);
-            let group: Vec<usize> = (i..pixels.len())
-                .filter(|&j| !done[j] && (pixels[j].aspect_ratio_id, pixels[j].tiles) == key)
-                .collect();
-            let v = {
-                let _off = (!self.vision.any_trainable()).then(iris_tensor::no_grad);
-                let px: Vec<&Tensor> = group.iter().map(|&j| &pixels[j].pixels).collect();
-                self.vision.forward_batch(&px, key.0, key.1, trace)?
-            };
-            for (&j, v) in group.iter().zip(v) {
-                let states = self.projector.forward(&v)?;
-                let (t, p) = (states.shape()[0], states.shape()[1]);
-                out[j] = Some(states.reshape(&[t * p, self.cfg.text.hidden_size])?);
-                done[j] = true;
+            let key = |p: &Pixels| (p.aspect_ratio_id, p.tiles);
+            let group: Vec<usize> =
+                (i..pixels.len()).filter(|&j| out[j].is_none() && key(&pixels[j]) == key(&pixels[i])).collect();
+            let states = self.encode_batch(&group.iter().map(|&j| &pixels[j]).collect::<Vec<_>>(), trace)?;
+            for (&j, s) in group.iter().zip(states) {
+                out[j] = Some(s);
             }
         }
         Ok(out.into_iter().map(|t| t.expect("every image encoded")).collect())

@@ -75,23 +75,22 @@ impl Trainer {
         }
         write(&out.join("model.safetensors"), &tensors)?;
 
+        // Each trained tensor's value and moments; a probe's head (not a model tensor) lives only here.
         let mut state = Vec::new();
+        let mut push = |n: &str, t: &Tensor| -> Result<()> {
+            state.push((format!("param.{n}"), Dtype::F32, t.shape().to_vec(), f32_bytes(t)?));
+            if let Some(m) = self.opt.state.get(n) {
+                state.push((format!("m.{n}"), Dtype::F32, t.shape().to_vec(), encode(&m.m, Dtype::F32)?));
+                state.push((format!("v.{n}"), Dtype::F32, t.shape().to_vec(), encode(&m.v, Dtype::F32)?));
+            }
+            Ok(())
+        };
         for n in &self.names {
             let t = params.get(n).ok_or_else(|| Error::Weight { name: n.clone(), msg: "not a parameter".into() })?;
-            state.push((format!("param.{n}"), Dtype::F32, t.shape().to_vec(), f32_bytes(t)?));
-            if let Some(m) = self.opt.state.get(n) {
-                state.push((format!("m.{n}"), Dtype::F32, t.shape().to_vec(), encode(&m.m, Dtype::F32)?));
-                state.push((format!("v.{n}"), Dtype::F32, t.shape().to_vec(), encode(&m.v, Dtype::F32)?));
-            }
+            push(n, t)?;
         }
         if let Some(p) = &self.probe {
-            // A probe's head (not a model tensor) lives only in the resume state.
-            let (n, t) = (&p.head.name, &p.head.value);
-            state.push((format!("param.{n}"), Dtype::F32, t.shape().to_vec(), f32_bytes(t)?));
-            if let Some(m) = self.opt.state.get(n) {
-                state.push((format!("m.{n}"), Dtype::F32, t.shape().to_vec(), encode(&m.m, Dtype::F32)?));
-                state.push((format!("v.{n}"), Dtype::F32, t.shape().to_vec(), encode(&m.v, Dtype::F32)?));
-            }
+            push(&p.head.name, &p.head.value)?;
         }
         write(&out.join("train_state.safetensors"), &state)?;
         let meta = json!({"step": self.step, "adam_step": self.opt.step, "epoch": self.epoch, "cursor": self.cursor,
@@ -122,32 +121,28 @@ impl Trainer {
         }
         let state = Weights::open(dir.join("train_state.safetensors"))?;
         let mut moments = BTreeMap::new();
-        for n in &self.names {
-            let p = state.get(&format!("param.{n}"))?;
-            self.pipe.model_mut().set_parameter(n, &p)?;
+        let mut load = |n: &str| -> Result<Tensor> {
             if state.contains(&format!("m.{n}")) {
                 let m = state.get(&format!("m.{n}"))?.to_vec::<f32>()?;
                 let v = state.get(&format!("v.{n}"))?.to_vec::<f32>()?;
-                moments.insert(n.clone(), Moments { m, v });
+                moments.insert(n.to_string(), Moments { m, v });
             }
+            Ok(state.get(&format!("param.{n}"))?)
+        };
+        for n in &self.names {
+            self.pipe.model_mut().set_parameter(n, &load(n)?)?;
         }
         // set_parameter keeps the values; make them trainable leaves again.
         super::set_trainable(self.pipe.model_mut(), &self.names);
         if let Some(p) = self.probe.as_mut() {
-            let n = p.head.name.clone();
-            if !state.contains(&format!("param.{n}")) {
+            if !state.contains(&format!("param.{}", p.head.name)) {
                 return Err(Error::File { path: path.clone(), msg: "saved without --probe".into() });
             }
-            let h = state.get(&format!("param.{n}"))?;
+            let h = load(&p.head.name)?;
             if h.shape() != p.head.value.shape() {
                 return Err(Error::File { path: path.clone(), msg: "saved with another --probe head".into() });
             }
-            p.head.value = iris_tensor::Tensor::from_vec(h.to_vec::<f32>()?, h.shape())?.requires_grad();
-            if state.contains(&format!("m.{n}")) {
-                let m = state.get(&format!("m.{n}"))?.to_vec::<f32>()?;
-                let v = state.get(&format!("v.{n}"))?.to_vec::<f32>()?;
-                moments.insert(n, Moments { m, v });
-            }
+            p.head.value = Tensor::from_vec(h.to_vec::<f32>()?, h.shape())?.requires_grad();
         }
         self.opt.state = moments;
         self.opt.step = num("adam_step")?;

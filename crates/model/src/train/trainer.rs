@@ -134,18 +134,9 @@ impl Trainer {
         out
     }
 
-    /// The examples `idx`, their images encoded by the model as it is now
-    /// (all of them in one batch).
+    /// The examples `idx`, their images encoded by the model as it is now.
     fn examples(&self, idx: &[usize]) -> Result<Vec<Example>> {
-        let eos = self.pipe.eos_ids[0];
-        let images = idx.iter().map(|&i| self.data[i].load_images()).collect::<Result<Vec<_>>>()?;
-        let sets: Vec<&[_]> = images.iter().map(Vec::as_slice).collect();
-        let encoded = self.pipe.model.encode_image_sets(&sets)?;
-        Ok(idx
-            .iter()
-            .zip(encoded)
-            .map(|(&i, images)| Example::new(&self.data[i].prompt_ids, &self.data[i].answer_ids, eos, images))
-            .collect())
+        examples(&self.pipe, &idx.iter().map(|&i| &self.data[i]).collect::<Vec<_>>())
     }
 
     /// Runs one optimizer step. `on_grads` sees the loss and every trainable
@@ -205,16 +196,22 @@ impl Trainer {
 /// model as it is (no gradients), 16 examples a forward.
 pub fn mean_loss(pipe: &Pipeline, records: &[Record]) -> Result<f32> {
     let _off = iris_tensor::no_grad();
-    let eos = *pipe.eos_ids.first().ok_or_else(|| Error::Unsupported("the checkpoint names no eos token".into()))?;
     let (mut sum, mut count) = (0f64, 0usize);
     for chunk in records.chunks(16) {
-        let batch: Vec<Example> = chunk
-            .iter()
-            .map(|r| Ok(Example::new(&r.prompt_ids, &r.answer_ids, eos, pipe.model.encode_images(&r.load_images()?)?)))
-            .collect::<Result<_>>()?;
+        let batch = examples(pipe, &chunk.iter().collect::<Vec<_>>())?;
         let n: usize = batch.iter().map(Example::answer_tokens).sum();
         sum += batch_loss(&*pipe.model, &batch)?.to_vec::<f32>()?[0] as f64 * n as f64;
         count += n;
     }
     Ok((sum / count.max(1) as f64) as f32)
+}
+
+/// `records` as examples, every image among them encoded in one batch by
+/// `pipe`'s model as it is now.
+fn examples(pipe: &Pipeline, records: &[&Record]) -> Result<Vec<Example>> {
+    let eos = *pipe.eos_ids.first().ok_or_else(|| Error::Unsupported("the checkpoint names no eos token".into()))?;
+    let images = records.iter().map(|r| r.load_images()).collect::<Result<Vec<_>>>()?;
+    let sets: Vec<&[_]> = images.iter().map(Vec::as_slice).collect();
+    let encoded = pipe.model.encode_image_sets(&sets)?;
+    Ok(records.iter().zip(encoded).map(|(r, images)| Example::new(&r.prompt_ids, &r.answer_ids, eos, images)).collect())
 }
