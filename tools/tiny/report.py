@@ -84,6 +84,22 @@ def main() -> None:
         if r is not None:
             md.append(f"| {label} | {r['image_context_tokens']} | {r['prompt_tokens']} | {r['prefill_ms']:.2f} | "
                       + " | ".join(cells) + " |")
+    md += ["", "## What the recipe had to learn", "",
+           "- **Encoder labels per patch, not per picture.** The first recipe pre-trained each encoder on a picture's",
+           "  attributes (each shape's colour and quadrant, the count) through one linear head over all its tokens. The",
+           "  encoder learned them (loss 3·10⁻⁵ after 15000 steps; a colour read from its mean-pooled features: 100 % on",
+           "  held-out pictures), yet after stage 2 (3000 steps) LLaVA named the wrong colour even of a lone shape",
+           "  (colour 2 %, shape 38 %, while count 100 % and where 95 %): a head over the whole picture let the encoder",
+           "  spread what it knew over all tokens, and no token said \"this is the red circle\". Labelling every patch",
+           "  with the shape and colour that covers it (41 classes) makes each token say so, and then the decoder only",
+           "  has to attend to the token that matches the question.",
+           "- **Why that matters: binding is hard for a small decoder, matching is easy.** Trained on text alone, the",
+           "  4-layer Llama answers questions about a one-shape description after a few hundred steps but stays at",
+           "  chance on which colour goes with which shape of two or three (4700 steps in iris; the same in PyTorch",
+           "  with other learning rates, initialisations and a corpus of 300 000 lines): in text the colour and the",
+           "  shape are two tokens, and linking them takes an induction-like circuit. When each object is one",
+           "  position holding both (the sum of the two word embeddings), the same model learns the binding",
+           "  questions in 200 steps. Patch-level labels give the decoder exactly that.", ""]
     md += ["", "## Loss curves", ""]
     for png in sorted((out.parent / "training").glob("*.png")):
         md.append(f"![{png.stem}](training/{png.name})")

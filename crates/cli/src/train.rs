@@ -86,8 +86,9 @@ pub struct TrainArgs {
     #[arg(long)]
     save_every: Option<u64>,
     /// Pre-train the vision encoder (with the projector and what --train adds) on each example's
-    /// `labels` — rows of N classes — through a linear head over its image features, which is
-    /// kept in the resume state only; the answers are not used. `iris data shapes` writes such labels.
+    /// `labels` — one class of N per patch of the image, row by row over the model's patch grid —
+    /// through a linear head over each patch token's features, which is kept in the resume state
+    /// only; the answers are not used. `iris data shapes` writes such labels.
     #[arg(long, value_name = "N")]
     probe: Option<usize>,
     /// Continue the run saved in this folder (same data and seed).
@@ -145,10 +146,9 @@ pub fn run(a: &TrainArgs) -> Res<()> {
         seed: a.seed,
     };
     let examples = data.len();
-    let rows = data[0].labels.as_ref().map_or(0, Vec::len);
     let mut t = Trainer::new(pipe, data, names, cfg)?;
     if let Some(classes) = a.probe {
-        t.use_probe(rows, classes)?;
+        t.use_probe(classes)?;
     }
     if let Some(dir) = &a.resume {
         t.resume(dir)?;

@@ -49,6 +49,14 @@ pub struct Encoded {
     pub tiles: Vec<usize>,
 }
 
+/// Where an image's patch tokens lie among its encoded feature rows (of its
+/// first tile): `side` × `side` rows in row-major order from row `first`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PatchGrid {
+    pub first: usize,
+    pub side: usize,
+}
+
 /// A vision-language model family.
 pub trait VisionLanguageModel: Parameters + Send + Sync {
     /// config.json's `model_type`.
@@ -63,6 +71,8 @@ pub trait VisionLanguageModel: Parameters + Send + Sync {
     fn tokens_per_image(&self) -> usize;
     /// Stop tokens from config.json (generation_config.json's take precedence).
     fn eos_token_ids(&self) -> Vec<u32>;
+    /// Where each image's patch tokens lie in its encoded features.
+    fn patch_grid(&self) -> PatchGrid;
     /// The checkpoint's image preprocessing.
     fn preprocess(&self, image: &RgbImage) -> Result<Pixels>;
     /// One image's features (Method A, [N, D]) or cross-attention states

@@ -52,7 +52,7 @@ mod trace;
 pub mod train;
 
 pub use error::{Error, Result};
-pub use family::{load_model, Encoded, ImageEntry, LoadContext, Pixels, VisionLanguageModel, FAMILIES};
+pub use family::{load_model, Encoded, ImageEntry, LoadContext, PatchGrid, Pixels, VisionLanguageModel, FAMILIES};
 pub use kv_cache::KvCache;
 pub use loader::WeightSource;
 pub use params::Parameters;

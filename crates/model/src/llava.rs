@@ -13,7 +13,7 @@ use crate::clip::ClipVision;
 use crate::config::{LlavaConfig, SelectStrategy};
 use crate::decoder::Decoder;
 use crate::error::{Error, Result};
-use crate::family::{Family, ImageEntry, LoadContext, Pixels, VisionLanguageModel};
+use crate::family::{Family, ImageEntry, LoadContext, PatchGrid, Pixels, VisionLanguageModel};
 use crate::image::{ClipProcessor, RgbImage};
 use crate::kv_cache::KvCache;
 use crate::loader::{Linear, Loader, WeightSource};
@@ -152,6 +152,11 @@ impl VisionLanguageModel for Llava {
     }
     fn eos_token_ids(&self) -> Vec<u32> {
         self.cfg.text.eos_token_id.clone()
+    }
+    /// The tower's patches, after its CLS token unless the select strategy drops it.
+    fn patch_grid(&self) -> PatchGrid {
+        let first = usize::from(self.cfg.vision_feature_select_strategy != SelectStrategy::Default);
+        PatchGrid { first, side: self.cfg.vision.image_size / self.cfg.vision.patch_size }
     }
     fn preprocess(&self, image: &RgbImage) -> Result<Pixels> {
         Ok(Pixels { pixels: self.processor.preprocess(image)?, aspect_ratio_id: 0, tiles: 1 })

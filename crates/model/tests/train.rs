@@ -150,3 +150,18 @@ fn mllama_stage_1_and_2_train_like_pytorch() {
     train_like_torch("mllama-2tile", 1);
     train_like_torch("mllama-2tile", 2);
 }
+
+/// `--probe` reads each image's patch rows (`patch_grid`): after LLaVA's CLS
+/// only when its select strategy keeps it, after the CLS of each Mllama tile;
+/// the grid covers every remaining row.
+#[test]
+fn patch_grids_cover_the_patch_rows() {
+    for name in ["llava-gqa", "llava-crop", "mllama-2tile"] {
+        let pipe = Pipeline::load(fixture(name), LoadOptions::default()).unwrap();
+        let enc = pipe.model.encode_images(&images(name)[..1]).unwrap();
+        let rows = enc.splice.as_ref().or(enc.cross.as_ref()).unwrap().shape()[0];
+        let g = pipe.model.patch_grid();
+        let per_tile = rows / enc.tiles.iter().sum::<usize>().max(1);
+        assert_eq!(per_tile, g.first + g.side * g.side, "{name}");
+    }
+}

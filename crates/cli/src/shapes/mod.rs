@@ -5,8 +5,9 @@
 //! Writes into `--out`:
 //! - `train.jsonl`: three questions a training picture ("where" always when it applies);
 //! - `pretrain.jsonl`: one detailed caption a training picture (shapes, colours,
-//!   quadrants) and its `labels` (scene::labels: each shape's colour and
-//!   quadrant, the count), for pre-training a vision encoder (`iris train --probe`);
+//!   quadrants) and its `labels` (scene::labels: what each cell of a `--grid`
+//!   square grid shows, a shape in a colour or the background), for
+//!   pre-training a vision encoder patch by patch (`iris train --probe`);
 //! - `heldout.jsonl`: every question kind of held-out pictures drawn as training's;
 //! - `heldout-shift.jsonl`: the same of pictures drawn with the image sizes,
 //!   backgrounds and shape sizes training sees least;
@@ -48,6 +49,10 @@ pub struct ShapesArgs {
     text: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Side of the patch grid of pretrain.jsonl's labels: the model's image size over its patch
+    /// size (64 / 8 for the bundled models).
+    #[arg(long, default_value_t = 8)]
+    grid: usize,
 }
 
 #[derive(clap::Subcommand)]
@@ -137,7 +142,7 @@ fn shapes(a: &ShapesArgs) -> Res<()> {
                 }
                 let lines = kinds.iter().filter_map(|k| ask(&mut rng, &scene, k)).map(|q| line(&rel, &q)).collect();
                 let caption = json!({"image": rel, "question": "Describe the image in detail.",
-                    "answer": scene.detailed_caption(), "labels": scene::labels(&scene)});
+                    "answer": scene.detailed_caption(), "labels": scene::labels(&scene, a.grid)});
                 Ok((lines, caption.to_string()))
             })
             .collect::<Res<_>>()?;
@@ -154,6 +159,10 @@ fn shapes(a: &ShapesArgs) -> Res<()> {
         write_lines(&a.out.join(name), &lines)?;
     }
     eprintln!("text: {} lines, {held} held out; written to {}", a.text, a.out.display());
-    eprintln!("pretrain.jsonl labels: rows of {0} classes (iris train --probe {0})", scene::LABEL_CLASSES);
+    eprintln!(
+        "pretrain.jsonl labels: {0}×{0} patches of {1} classes (iris train --probe {1})",
+        a.grid,
+        scene::LABEL_CLASSES
+    );
     Ok(())
 }

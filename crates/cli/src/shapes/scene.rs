@@ -144,18 +144,27 @@ impl Scene {
     }
 }
 
-/// Classes a label row picks from (`labels`).
-pub const LABEL_CLASSES: usize = 9;
+/// Classes of a patch label (`labels`): a shape in a colour, shape·8 + colour,
+/// or the background (the last).
+pub const LABEL_CLASSES: usize = SHAPES.len() * COLORS.len() + 1;
 
-/// What the picture holds as class labels, for pre-training a vision encoder
-/// on its attributes: for each shape of SHAPES its colour (8: absent), then
-/// for each its quadrant (4: absent), then the count less one; each row of
-/// `LABEL_CLASSES` classes.
-pub fn labels(scene: &Scene) -> Vec<u32> {
-    let find = |s: usize| scene.objects.iter().find(|o| o.shape == s);
-    let colors = (0..SHAPES.len()).map(|s| find(s).map_or(COLORS.len(), |o| o.color));
-    let places = (0..SHAPES.len()).map(|s| find(s).map_or(PLACES.len(), |o| o.place()));
-    colors.chain(places).chain([scene.objects.len() - 1]).map(|c| c as u32).collect()
+/// What each patch of the picture shows, for pre-training a vision encoder:
+/// a `grid` × `grid` split of the picture, row by row, each cell labelled
+/// with the shape (and colour) whose disc of `radius` holds the cell's
+/// centre, the nearest if two do, or the background. A disc is at least a
+/// cell's half-diagonal wide, so each shape has at least the cell of its centre.
+pub fn labels(scene: &Scene, grid: usize) -> Vec<u32> {
+    let cell = |i: usize| (i as f32 + 0.5) / grid as f32;
+    let reach = |o: &Object| o.radius.max(0.71 / grid as f32);
+    let mut out = Vec::with_capacity(grid * grid);
+    for row in 0..grid {
+        for col in 0..grid {
+            let dist = |o: &Object| (cell(col) - o.x).hypot(cell(row) - o.y);
+            let near = scene.objects.iter().filter(|o| dist(o) <= reach(o)).min_by(|a, b| dist(a).total_cmp(&dist(b)));
+            out.push(near.map_or(LABEL_CLASSES - 1, |o| o.shape * COLORS.len() + o.color) as u32);
+        }
+    }
+    out
 }
 
 /// The kinds of question, in the order results are reported.
@@ -292,16 +301,23 @@ mod tests {
                 }
                 assert!(q.expect.iter().all(|e| q.answer.contains(e.as_str())));
             }
-            // The labels say the same: each shape's colour and quadrant (or absent), the count.
-            let l = labels(&s);
-            assert_eq!(l.len(), 2 * SHAPES.len() + 1);
-            assert!(l.iter().all(|&c| (c as usize) < LABEL_CLASSES));
+            // The patch labels: each shape's class at the cell holding its centre; only the
+            // scene's shapes, each somewhere; background far from every shape.
+            let g = 8;
+            let l = labels(&s, g);
+            assert_eq!(l.len(), g * g);
+            let class = |o: &Object| (o.shape * COLORS.len() + o.color) as u32;
             for o in &s.objects {
-                assert_eq!((l[o.shape], l[SHAPES.len() + o.shape]), (o.color as u32, o.place() as u32));
+                let at = |v: f32| ((v * g as f32) as usize).min(g - 1);
+                assert_eq!(l[at(o.y) * g + at(o.x)], class(o), "{o:?}");
             }
-            let absent = (0..SHAPES.len()).filter(|&k| l[k] == COLORS.len() as u32).count();
-            assert_eq!(absent, SHAPES.len() - s.objects.len());
-            assert_eq!(l[2 * SHAPES.len()] as usize, s.objects.len() - 1);
+            let bg = (LABEL_CLASSES - 1) as u32;
+            assert!(l.iter().all(|&c| c == bg || s.objects.iter().any(|o| class(o) == c)));
+            for (i, &c) in l.iter().enumerate() {
+                let (x, y) = (((i % g) as f32 + 0.5) / g as f32, ((i / g) as f32 + 0.5) / g as f32);
+                let far = s.objects.iter().all(|o| (x - o.x).hypot(y - o.y) > o.radius.max(0.71 / g as f32));
+                assert_eq!(c == bg, far, "cell {i} of {s:?}");
+            }
         }
         assert!((yes as f64 / (yes + no) as f64 - 0.5).abs() < 0.05, "yes {yes} no {no}");
     }

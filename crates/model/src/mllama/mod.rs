@@ -17,7 +17,7 @@ pub use preprocess::TileProcessor;
 
 use crate::decoder::Decoder;
 use crate::error::Result;
-use crate::family::{Family, ImageEntry, LoadContext, Pixels, VisionLanguageModel};
+use crate::family::{Family, ImageEntry, LoadContext, PatchGrid, Pixels, VisionLanguageModel};
 use crate::image::RgbImage;
 use crate::kv_cache::KvCache;
 use crate::loader::{Linear, Loader, WeightSource};
@@ -179,6 +179,10 @@ impl VisionLanguageModel for Mllama {
     }
     fn eos_token_ids(&self) -> Vec<u32> {
         self.cfg.text.eos_token_id.clone()
+    }
+    /// A tile's rows: its CLS token, then its patches.
+    fn patch_grid(&self) -> PatchGrid {
+        PatchGrid { first: 1, side: self.cfg.vision.image_size / self.cfg.vision.patch_size }
     }
     fn preprocess(&self, image: &RgbImage) -> Result<Pixels> {
         self.processor.preprocess(image)

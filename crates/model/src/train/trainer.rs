@@ -104,14 +104,14 @@ impl Trainer {
         Ok(Trainer { pipe, cfg, data, names, opt, step: 0, epoch: 0, cursor: 0, order, probe: None })
     }
 
-    /// Trains on every example's image labels (`rows` of `classes` classes)
-    /// through a fresh linear head, instead of on its answer.
-    pub fn use_probe(&mut self, rows: usize, classes: usize) -> Result<()> {
+    /// Trains on every example's patch labels (of `classes` classes) through
+    /// a fresh linear head, instead of on its answer.
+    pub fn use_probe(&mut self, classes: usize) -> Result<()> {
         if let Some(r) = self.data.iter().find(|r| r.labels.is_none()) {
             return Err(Error::Unsupported(format!("--probe: line {} has no `labels`", r.line)));
         }
         let sample = self.pipe.model.encode_images(&self.data[0].load_images()?)?;
-        self.probe = Some(Probe::new(&sample, rows, classes)?);
+        self.probe = Some(Probe::new(&*self.pipe.model, &sample, classes)?);
         Ok(())
     }
 
