@@ -52,16 +52,16 @@ train() {
 train text 1500 --model "$R/llava-init" --data "$D/text.jsonl" --stage 2 --freeze 'multi_modal_projector.*' \
     --batch-size 32 --lr 3e-3 --warmup 50
 # The vision transformers from scratch: 64 patch labels a picture, 32 pictures a step.
-train clip-probe 3000 --model "$R/llava-init" --data "$D/pretrain.jsonl" --probe 41 --stage 1 \
+train clip-probe 10000 --model "$R/llava-init" --data "$D/pretrain.jsonl" --probe 41 --stage 1 \
     --train 'vision_tower.*' --batch-size 32 --lr 1e-3 --warmup 200
-train mllama-probe 3000 --model "$R/mllama-init" --data "$D/pretrain.jsonl" --probe 41 --stage 1 \
+train mllama-probe 10000 --model "$R/mllama-init" --data "$D/pretrain.jsonl" --probe 41 --stage 1 \
     --train 'vision_model.*' --freeze 'language_model.*' --batch-size 32 --lr 1e-3 --warmup 200
 [ -f "$R/llava-base/model.safetensors" ] || "$py" tools/tiny/tiny.py llava "$R/text" "$R/clip-probe" "$R/llava-base"
 [ -f "$R/mllama-base/model.safetensors" ] || "$py" tools/tiny/tiny.py mllama "$R/text" "$R/mllama-probe" "$R/mllama-base"
 
 for m in llava mllama; do
     train $m-stage1 1000 --model "$R/$m-base" --data "$D/train.jsonl" --stage 1 --batch-size 16 --lr 2e-3 --warmup 50
-    train $m-stage2 3000 --model "$R/$m-stage1" --data "$D/train.jsonl" --stage 2 --batch-size 16 --lr 1e-3 \
+    train $m-stage2 8000 --model "$R/$m-stage1" --data "$D/train.jsonl" --stage 2 --batch-size 16 --lr 1e-3 \
         --warmup 50
 done
 

@@ -92,14 +92,17 @@ def main() -> None:
            "  (colour 2 %, shape 38 %, while count 100 % and where 95 %): a head over the whole picture let the encoder",
            "  spread what it knew over all tokens, and no token said \"this is the red circle\". Labelling every patch",
            "  with the shape and colour that covers it (41 classes) makes each token say so, and then the decoder only",
-           "  has to attend to the token that matches the question.",
+           "  has to attend to the token that matches the question. With 3000 steps of it (83 % of the cells that a",
+           "  shape covers classed right) LLaVA's colour answers rose from 2 % to 58 % after the same stage 2, its loss",
+           "  still falling at the end; hence the recipe's 10000 encoder steps and 8000 stage-2 steps.",
            "- **Why that matters: binding is hard for a small decoder, matching is easy.** Trained on text alone, the",
            "  4-layer Llama answers questions about a one-shape description after a few hundred steps but stays at",
            "  chance on which colour goes with which shape of two or three (4700 steps in iris; the same in PyTorch",
            "  with other learning rates, initialisations and a corpus of 300 000 lines): in text the colour and the",
            "  shape are two tokens, and linking them takes an induction-like circuit. When each object is one",
            "  position holding both (the sum of the two word embeddings), the same model learns the binding",
-           "  questions in 200 steps. Patch-level labels give the decoder exactly that.", ""]
+           "  questions in 200 steps (`tools/tiny/binding.py RUN_DIR words|joint`). Patch-level labels give the",
+           "  decoder exactly that.", ""]
     md += ["", "## Loss curves", ""]
     for png in sorted((out.parent / "training").glob("*.png")):
         md.append(f"![{png.stem}](training/{png.name})")
