@@ -4,7 +4,7 @@
 #   init      tools/tiny/tiny.py: the tokenizer and seeded random LLaVA and Mllama folders (transformers)
 #   text      a small Llama pre-trained on the text corpus (inside the LLaVA folder; projector frozen)
 #   vision    each family's vision encoder pre-trained on what each patch of the pictures shows (a
-#             shape in a colour, or the background) through a linear head on every patch token
+#             shape in a colour and the quadrant, or the background) through a linear head on every patch token
 #             (`iris train --probe`); only the encoder is kept
 #   compose   LLaVA = CLIP encoder + fresh projector + the Llama; Mllama = its encoder + fresh projector
 #             + the Llama's layers with fresh cross-attention layers between them (gates 0)
@@ -52,9 +52,9 @@ train() {
 train text 1500 --model "$R/llava-init" --data "$D/text.jsonl" --stage 2 --freeze 'multi_modal_projector.*' \
     --batch-size 32 --lr 3e-3 --warmup 50
 # The vision transformers from scratch: 64 patch labels a picture, 32 pictures a step.
-train clip-probe 10000 --model "$R/llava-init" --data "$D/pretrain.jsonl" --probe 41 --stage 1 \
+train clip-probe 10000 --model "$R/llava-init" --data "$D/pretrain.jsonl" --probe 161 --stage 1 \
     --train 'vision_tower.*' --batch-size 32 --lr 1e-3 --warmup 200
-train mllama-probe 10000 --model "$R/mllama-init" --data "$D/pretrain.jsonl" --probe 41 --stage 1 \
+train mllama-probe 10000 --model "$R/mllama-init" --data "$D/pretrain.jsonl" --probe 161 --stage 1 \
     --train 'vision_model.*' --freeze 'language_model.*' --batch-size 32 --lr 1e-3 --warmup 200
 [ -f "$R/llava-base/model.safetensors" ] || "$py" tools/tiny/tiny.py llava "$R/text" "$R/clip-probe" "$R/llava-base"
 [ -f "$R/mllama-base/model.safetensors" ] || "$py" tools/tiny/tiny.py mllama "$R/text" "$R/mllama-probe" "$R/mllama-base"

@@ -66,12 +66,12 @@ fn the_dataset_follows_from_its_seed_and_trains_and_scores() {
         }
     }
     // --probe: the vision encoder learns the pictures' patch labels through a zero head, so the
-    // first step's loss is the uniform one, ln 41 per patch.
+    // first step's loss is the uniform one, ln 161 per patch.
     let (probe, half) = (scratch_path("shapes", "probe"), scratch_path("shapes", "probe-half"));
     let data = a.join("pretrain.jsonl");
     let args = ["train", "--model", m.to_str().unwrap(), "--data", data.to_str().unwrap(), "--stage", "1"];
     let run = |out: &Path, steps: &str, extra: &[&str]| {
-        let rest = ["--train", "vision_tower.*", "--probe", "41", "--batch-size", "4", "--lr", "1e-2"];
+        let rest = ["--train", "vision_tower.*", "--probe", "161", "--batch-size", "4", "--lr", "1e-2"];
         let tail = ["--schedule", "constant", "--steps", steps, "--out", out.to_str().unwrap()];
         let o = iris(&[&args[..], &rest, &tail, extra].concat());
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -80,7 +80,7 @@ fn the_dataset_follows_from_its_seed_and_trains_and_scores() {
     let log = std::fs::read_to_string(probe.join("log.jsonl")).unwrap();
     let losses: Vec<f64> =
         log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap()).collect();
-    assert!((losses[0] - 41f64.ln()).abs() < 1e-5, "first loss {losses:?}");
+    assert!((losses[0] - 161f64.ln()).abs() < 1e-5, "first loss {losses:?}");
     assert!(losses[3] < losses[0], "the labels are learnt: {losses:?}");
     // A probe run resumed halfway ends where the uninterrupted one does.
     run(&half, "2", &[]);

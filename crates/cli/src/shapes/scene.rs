@@ -144,15 +144,17 @@ impl Scene {
     }
 }
 
-/// Classes of a patch label (`labels`): a shape in a colour, shape·8 + colour,
-/// or the background (the last).
-pub const LABEL_CLASSES: usize = SHAPES.len() * COLORS.len() + 1;
+/// Classes of a patch label (`labels`): a shape in a colour in a quadrant,
+/// (shape·8 + colour)·4 + quadrant (PLACES' order), or the background (the last).
+pub const LABEL_CLASSES: usize = SHAPES.len() * COLORS.len() * PLACES.len() + 1;
 
 /// What each patch of the picture shows, for pre-training a vision encoder:
 /// a `grid` × `grid` split of the picture, row by row, each cell labelled
 /// with the shape (and colour) whose disc of `radius` holds the cell's
-/// centre, the nearest if two do, or the background. A disc is at least a
-/// cell's half-diagonal wide, so each shape has at least the cell of its centre.
+/// centre, the nearest if two do, and the cell's quadrant; or the background.
+/// A disc is at least a cell's half-diagonal wide, so each shape has at least
+/// the cell of its centre. The quadrant makes each token keep where it is: a
+/// cross-attention decoder (Mllama) has no other way to know.
 pub fn labels(scene: &Scene, grid: usize) -> Vec<u32> {
     let cell = |i: usize| (i as f32 + 0.5) / grid as f32;
     let reach = |o: &Object| o.radius.max(0.71 / grid as f32);
@@ -161,7 +163,9 @@ pub fn labels(scene: &Scene, grid: usize) -> Vec<u32> {
         for col in 0..grid {
             let dist = |o: &Object| (cell(col) - o.x).hypot(cell(row) - o.y);
             let near = scene.objects.iter().filter(|o| dist(o) <= reach(o)).min_by(|a, b| dist(a).total_cmp(&dist(b)));
-            out.push(near.map_or(LABEL_CLASSES - 1, |o| o.shape * COLORS.len() + o.color) as u32);
+            let quadrant = usize::from(cell(col) >= 0.5) + 2 * usize::from(cell(row) >= 0.5);
+            let class = |o: &Object| (o.shape * COLORS.len() + o.color) * PLACES.len() + quadrant;
+            out.push(near.map_or(LABEL_CLASSES - 1, class) as u32);
         }
     }
     out
@@ -301,18 +305,22 @@ mod tests {
                 }
                 assert!(q.expect.iter().all(|e| q.answer.contains(e.as_str())));
             }
-            // The patch labels: each shape's class at the cell holding its centre; only the
-            // scene's shapes, each somewhere; background far from every shape.
+            // The patch labels: each shape's class and quadrant at the cell holding its centre;
+            // only the scene's shapes, each somewhere; background far from every shape.
             let g = 8;
             let l = labels(&s, g);
             assert_eq!(l.len(), g * g);
             let class = |o: &Object| (o.shape * COLORS.len() + o.color) as u32;
             for o in &s.objects {
                 let at = |v: f32| ((v * g as f32) as usize).min(g - 1);
-                assert_eq!(l[at(o.y) * g + at(o.x)], class(o), "{o:?}");
+                assert_eq!(l[at(o.y) * g + at(o.x)], class(o) * 4 + o.place() as u32, "{o:?}");
             }
             let bg = (LABEL_CLASSES - 1) as u32;
-            assert!(l.iter().all(|&c| c == bg || s.objects.iter().any(|o| class(o) == c)));
+            assert!(l.iter().all(|&c| c == bg || s.objects.iter().any(|o| class(o) == c / 4)));
+            for (i, &c) in l.iter().enumerate().filter(|(_, &c)| c != bg) {
+                let right_bottom = (c % 2 == 1, c % 4 >= 2);
+                assert_eq!(right_bottom, (i % g >= g / 2, i / g >= g / 2), "cell {i}: quadrant of {c}");
+            }
             for (i, &c) in l.iter().enumerate() {
                 let (x, y) = (((i % g) as f32 + 0.5) / g as f32, ((i / g) as f32 + 0.5) / g as f32);
                 let far = s.objects.iter().all(|o| (x - o.x).hypot(y - o.y) > o.radius.max(0.71 / g as f32));
