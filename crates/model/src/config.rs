@@ -84,9 +84,14 @@ impl ClipVisionConfig {
         }
     }
 
-    /// Patches per side and in all.
+    /// Patches per side of the image.
+    pub fn side(&self) -> usize {
+        self.image_size / self.patch_size
+    }
+
+    /// Patches in all.
     pub fn patches(&self) -> usize {
-        (self.image_size / self.patch_size).pow(2)
+        self.side().pow(2)
     }
 }
 

@@ -156,7 +156,7 @@ impl VisionLanguageModel for Llava {
     /// The tower's patches, after its CLS token unless the select strategy drops it.
     fn patch_grid(&self) -> PatchGrid {
         let first = usize::from(self.cfg.vision_feature_select_strategy != SelectStrategy::Default);
-        PatchGrid { first, side: self.cfg.vision.image_size / self.cfg.vision.patch_size }
+        PatchGrid { first, side: self.cfg.vision.side() }
     }
     fn preprocess(&self, image: &RgbImage) -> Result<Pixels> {
         Ok(Pixels { pixels: self.processor.preprocess(image)?, aspect_ratio_id: 0, tiles: 1 })

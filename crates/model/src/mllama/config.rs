@@ -48,9 +48,14 @@ impl Default for MllamaVisionConfig {
 }
 
 impl MllamaVisionConfig {
+    /// Patches per side of a tile.
+    pub fn side(&self) -> usize {
+        self.image_size / self.patch_size
+    }
+
     /// Tokens per tile: patches + CLS.
     pub fn tile_tokens(&self) -> usize {
-        (self.image_size / self.patch_size).pow(2) + 1
+        self.side().pow(2) + 1
     }
 }
 

@@ -182,7 +182,7 @@ impl VisionLanguageModel for Mllama {
     }
     /// A tile's rows: its CLS token, then its patches.
     fn patch_grid(&self) -> PatchGrid {
-        PatchGrid { first: 1, side: self.cfg.vision.image_size / self.cfg.vision.patch_size }
+        PatchGrid { first: 1, side: self.cfg.vision.side() }
     }
     fn preprocess(&self, image: &RgbImage) -> Result<Pixels> {
         self.processor.preprocess(image)

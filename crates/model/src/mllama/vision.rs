@@ -211,19 +211,21 @@ impl MllamaVision {
             let all: Vec<u32> = (0..b).flat_map(|j| idx.iter().map(move |&i| i + (j * t * lp) as u32)).collect();
             Ok(Tensor::embedding(&x.reshape(&[b * t * lp, w])?, &all)?)
         };
+        // What every image adds alike: the gated tile and position embeddings, the CLS token.
         let patch = &self.patch.value;
+        let weight = patch.reshape(&[d, patch.elem_count() / d])?;
+        let pre_tile = row(&self.pre_tile.value, &[t, 1, d])?.scale(self.pre_tile_gate.tanh)?;
+        let class = self.class.value.reshape(&[1, 1, d])?.broadcast_as(&[t, 1, d])?;
+        let position = self.position.value.scale(1.0 - self.position_gate.tanh)?;
+        let tile_position = row(&self.tile_position.value, &[t, p, d])?.scale(self.position_gate.tanh)?;
         let mut xs = Vec::with_capacity(b);
         for px in pixels {
             let x = px
                 .to_device(patch.device())?
                 .to_dtype(patch.dtype())?
                 .im2col(c.patch_size, c.patch_size, 0)?
-                .linear(&patch.reshape(&[d, patch.elem_count() / d])?, None)?;
-            let x = x.add(&row(&self.pre_tile.value, &[t, 1, d])?.scale(self.pre_tile_gate.tanh)?)?;
-            let class = self.class.value.reshape(&[1, 1, d])?.broadcast_as(&[t, 1, d])?;
-            let position = self.position.value.scale(1.0 - self.position_gate.tanh)?;
-            let x = Tensor::cat(&[&class, &x], 1)?.add(&position)?;
-            let x = x.add(&row(&self.tile_position.value, &[t, p, d])?.scale(self.position_gate.tanh)?)?;
+                .linear(&weight, None)?;
+            let x = Tensor::cat(&[&class, &x.add(&pre_tile)?], 1)?.add(&position)?.add(&tile_position)?;
             let x = self.layernorm_pre.forward(&x)?;
             let zeros = Tensor::zeros(&[t, lp - p, d], x.dtype()).to_device(x.device())?;
             xs.push(Tensor::cat(&[&x, &zeros], 1)?.reshape(&[t * lp, d])?);
