@@ -1,10 +1,11 @@
 """Can the tiny Llama learn which colour goes with which shape? (docs/training.md)
 
-    python tools/tiny/binding.py RUN_DIR words|joint [STEPS]
+    python tools/tiny/binding.py RUN_DIR words|joint [STEPS [POSITIONS [BATCH]]]
 
 RUN_DIR holds `llava-init` (tools/tiny/tiny.py init). Trains its fresh Llama (PyTorch, CPU) on
-"<objects> what color is the {shape} ? <|assistant|>" → colour, 1 to 3 objects among 8 positions,
-and prints held-out accuracy by object count every 100 steps.
+"<objects> what color is the {shape} ? <|assistant|>" → colour, 1 to 3 objects among POSITIONS
+(default 8; the rest filler), BATCH (default 32) examples a step, and prints held-out accuracy by
+object count every 100 steps.
   words: each object is two positions, the colour word then the shape word (as text writes it);
   joint: each object is one position, the sum of the two words' embeddings (as a patch token
          that knows both its shape and its colour).
@@ -24,6 +25,8 @@ SHAPES = ["circle", "square", "triangle", "star", "cross"]
 def main() -> None:
     run, mode = sys.argv[1], sys.argv[2]
     steps = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
+    positions = int(sys.argv[4]) if len(sys.argv) > 4 else 8
+    batch_size = int(sys.argv[5]) if len(sys.argv) > 5 else 32
     torch.manual_seed(0)
     torch.set_num_threads(1)
     random.seed(0)
@@ -37,7 +40,7 @@ def main() -> None:
     def sample():
         n = random.randint(1, 3)
         cs, ss = random.sample(range(8), n), random.sample(range(5), n)
-        objs = [(ids(COLORS[c])[0], ids(SHAPES[s])[0]) for c, s in zip(cs, ss)] + [(filler, None)] * (8 - n)
+        objs = [(ids(COLORS[c])[0], ids(SHAPES[s])[0]) for c, s in zip(cs, ss)] + [(filler, None)] * (positions - n)
         random.shuffle(objs)
         i = random.randrange(n)
         return objs, ids(f"what color is the {SHAPES[ss[i]]} ? <|assistant|>"), ids(COLORS[cs[i]])[0], n
@@ -71,7 +74,7 @@ def main() -> None:
             print(f"step {step}: {accuracy()}", flush=True)
         if step == steps:
             break
-        batch = [sample() for _ in range(32)]
+        batch = [sample() for _ in range(batch_size)]
         # Left-padded to one length (the padding masked).
         rows = [embed(o, q) for o, q, _, _ in batch]
         width = max(r.shape[0] for r in rows)

@@ -41,7 +41,7 @@ from transformers import (
 
 torch.set_num_threads(1)
 SEED = 1234
-SIDE, PATCH = 64, 8
+SIDE, PATCH = 64, 16
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 WORDS = (

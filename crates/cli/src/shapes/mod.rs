@@ -50,8 +50,8 @@ pub struct ShapesArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Side of the patch grid of pretrain.jsonl's labels: the model's image size over its patch
-    /// size (64 / 8 for the bundled models).
-    #[arg(long, default_value_t = 8)]
+    /// size (64 / 16 for the bundled models).
+    #[arg(long, default_value_t = 4)]
     grid: usize,
 }
 
