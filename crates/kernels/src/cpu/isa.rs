@@ -1,55 +1,61 @@
 //! Run-time choice of instruction set. Kernels are written once as
 //! `#[inline(always)]` bodies and compiled three times by `dispatch_isa!`:
-//! for AVX-512, for AVX2+FMA and portably; the CPU picks at run time.
+//! for AVX-512, for AVX2+FMA and portably; the CPU picks at run time. On top
+//! of AVX-512, `Avx512Bf16` adds `vdpbf16ps` (Zen 4, Sapphire Rapids), which
+//! the bf16 GEMM paths use; everything else runs its AVX-512 form there.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Instruction sets, weakest first (`Ord` follows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Isa {
-    Avx512,
-    Avx2,
     Scalar,
+    Avx2,
+    Avx512,
+    /// AVX-512 with AVX512-BF16.
+    Avx512Bf16,
 }
+
+impl Isa {
+    /// Whether this set includes AVX-512 (F, BW, VL and FMA).
+    pub fn avx512(self) -> bool {
+        self >= Isa::Avx512
+    }
+}
+
+const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16];
 
 static CAP: AtomicU8 = AtomicU8::new(u8::MAX);
 
 /// The instruction set kernels use: the best this CPU has, capped by
-/// `IRIS_ISA=avx2|scalar` or `set_cap` (to test and measure the fallbacks).
+/// `IRIS_ISA=avx512|avx2|scalar` or `set_cap` (to test and measure the fallbacks).
 pub fn isa() -> Isa {
     static DETECTED: OnceLock<Isa> = OnceLock::new();
     let best = *DETECTED.get_or_init(|| {
-        let detected = detect();
-        match std::env::var("IRIS_ISA").as_deref() {
+        let cap = match std::env::var("IRIS_ISA").as_deref() {
             Ok("scalar") => Isa::Scalar,
-            Ok("avx2") if detected == Isa::Avx512 => Isa::Avx2,
-            _ => detected,
-        }
+            Ok("avx2") => Isa::Avx2,
+            Ok("avx512") => Isa::Avx512,
+            _ => Isa::Avx512Bf16,
+        };
+        detect().min(cap)
     });
-    match CAP.load(Ordering::Relaxed) {
-        0 => Isa::Scalar,
-        1 if best == Isa::Avx512 => Isa::Avx2,
-        _ => best,
+    match ALL.get(CAP.load(Ordering::Relaxed) as usize) {
+        Some(&cap) => best.min(cap),
+        None => best,
     }
 }
 
 /// Every instruction set this CPU can run, best first.
 pub fn available() -> Vec<Isa> {
     let best = detect();
-    [Isa::Avx512, Isa::Avx2, Isa::Scalar].into_iter().filter(|&i| rank(i) <= rank(best)).collect()
-}
-
-fn rank(i: Isa) -> u8 {
-    match i {
-        Isa::Scalar => 0,
-        Isa::Avx2 => 1,
-        Isa::Avx512 => 2,
-    }
+    ALL.into_iter().rev().filter(|&i| i <= best).collect()
 }
 
 /// Caps the instruction set for the whole process (`None` lifts the cap).
 pub fn set_cap(cap: Option<Isa>) {
-    CAP.store(cap.map_or(u8::MAX, rank), Ordering::Relaxed);
+    CAP.store(cap.map_or(u8::MAX, |c| c as u8), Ordering::Relaxed);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -59,7 +65,11 @@ fn detect() -> Isa {
         && is_x86_feature_detected!("avx512vl")
         && is_x86_feature_detected!("fma")
     {
-        Isa::Avx512
+        if is_x86_feature_detected!("avx512bf16") {
+            Isa::Avx512Bf16
+        } else {
+            Isa::Avx512
+        }
     } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         Isa::Avx2
     } else {
@@ -90,7 +100,7 @@ macro_rules! dispatch_isa {
                 }
                 // SAFETY: isa() only reports features the CPU has.
                 match $crate::cpu::isa::isa() {
-                    $crate::cpu::isa::Isa::Avx512 => return unsafe { avx512($($arg),*) },
+                    $crate::cpu::isa::Isa::Avx512 | $crate::cpu::isa::Isa::Avx512Bf16 => return unsafe { avx512($($arg),*) },
                     $crate::cpu::isa::Isa::Avx2 => return unsafe { avx2($($arg),*) },
                     $crate::cpu::isa::Isa::Scalar => {}
                 }

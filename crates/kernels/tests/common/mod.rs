@@ -1,6 +1,8 @@
 //! Helpers shared by the parity tests.
 #![allow(dead_code)]
 
+pub mod gemm;
+
 use iris_kernels::testing::{elem_err, elem_tolerance, rel_err};
 use iris_kernels::Element;
 

@@ -21,7 +21,7 @@ fn fits(p: &Gemm, min_k: usize) -> bool {
         && p.k >= min_k
         && p.a.col_stride == 1
         && p.b.row_stride == 1
-        && crate::cpu::isa::isa() == crate::cpu::isa::Isa::Avx512
+        && crate::cpu::isa::isa().avx512()
 }
 
 /// Runs `block(batch, j0, nj)` over tasks of C columns: about 512 KB of weight
@@ -116,7 +116,7 @@ unsafe fn block(p: &Gemm, bi: usize, a: &[f32], b: &[f32], c: SendPtr<f32>, j0: 
 pub(super) fn gemm_bf16(p: &Gemm, a: &[half::bf16], b: &[half::bf16], c: &mut [half::bf16]) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        if !fits(p, 32) || !std::is_x86_feature_detected!("avx512bf16") {
+        if !fits(p, 32) || crate::cpu::isa::isa() != crate::cpu::isa::Isa::Avx512Bf16 {
             return false;
         }
         let cp = SendPtr(c.as_mut_ptr());

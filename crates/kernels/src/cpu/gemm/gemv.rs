@@ -64,7 +64,7 @@ pub(super) fn gemv<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [f32]) -> boo
 /// out[jj] = Σ_l x[l]·w[(j0 + jj)·ld + l].
 fn dot_cols<T: Element>(x: &[f32], w: &[T], j0: usize, ld: usize, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::cpu::isa::isa() == crate::cpu::isa::Isa::Avx512 {
+    if crate::cpu::isa::isa().avx512() {
         // SAFETY: the CPU has AVX-512F/BW/VL.
         return unsafe { avx512::dot_cols(x, w, j0, ld, out) };
     }

@@ -17,15 +17,17 @@ pub(crate) struct Kernel {
     pub mr: usize,
     pub nr: usize,
     pub run: KernelFn,
+    /// Panels of bf16 pairs (`pairs.rs`): a depth of K steps is ⌈K/2⌉ slots.
+    pub pairs: bool,
 }
 
 pub(crate) fn kernel() -> Kernel {
     match isa() {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => Kernel { mr: 12, nr: 32, run: avx512_12x32 },
+        Isa::Avx512 | Isa::Avx512Bf16 => Kernel { mr: 12, nr: 32, run: avx512_12x32, pairs: false },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => Kernel { mr: 6, nr: 16, run: avx2_6x16 },
-        _ => Kernel { mr: 4, nr: 16, run: scalar_4x16 },
+        Isa::Avx2 => Kernel { mr: 6, nr: 16, run: avx2_6x16, pairs: false },
+        _ => Kernel { mr: 4, nr: 16, run: scalar_4x16, pairs: false },
     }
 }
 
@@ -132,6 +134,26 @@ unsafe fn avx512_12x32(
         a = a.add(MR);
         b = b.add(32);
     }
+    store_12x32(&acc, c, rs, cs, alpha, beta);
+}
+
+/// C = alpha·acc + beta·C for a 12×32 tile of accumulators (`beta == 0` does
+/// not read C), inlined into the AVX-512 kernels.
+///
+/// # Safety
+/// AVX-512F; C valid for a 12×32 strided tile.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) unsafe fn store_12x32(
+    acc: &[[std::arch::x86_64::__m512; 2]; 12],
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    use std::arch::x86_64::*;
+    const MR: usize = 12;
     let va = _mm512_set1_ps(alpha);
     if cs == 1 {
         let vb = _mm512_set1_ps(beta);

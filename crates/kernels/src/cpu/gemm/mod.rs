@@ -6,7 +6,10 @@
 //! tile a B panel stays in L1 while the tile's A panels stream from L2
 //! through the micro-kernel. A B packed beforehand (`PackedB`, a Linear's
 //! weight) skips its packing, and its products can end in an `Epilogue`
-//! (bias, activation) applied to each tile while it is in cache.
+//! (bias, activation) applied to each tile while it is in cache. With
+//! AVX512-BF16, bf16 operands are packed as bf16 pairs instead and run on
+//! `vdpbf16ps` (`pairs.rs`): half the bytes per panel, twice the steps per
+//! instruction.
 //! One-row products go to `gemv`, which streams the weights instead; 2–128
 //! rows against a k-contiguous weight go to `few_rows`, unpacked.
 
@@ -14,6 +17,7 @@ mod few_rows;
 mod gemv;
 pub(crate) mod microkernel;
 pub(crate) mod pack;
+mod pairs;
 mod prepacked;
 pub(crate) mod reference;
 
@@ -96,7 +100,8 @@ pub struct Epilogue<'a> {
 
 /// `C = act(alpha·A·B + beta·C + bias)` with B packed beforehand
 /// (`PackedB`); `p.b` is not read. Every batch uses the same B.
-pub fn gemm_packed(p: &Gemm, a: &[f32], b: &PackedB, epilogue: Epilogue, c: &mut [f32]) -> Result<()> {
+/// A of f32 or bf16 (rounded to bf16 when B holds bf16 pairs).
+pub fn gemm_packed<T: Element>(p: &Gemm, a: &[T], b: &PackedB, epilogue: Epilogue, c: &mut [f32]) -> Result<()> {
     b.check(p.m, p.k, p.n)?;
     if let Some(bias) = epilogue.bias {
         crate::error::check_extent("gemm_packed", "bias", bias.len(), 0, &[(p.n, 1)])?;
@@ -186,9 +191,20 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, epilogue: Epilogue
     }
     let kern = match b {
         Operand::Packed(b) => b.kern,
+        // bf16 operands as bf16 pairs where the CPU has vdpbf16ps.
+        Operand::Matrix(_) if T::DTYPE == DType::BF16 => pairs::kernel().unwrap_or_else(kernel),
         Operand::Matrix(_) => kernel(),
     };
     let (mr, nr) = (kern.mr, kern.nr);
+    // Panel depth in slots: k steps of f32, or ⌈k/2⌉ pairs of bf16.
+    let depth = if kern.pairs { p.k.div_ceil(2) } else { p.k };
+    let pack_panel = |panel: &mut [f32], src: &[T], l: &MatLayout, bi: usize, j0: usize, n: usize, w: usize| {
+        if kern.pairs {
+            pairs::pack_pairs(panel, src, l, bi, j0, n, w, p.k)
+        } else {
+            pack(panel, src, l, bi, 0, j0, n, w)
+        }
+    };
     // Taken, not borrowed: a rayon task of this thread may re-enter gemm.
     let (mut apack, mut bpack) = PACKS.take();
     let cptr = SendPtr(c.as_mut_ptr());
@@ -198,29 +214,30 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, epilogue: Epilogue
     // once, start to end, and a product costs three fork-joins (pack A, pack
     // B, compute) instead of two per k-slab; rows and columns go in chunks
     // that keep a packed operand within PACK_FLOATS.
-    let chunk = |unit: usize| ((PACK_FLOATS / p.k) / unit * unit).max(unit);
+    let chunk = |unit: usize| ((PACK_FLOATS / depth) / unit * unit).max(unit);
     let (row_chunk, col_chunk) = (chunk(mr), chunk(nr));
     for bi in 0..p.batch {
         for ic in (0..p.m).step_by(row_chunk) {
             let mp = row_chunk.min(p.m - ic).div_ceil(mr);
-            let apack = apack.resize(mp * mr * p.k);
-            let pack_a = |(ip, panel): (usize, &mut [f32])| pack(panel, a, &p.a.t(), bi, 0, ic + ip * mr, p.m, mr);
+            let apack = apack.resize(mp * mr * depth);
+            let at = p.a.t();
+            let pack_a = |(ip, panel): (usize, &mut [f32])| pack_panel(panel, a, &at, bi, ic + ip * mr, p.m, mr);
             if small {
-                apack.chunks_mut(mr * p.k).enumerate().for_each(pack_a);
+                apack.chunks_mut(mr * depth).enumerate().for_each(pack_a);
             } else {
-                apack.par_chunks_mut(mr * p.k).enumerate().for_each(pack_a);
+                apack.par_chunks_mut(mr * depth).enumerate().for_each(pack_a);
             }
             for jc in (0..p.n).step_by(col_chunk) {
                 let np = col_chunk.min(p.n - jc).div_ceil(nr);
                 let bpanels = match b {
                     Operand::Matrix(b) => {
-                        let bpack = bpack.resize(np * nr * p.k);
+                        let bpack = bpack.resize(np * nr * depth);
                         let pack_b =
-                            |(jp, panel): (usize, &mut [f32])| pack(panel, b, &p.b, bi, 0, jc + jp * nr, p.n, nr);
+                            |(jp, panel): (usize, &mut [f32])| pack_panel(panel, b, &p.b, bi, jc + jp * nr, p.n, nr);
                         if small {
-                            bpack.chunks_mut(nr * p.k).enumerate().for_each(pack_b);
+                            bpack.chunks_mut(nr * depth).enumerate().for_each(pack_b);
                         } else {
-                            bpack.par_chunks_mut(nr * p.k).enumerate().for_each(pack_b);
+                            bpack.par_chunks_mut(nr * depth).enumerate().for_each(pack_b);
                         }
                         Panels::Local(bpack.as_ptr())
                     }
@@ -236,14 +253,14 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, epilogue: Epilogue
                     let (ti, tj) = (t / gn, t % gn);
                     let (r0, r1) = (rows(ti), rows(ti + 1));
                     let (c0, c1) = (cols(tj), cols(tj + 1));
-                    for pc in (0..p.k).step_by(KC) {
-                        let kc = KC.min(p.k - pc);
+                    for pc in (0..depth).step_by(KC) {
+                        let kc = KC.min(depth - pc);
                         let beta = if pc == 0 { p.beta } else { 1.0 };
                         let ep = Epilogue {
                             bias: epilogue.bias.filter(|_| pc == 0),
-                            act: epilogue.act.filter(|_| pc + kc == p.k),
+                            act: epilogue.act.filter(|_| pc + kc == depth),
                         };
-                        let bpanel = |jp: usize| bpanels.get(jc / nr + jp, jp, nr, p.k, pc);
+                        let bpanel = |jp: usize| bpanels.get(jc / nr + jp, jp, nr, depth, pc);
                         // A B panel stays in L1 while the tile's A panels stream from L2.
                         for jp in c0..c1 {
                             // The next B panel, a share per A panel, into L2 while this one computes.
@@ -256,7 +273,7 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, epilogue: Epilogue
                                 // SAFETY: ip < mp panels of k·MR floats were packed; tiles are
                                 // disjoint and Gemm::check bounded C.
                                 unsafe {
-                                    let apanel = ap.get().add(ip * mr * p.k + pc * mr);
+                                    let apanel = ap.get().add(ip * mr * depth + pc * mr);
                                     let (ib, jb) = (ic / mr + ip, jc / nr + jp);
                                     tile(&kern, p, kc, bi, ib, jb, apanel, bpanel(jp), cptr, beta, ep)
                                 };
@@ -279,7 +296,7 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, epilogue: Epilogue
 /// Where the B panels of a column chunk are.
 #[derive(Clone, Copy)]
 enum Panels<'a> {
-    /// Packed in this call over the whole depth: the chunk's panel jp at jp·NR·K.
+    /// Packed in this call over the whole depth: the chunk's panel jp at jp·NR·depth.
     Local(*const f32),
     Packed(&'a PackedB),
 }
@@ -289,11 +306,12 @@ unsafe impl Send for Panels<'_> {}
 unsafe impl Sync for Panels<'_> {}
 
 impl Panels<'_> {
-    /// Slab pc of the panel that is `global`-th of B and `local`-th of its chunk.
-    fn get(self, global: usize, local: usize, nr: usize, k: usize, pc: usize) -> *const f32 {
+    /// Slab pc of the panel that is `global`-th of B and `local`-th of its chunk
+    /// (`depth` slots deep).
+    fn get(self, global: usize, local: usize, nr: usize, depth: usize, pc: usize) -> *const f32 {
         match self {
-            // SAFETY: the chunk's panels of NR·K floats were packed.
-            Panels::Local(base) => unsafe { base.add(local * nr * k + pc * nr) },
+            // SAFETY: the chunk's panels of NR·depth slots were packed.
+            Panels::Local(base) => unsafe { base.add(local * nr * depth + pc * nr) },
             Panels::Packed(b) => b.panel(global, pc),
         }
     }

@@ -63,7 +63,7 @@ fn transpose_lines<'a, T: Element>(
     line: &dyn Fn(usize) -> &'a [T],
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if crate::cpu::isa::isa() == crate::cpu::isa::Isa::Avx512 {
+    if crate::cpu::isa::isa().avx512() {
         for jj0 in (0..live).step_by(16) {
             let lines = 16.min(live - jj0);
             let ptrs: [*const T; 16] = std::array::from_fn(|r| line(jj0 + r.min(lines - 1)).as_ptr());
@@ -78,7 +78,7 @@ fn transpose_lines<'a, T: Element>(
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+pub(super) mod avx512 {
     use std::arch::x86_64::*;
 
     use crate::{DType, Element};
@@ -132,7 +132,7 @@ mod avx512 {
     /// 128-bit lanes, then two rounds of lane shuffles.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    pub(in crate::cpu::gemm) unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
         let mut t = [_mm512_setzero_ps(); 16];
         for p in 0..8 {
             t[2 * p] = _mm512_unpacklo_ps(r[2 * p], r[2 * p + 1]);

@@ -5,6 +5,9 @@
 //! so that slab [pc, pc + kc) of panel jp is the kc·NR floats from
 //! jp·K·NR + pc·NR, laid out exactly as a per-call pack would lay them out.
 //!
+//! A bf16 weight on a CPU with AVX512-BF16 is packed as bf16 pairs instead
+//! (`pairs.rs`), ⌈K/2⌉ slots deep, for the `vdpbf16ps` kernel.
+//!
 //! A per-call pack reads a weight [N, K] line by line, a page apart, from
 //! memory the first time each product runs: at CLIP's 577 rows that cost half
 //! as much time as the micro-kernel (perf, ViT-L/336 encode). Packed once,
@@ -14,14 +17,17 @@ use rayon::prelude::*;
 
 use super::microkernel::{kernel, Kernel};
 use super::pack::pack;
-use super::Packed;
-use crate::{Element, Error, MatLayout, Result};
+use super::{pairs, Packed};
+use crate::{DType, Element, Error, MatLayout, Result};
 
-/// B [K, N] widened to f32 and packed for this CPU's micro-kernel.
+/// B [K, N] packed for this CPU's micro-kernel: widened to f32, or as bf16
+/// pairs (a bf16 B where the CPU has AVX512-BF16).
 pub struct PackedB {
     data: Packed,
     k: usize,
     n: usize,
+    /// Slots per panel column: K, or ⌈K/2⌉ pairs.
+    depth: usize,
     /// The micro-kernel the panels are laid out for; products with this B
     /// run on it even if the instruction set is capped after packing.
     pub(super) kern: Kernel,
@@ -38,17 +44,22 @@ impl PackedB {
             layout.offset,
             &[(k, layout.row_stride), (n, layout.col_stride)],
         )?;
-        let kern = kernel();
+        let pairs = if T::DTYPE == DType::BF16 { pairs::kernel() } else { None };
+        let kern = pairs.unwrap_or_else(kernel);
         let nr = kern.nr;
+        let depth = if kern.pairs { k.div_ceil(2) } else { k };
         let mut data = Packed::default();
-        let panels = data.resize(n.div_ceil(nr) * nr * k);
+        let panels = data.resize(n.div_ceil(nr) * nr * depth);
         if k > 0 {
-            panels
-                .par_chunks_mut(nr * k)
-                .enumerate()
-                .for_each(|(jp, panel)| pack(panel, b, layout, 0, 0, jp * nr, n, nr));
+            panels.par_chunks_mut(nr * depth).enumerate().for_each(|(jp, panel)| {
+                if kern.pairs {
+                    pairs::pack_pairs(panel, b, layout, 0, jp * nr, n, nr, k)
+                } else {
+                    pack(panel, b, layout, 0, 0, jp * nr, n, nr)
+                }
+            });
         }
-        Ok(PackedB { data, k, n, kern })
+        Ok(PackedB { data, k, n, depth, kern })
     }
 
     pub fn k(&self) -> usize {
@@ -62,23 +73,29 @@ impl PackedB {
     /// The weight back as F.linear stores it, [N, K] row-major: W[j, s] =
     /// B(s, j) from panel j / NR (training updates a plain weight).
     pub fn unpack(&self) -> Vec<f32> {
-        let (k, n, nr) = (self.k, self.n, self.kern.nr);
-        // SAFETY: `new` sized the lines to hold ⌈N/NR⌉·NR·K floats; Line is 16 f32s without padding.
-        let data = unsafe { std::slice::from_raw_parts(self.data.0.as_ptr() as *const f32, n.div_ceil(nr) * nr * k) };
+        let (k, n, nr, depth) = (self.k, self.n, self.kern.nr, self.depth);
+        // SAFETY: `new` sized the lines to hold ⌈N/NR⌉·NR·depth slots; Line is 16 f32s without padding.
+        let data =
+            unsafe { std::slice::from_raw_parts(self.data.0.as_ptr() as *const f32, n.div_ceil(nr) * nr * depth) };
         let mut w = vec![0f32; n * k];
         for (j, row) in w.chunks_exact_mut(k.max(1)).enumerate().take(n) {
-            let panel = &data[(j / nr) * k * nr..];
+            let panel = &data[(j / nr) * depth * nr..];
             for (s, v) in row.iter_mut().enumerate() {
-                *v = panel[s * nr + j % nr];
+                *v = if self.kern.pairs {
+                    let pair = panel[(s / 2) * nr + j % nr].to_bits();
+                    half::bf16::from_bits((pair >> (16 * (s % 2))) as u16).to_f32()
+                } else {
+                    panel[s * nr + j % nr]
+                };
             }
         }
         w
     }
 
-    /// Slab [pc, pc + kc) of panel `jp`: kc·NR floats.
+    /// Slab [pc, pc + kc) of panel `jp`: kc·NR slots.
     pub(super) fn panel(&self, jp: usize, pc: usize) -> *const f32 {
-        // SAFETY (of the caller's reads): jp < ⌈N/NR⌉ and pc + kc ≤ K keep kc·NR floats in bounds.
-        unsafe { (self.data.0.as_ptr() as *const f32).add(jp * self.kern.nr * self.k + pc * self.kern.nr) }
+        // SAFETY (of the caller's reads): jp < ⌈N/NR⌉ and pc + kc ≤ depth keep kc·NR slots in bounds.
+        unsafe { (self.data.0.as_ptr() as *const f32).add(jp * self.kern.nr * self.depth + pc * self.kern.nr) }
     }
 
     /// Errors unless a product [m, k]·[k, n] (every batch shares B) fits the

@@ -1,0 +1,100 @@
+//! The bf16 GEMM on `vdpbf16ps` (AVX512-BF16): operands packed as bf16
+//! pairs, against the reference (bf16 products exact, f32 sums, one rounding
+//! of C), on every instruction set this CPU has — the pair path where it has
+//! AVX512-BF16, the widening path elsewhere. Odd depths (a zero in the last
+//! pair), depths past a slab of 256 pairs and past K_SPLIT, each operand
+//! layout (a weight's lines along k, a row-major B's rows along n, strided
+//! views), and B packed once (`PackedB`) with A of bf16 or f32.
+
+mod common;
+
+use common::for_each_isa;
+use common::gemm::{run, run_with, FastGemm};
+use half::bf16;
+use iris_kernels::cpu::fast::{self, Epilogue};
+use iris_kernels::cpu::isa::{self, Isa};
+use iris_kernels::testing::randn;
+use iris_kernels::MatLayout;
+
+/// Says so when this CPU cannot run the pair path (the tests then check the
+/// widening path only).
+fn note_pair_path() {
+    if !isa::available().contains(&Isa::Avx512Bf16) {
+        eprintln!("note: this CPU has no AVX512-BF16; the vdpbf16ps path did not run");
+    }
+}
+
+#[test]
+fn bf16_gemm_on_pairs_matches_reference() {
+    note_pair_path();
+    for_each_isa(|| {
+        for (s, &(m, n, k)) in
+            [(13, 33, 1), (12, 32, 2), (25, 70, 257), (200, 65, 600), (129, 513, 77), (1, 40, 9), (300, 31, 1025)]
+                .iter()
+                .enumerate()
+        {
+            let seed = 1000 + 10 * s as u64;
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                run::<bf16>(1, m, n, k, ta, tb, false, 1.0, 0.0, seed);
+            }
+            run::<bf16>(2, m, n, k, false, false, true, 0.5, 1.5, seed + 1);
+        }
+        // Deeper than K_SPLIT: slices accumulated onto the staged C.
+        run::<bf16>(1, 40, 33, 9001, false, false, false, 1.0, 1.0, 1100);
+    });
+}
+
+#[test]
+fn bf16_weight_packed_once_serves_bf16_and_f32_rows() {
+    note_pair_path();
+    // A Linear's weight [N, K] packed once; rows of bf16 through the generic
+    // entry, rows of f32 rounded to bf16 as they are packed.
+    let bf16_rows: FastGemm<bf16> = &|p, a, b, c| {
+        let w = fast::PackedB::new(b, &p.b, p.k, p.n).unwrap();
+        let mut out = vec![0f32; c.len()];
+        for (o, v) in out.iter_mut().zip(c.iter()) {
+            *o = v.to_f32();
+        }
+        fast::gemm_packed(p, a, &w, Epilogue::default(), &mut out).unwrap();
+        for (v, o) in c.iter_mut().zip(out) {
+            *v = bf16::from_f32(o);
+        }
+    };
+    for_each_isa(|| {
+        for (s, &(m, n, k)) in [(1, 1, 1), (13, 33, 257), (577, 64, 601), (37, 129, 1000)].iter().enumerate() {
+            let seed = 1200 + 10 * s as u64;
+            run_with::<bf16>(bf16_rows, 1, m, n, k, false, true, false, 1.0, 0.0, seed);
+            run_with::<bf16>(bf16_rows, 1, m, n, k, true, false, true, 0.5, 1.5, seed + 1);
+        }
+        // f32 rows against the same product of their bf16 roundings.
+        let (m, n, k) = (70, 96, 333);
+        let w = randn::<bf16>(1300, n * k);
+        let x = randn::<f32>(1301, m * k);
+        let xr: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
+        let p = iris_kernels::Gemm {
+            batch: 1,
+            m,
+            n,
+            k,
+            alpha: 1.0,
+            beta: 0.0,
+            a: MatLayout::row_major(m, k),
+            b: MatLayout::row_major(n, k).t(),
+            c: MatLayout::row_major(m, n),
+        };
+        let packed = fast::PackedB::new(&w, &p.b, k, n).unwrap();
+        let (mut from_f32, mut from_bf16) = (vec![0f32; m * n], vec![0f32; m * n]);
+        fast::gemm_packed(&p, &x, &packed, Epilogue::default(), &mut from_f32).unwrap();
+        fast::gemm_packed(&p, &xr, &packed, Epilogue::default(), &mut from_bf16).unwrap();
+        if isa::isa() == Isa::Avx512Bf16 {
+            // Rounded as packed: the same pairs, the same sums.
+            assert_eq!(from_f32, from_bf16, "f32 rows against their bf16 rounding");
+        } else {
+            // Widened: the f32 rows' product, near the rounded rows' one.
+            common::assert_close("f32 rows vs their bf16 rounding", &from_f32, &from_bf16, 1e-2);
+        }
+        // The packed weight unpacks to the weight.
+        let back = packed.unpack();
+        assert!(back.iter().zip(&w).all(|(a, b)| *a == b.to_f32()), "unpack changed the weight");
+    });
+}
