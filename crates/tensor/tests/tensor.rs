@@ -128,6 +128,30 @@ fn linear_residual_adds_onto_the_residual_dense_and_packed() {
 }
 
 #[test]
+fn bf16_weights_pack_and_take_bf16_rows() {
+    // A bf16 Linear packed once (bf16 pairs where the CPU has AVX512-BF16):
+    // bias, activation and residual against the same Linear in f32 on the
+    // widened values, within bf16's rounding of the output; f32 rows are refused.
+    let (m, k, n) = (200, 301, 70);
+    let x = Tensor::randn(&[m, k], DType::BF16, 11);
+    let w = Tensor::randn(&[n, k], DType::BF16, 12);
+    let bias = Tensor::randn(&[n], DType::BF16, 13);
+    let residual = Tensor::randn(&[m, n], DType::BF16, 14);
+    let packed = PackedWeight::new(&w).unwrap().expect("bf16 on the CPU packs");
+    let f = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+    let want = f(&x).linear(&f(&w), Some(&f(&bias))).unwrap();
+    let gelu = want.gelu().unwrap();
+    let plus = want.add(&f(&residual)).unwrap();
+    let got = x.linear_packed_act(&packed, Some(&bias), Some(iris_tensor::Unary::Gelu)).unwrap();
+    assert_eq!(got.dtype(), DType::BF16);
+    close(&f(&got).to_vec::<f32>().unwrap(), &gelu.to_vec::<f32>().unwrap(), 1e-2);
+    let got = x.linear_packed_residual(&packed, Some(&bias), &residual).unwrap();
+    close(&f(&got).to_vec::<f32>().unwrap(), &plus.to_vec::<f32>().unwrap(), 1e-2);
+    assert_eq!(packed.to_tensor().unwrap().to_vec::<half::bf16>().unwrap(), w.to_vec::<half::bf16>().unwrap());
+    assert!(f(&x).linear_packed(&packed, None).is_err());
+}
+
+#[test]
 fn binary_ops_broadcast_like_numpy() {
     let a = Tensor::randn(&[2, 1, 4], DType::F32, 1);
     let b = Tensor::randn(&[3, 1], DType::F32, 2);

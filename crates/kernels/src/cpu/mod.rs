@@ -61,7 +61,7 @@ pub mod fast {
     pub use super::copy_grad::embedding_backward;
     pub use super::elementwise::{binary, unary};
     pub use super::elementwise_grad::unary_backward;
-    pub use super::gemm::{gemm, gemm_packed, Epilogue, PackedB};
+    pub use super::gemm::{gemm, gemm_packed, gemm_packed_bf16, Epilogue, PackedB};
     pub use super::im2col::im2col;
     pub use super::im2col_grad::im2col_backward;
     pub use super::loss::{cross_entropy, cross_entropy_backward};

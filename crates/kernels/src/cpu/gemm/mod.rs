@@ -115,6 +115,35 @@ pub fn gemm_packed<T: Element>(p: &Gemm, a: &[T], b: &PackedB, epilogue: Epilogu
     Ok(())
 }
 
+/// `gemm_packed` with bf16 rows and a bf16 C (dense row-major): the
+/// product, beta·C, the bias and the activation summed in f32 and rounded
+/// once, as the widening path does.
+pub fn gemm_packed_bf16(
+    p: &Gemm,
+    a: &[half::bf16],
+    b: &PackedB,
+    epilogue: Epilogue,
+    c: &mut [half::bf16],
+) -> Result<()> {
+    if p.c != MatLayout::row_major(p.m, p.n) || p.batch != 1 {
+        return Err(crate::Error::Shape { op: "gemm_packed_bf16", msg: "C must be one dense row-major [m, n]".into() });
+    }
+    let len = p.m * p.n;
+    crate::error::check_extent("gemm_packed_bf16", "c", c.len(), 0, &[(len, 1)])?;
+    let mut stage = vec![0f32; len];
+    const CHUNK: usize = 1 << 14;
+    if p.beta != 0.0 {
+        stage.par_chunks_mut(CHUNK).zip(c.par_chunks(CHUNK)).for_each(|(s, c)| {
+            s.iter_mut().zip(c).for_each(|(s, c)| *s = c.to_f32());
+        });
+    }
+    gemm_packed(p, a, b, epilogue, &mut stage)?;
+    c[..len].par_chunks_mut(CHUNK).zip(stage.par_chunks(CHUNK)).for_each(|(c, s)| {
+        c.iter_mut().zip(s).for_each(|(c, s)| *c = half::bf16::from_f32(*s));
+    });
+    Ok(())
+}
+
 /// Where B comes from: a matrix packed slab by slab in the call, or panels
 /// packed once before it.
 #[derive(Clone, Copy)]
