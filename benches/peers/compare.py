@@ -11,7 +11,7 @@ import sys
 
 
 def key(r):
-    return (r["op"], json.dumps(r["shape"], sort_keys=True))
+    return (r["op"], r.get("dtype", "f32"), json.dumps(r["shape"], sort_keys=True))
 
 
 def speed(r):
@@ -30,6 +30,8 @@ def machine():
         model = platform.processor()
     flags = open("/proc/cpuinfo").read() if platform.system() == "Linux" else ""
     isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX"
+    isa += " with AVX512-BF16" if "avx512_bf16" in flags else ""
+    isa += " and AMX-BF16" if "amx_bf16" in flags else ""
     return f"{model}, {isa}"
 
 
@@ -46,18 +48,18 @@ def main(results, out):
     lines = [
         f"## CPU kernels, {datetime.date.today()}",
         "",
-        f"Machine: {machine()}; {threads} threads everywhere; f32; medians (best of the alternating passes).",
+        f"Machine: {machine()}; {threads} threads everywhere; medians (best of the alternating passes).",
         "Ratios are iris's speed over the peer's (above 1: iris is faster).",
         "",
-        "| op | shape | iris ms | iris speed | numpy ms | torch ms | vs numpy | vs torch |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| op | dtype | shape | iris ms | iris speed | numpy ms | torch ms | vs numpy | vs torch |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in sorted(iris, key=key):
         shape = " ".join(f"{k}={v}" for k, v in r["shape"].items())
         peers = {p: best.get((p,) + key(r)) for p in ("numpy", "torch")}
         cells = [f"{peers[p]['median_ms']:.3f}" if peers[p] else "–" for p in ("numpy", "torch")]
         ratios = [f"{peers[p]['median_ms'] / r['median_ms']:.2f}×" if peers[p] else "–" for p in ("numpy", "torch")]
-        lines.append(f"| {r['op']} | {shape} | {r['median_ms']:.3f} | {speed(r):.1f} {unit(r)} | {cells[0]} | {cells[1]} | {ratios[0]} | {ratios[1]} |")
+        lines.append(f"| {r['op']} | {r.get('dtype', 'f32')} | {shape} | {r['median_ms']:.3f} | {speed(r):.1f} {unit(r)} | {cells[0]} | {cells[1]} | {ratios[0]} | {ratios[1]} |")
     ref = [r for r in iris if "speedup_vs_reference" in r]
     for r in ref:
         lines.append("")

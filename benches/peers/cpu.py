@@ -30,8 +30,8 @@ def median_ms(f):
     return times[len(times) // 2]
 
 
-def emit(peer, op, shape, ms, flops=0.0, nbytes=0.0):
-    rec = {"peer": peer, "op": op, "device": "cpu", "dtype": "f32", "threads": THREADS, "shape": shape, "median_ms": round(ms, 4)}
+def emit(peer, op, shape, ms, flops=0.0, nbytes=0.0, dtype="f32"):
+    rec = {"peer": peer, "op": op, "device": "cpu", "dtype": dtype, "threads": THREADS, "shape": shape, "median_ms": round(ms, 4)}
     if flops:
         rec["gflops"] = round(flops / ms / 1e6, 2)
     if nbytes:
@@ -51,6 +51,17 @@ def gemm():
         with torch.inference_mode():
             f = (lambda: F.linear(ta, tw)) if tb else (lambda: ta @ tw)
             emit("torch", "gemm", shape, median_ms(f), flops, gb)
+
+
+def gemm_bf16():
+    """bf16 products (oneDNN: vdpbf16ps, or AMX tiles where the CPU has them), f32 accumulation."""
+    for m, n, k, tb in [(2048, 2048, 2048, False), (4096, 4096, 4096, False), (577, 4096, 1024, True)]:
+        shape = {"k": k, "m": m, "n": n, "transpose_b": tb}
+        a = torch.randn(m, k).bfloat16()
+        w = torch.randn(n, k).bfloat16() if tb else torch.randn(k, n).bfloat16()
+        with torch.inference_mode():
+            f = (lambda: F.linear(a, w)) if tb else (lambda: a @ w)
+            emit("torch", "gemm", shape, median_ms(f), 2.0 * m * n * k, dtype="bf16")
 
 
 def attention():
@@ -109,5 +120,6 @@ def rowwise():
 if __name__ == "__main__":
     print(f"peers: numpy {np.__version__}, torch {torch.__version__}, {THREADS} threads", file=sys.stderr)
     gemm()
+    gemm_bf16()
     attention()
     rowwise()

@@ -193,6 +193,10 @@ fn suite(base: &BenchArgs) -> Vec<BenchArgs> {
         with(&|a| (a.op, a.m, a.n, a.k) = (Some(Op::Gemm), 1024, 1024, 1024)),
         with(&|a| (a.op, a.m, a.n, a.k) = (Some(Op::Gemm), 2048, 2048, 2048)),
         with(&|a| (a.op, a.m, a.n, a.k, a.transpose_b) = (Some(Op::Gemm), 1, 11008, 4096, true)),
+        // bf16 (on vdpbf16ps where the CPU has AVX512-BF16): squares and a CLIP-L MLP Linear.
+        with(&|a| (a.op, a.m, a.n, a.k, a.dtype) = (Some(Op::Gemm), 2048, 2048, 2048, Dt::Bf16)),
+        with(&|a| (a.op, a.m, a.n, a.k, a.dtype) = (Some(Op::Gemm), 4096, 4096, 4096, Dt::Bf16)),
+        with(&|a| (a.op, a.m, a.n, a.k, a.transpose_b, a.dtype) = (Some(Op::Gemm), 577, 4096, 1024, true, Dt::Bf16)),
         with(&|a| (a.op, a.tq, a.causal, a.reference) = (Some(Op::Attention), 1024, true, true)),
         with(&|a| (a.op, a.tq, a.causal) = (Some(Op::AttentionBackward), 1024, true)),
         with(&|a| (a.op, a.h, a.hkv, a.tq, a.tk, a.d) = (Some(Op::Attention), 32, Some(8), 1, Some(4096), 128)),

@@ -78,14 +78,30 @@ pub fn gemm<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
             return Ok(());
         }
     }
-    // f16/bf16 output: accumulate in a dense f32 C, round once at the end.
+    // f16/bf16 output: accumulate in a dense f32 C (kept between calls: not
+    // zeroed, as beta = 0 never reads it), round once at the end, row by row
+    // in parallel.
     let dense = MatLayout::row_major(p.m, p.n);
-    let mut stage = vec![0f32; p.batch * p.m * p.n];
-    if p.beta != 0.0 {
-        for_each_index(p, |bi, i, j| stage[dense.at(bi, i, j)] = c[p.c.at(bi, i, j)].to_f32());
+    let mut stage = STAGE.take();
+    let len = p.batch * p.m * p.n;
+    if stage.len() < len {
+        stage.resize(len, 0.0);
     }
-    gemm_f32_out(&Gemm { c: dense, ..*p }, a, Operand::Matrix(b), Epilogue::default(), &mut stage);
-    for_each_index(p, |bi, i, j| c[p.c.at(bi, i, j)] = T::from_f32(stage[dense.at(bi, i, j)]));
+    let (n, m) = (p.n, p.m);
+    if p.beta != 0.0 {
+        stage[..len].par_chunks_mut(n).enumerate().for_each(|(r, row)| {
+            row.iter_mut().enumerate().for_each(|(j, s)| *s = c[p.c.at(r / m, r % m, j)].to_f32());
+        });
+    }
+    gemm_f32_out(&Gemm { c: dense, ..*p }, a, Operand::Matrix(b), Epilogue::default(), &mut stage[..len]);
+    let cp = SendPtr(c.as_mut_ptr());
+    stage[..len].par_chunks(n).enumerate().for_each(|(r, row)| {
+        for (j, s) in row.iter().enumerate() {
+            // SAFETY: Gemm::check bounded C and refused aliasing elements; each task writes its own row.
+            unsafe { *cp.get().add(p.c.at(r / m, r % m, j)) = T::from_f32(*s) };
+        }
+    });
+    STAGE.set(stage);
     Ok(())
 }
 
@@ -130,18 +146,22 @@ pub fn gemm_packed_bf16(
     }
     let len = p.m * p.n;
     crate::error::check_extent("gemm_packed_bf16", "c", c.len(), 0, &[(len, 1)])?;
-    let mut stage = vec![0f32; len];
+    let mut stage = STAGE.take();
+    if stage.len() < len {
+        stage.resize(len, 0.0);
+    }
     const CHUNK: usize = 1 << 14;
     if p.beta != 0.0 {
-        stage.par_chunks_mut(CHUNK).zip(c.par_chunks(CHUNK)).for_each(|(s, c)| {
+        stage[..len].par_chunks_mut(CHUNK).zip(c.par_chunks(CHUNK)).for_each(|(s, c)| {
             s.iter_mut().zip(c).for_each(|(s, c)| *s = c.to_f32());
         });
     }
-    gemm_packed(p, a, b, epilogue, &mut stage)?;
-    c[..len].par_chunks_mut(CHUNK).zip(stage.par_chunks(CHUNK)).for_each(|(c, s)| {
+    let out = gemm_packed(p, a, b, epilogue, &mut stage[..len]);
+    c[..len].par_chunks_mut(CHUNK).zip(stage[..len].par_chunks(CHUNK)).for_each(|(c, s)| {
         c.iter_mut().zip(s).for_each(|(c, s)| *c = half::bf16::from_f32(*s));
     });
-    Ok(())
+    STAGE.set(stage);
+    out
 }
 
 /// Where B comes from: a matrix packed slab by slab in the call, or panels
@@ -183,6 +203,8 @@ impl Packed {
 thread_local! {
     /// Packing buffers, kept between calls so packing does not fault in fresh pages.
     static PACKS: Cell<(Packed, Packed)> = Cell::new((Packed::default(), Packed::default()));
+    /// The f32 C of 16-bit products, kept between calls likewise.
+    static STAGE: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
 
 fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, epilogue: Epilogue, c: &mut [f32]) {
@@ -227,6 +249,7 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, epilogue: Epilogue
     let (mr, nr) = (kern.mr, kern.nr);
     // Panel depth in slots: k steps of f32, or ⌈k/2⌉ pairs of bf16.
     let depth = if kern.pairs { p.k.div_ceil(2) } else { p.k };
+
     let pack_panel = |panel: &mut [f32], src: &[T], l: &MatLayout, bi: usize, j0: usize, n: usize, w: usize| {
         if kern.pairs {
             pairs::pack_pairs(panel, src, l, bi, j0, n, w, p.k)

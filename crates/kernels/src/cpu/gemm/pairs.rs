@@ -85,8 +85,8 @@ mod avx512 {
     /// transpose. Columns past `live` and slots past `slots` are zero.
     ///
     /// # Safety
-    /// AVX-512F/BW; each line holds `k` elements; `out` holds `slots·w`.
-    #[target_feature(enable = "avx512f,avx512bw")]
+    /// AVX-512F/BW/VL; each line holds `k` elements; `out` holds `slots·w`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     pub(super) unsafe fn lines<'a>(
         out: &mut [u32],
         w: usize,
@@ -122,8 +122,8 @@ mod avx512 {
     /// and 2s + 1, 16 columns at a time.
     ///
     /// # Safety
-    /// AVX-512F/BW; each row holds `live` elements; `out` holds `slots·w`.
-    #[target_feature(enable = "avx512f,avx512bw")]
+    /// AVX-512F/BW/VL; each row holds `live` elements; `out` holds `slots·w`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     pub(super) unsafe fn rows<'a>(
         out: &mut [u32],
         w: usize,
