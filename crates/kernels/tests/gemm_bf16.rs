@@ -4,11 +4,14 @@
 //! AVX512-BF16, the widening path elsewhere. Odd depths (a zero in the last
 //! pair), depths past a slab of 256 pairs and past K_SPLIT, each operand
 //! layout (a weight's lines along k, a row-major B's rows along n, strided
-//! views), and B packed once (`PackedB`) with A of bf16 or f32.
+//! views), and B packed once (`PackedB`) with A of bf16 or f32. The AMX
+//! tiling (32×32 blocks, A in chunks of 16 slots, depths padded to chunks)
+//! runs on AMX where the CPU has it and on the tiles' software model on
+//! every CPU.
 
 mod common;
 
-use common::for_each_isa;
+use common::for_each_isa_and_amx_model;
 use common::gemm::{run, run_with, FastGemm};
 use half::bf16;
 use iris_kernels::cpu::fast::{self, Epilogue};
@@ -16,18 +19,23 @@ use iris_kernels::cpu::isa::{self, Isa};
 use iris_kernels::testing::randn;
 use iris_kernels::MatLayout;
 
-/// Says so when this CPU cannot run the pair path (the tests then check the
-/// widening path only).
+/// Says which bf16 paths this CPU cannot run: without AVX512-BF16 the tests
+/// check the widening path; without AMX, the AMX tiling runs on the software
+/// model of the tile instructions but not on tiles.
 fn note_pair_path() {
-    if !isa::available().contains(&Isa::Avx512Bf16) {
+    let have = isa::available();
+    if !have.contains(&Isa::Avx512Bf16) {
         eprintln!("note: this CPU has no AVX512-BF16; the vdpbf16ps path did not run");
+    }
+    if !have.contains(&Isa::Amx) {
+        eprintln!("note: no AMX tiles here (or Linux refused them); the AMX tiling ran on the software model only");
     }
 }
 
 #[test]
 fn bf16_gemm_on_pairs_matches_reference() {
     note_pair_path();
-    for_each_isa(|| {
+    for_each_isa_and_amx_model(|| {
         for (s, &(m, n, k)) in
             [(13, 33, 1), (12, 32, 2), (25, 70, 257), (200, 65, 600), (129, 513, 77), (1, 40, 9), (300, 31, 1025)]
                 .iter()
@@ -60,7 +68,7 @@ fn bf16_weight_packed_once_serves_bf16_and_f32_rows() {
             *v = bf16::from_f32(o);
         }
     };
-    for_each_isa(|| {
+    for_each_isa_and_amx_model(|| {
         for (s, &(m, n, k)) in [(1, 1, 1), (13, 33, 257), (577, 64, 601), (37, 129, 1000)].iter().enumerate() {
             let seed = 1200 + 10 * s as u64;
             run_with::<bf16>(bf16_rows, 1, m, n, k, false, true, false, 1.0, 0.0, seed);
@@ -86,7 +94,7 @@ fn bf16_weight_packed_once_serves_bf16_and_f32_rows() {
         let (mut from_f32, mut from_bf16) = (vec![0f32; m * n], vec![0f32; m * n]);
         fast::gemm_packed(&p, &x, &packed, Epilogue::default(), &mut from_f32).unwrap();
         fast::gemm_packed(&p, &xr, &packed, Epilogue::default(), &mut from_bf16).unwrap();
-        if isa::isa() == Isa::Avx512Bf16 {
+        if isa::isa() >= Isa::Avx512Bf16 || isa::amx_model() {
             // Rounded as packed: the same pairs, the same sums.
             assert_eq!(from_f32, from_bf16, "f32 rows against their bf16 rounding");
         } else {

@@ -3,6 +3,8 @@
 //! for AVX-512, for AVX2+FMA and portably; the CPU picks at run time. On top
 //! of AVX-512, `Avx512Bf16` adds `vdpbf16ps` (Zen 4, Sapphire Rapids), which
 //! the bf16 GEMM paths use; everything else runs its AVX-512 form there.
+//! `Amx` adds the AMX-BF16 tiles (Sapphire Rapids onwards), once Linux
+//! grants the process the tile state; the bf16 GEMM then runs on them.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
@@ -15,6 +17,8 @@ pub enum Isa {
     Avx512,
     /// AVX-512 with AVX512-BF16.
     Avx512Bf16,
+    /// AVX512-BF16 and AMX-BF16 tiles.
+    Amx,
 }
 
 impl Isa {
@@ -24,12 +28,13 @@ impl Isa {
     }
 }
 
-const ALL: [Isa; 4] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16];
+const ALL: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16, Isa::Amx];
 
 static CAP: AtomicU8 = AtomicU8::new(u8::MAX);
 
 /// The instruction set kernels use: the best this CPU has, capped by
-/// `IRIS_ISA=avx512|avx2|scalar` or `set_cap` (to test and measure the fallbacks).
+/// `IRIS_ISA=avx512bf16|avx512|avx2|scalar` or `set_cap` (to test and measure
+/// the fallbacks).
 pub fn isa() -> Isa {
     static DETECTED: OnceLock<Isa> = OnceLock::new();
     let best = *DETECTED.get_or_init(|| {
@@ -37,7 +42,8 @@ pub fn isa() -> Isa {
             Ok("scalar") => Isa::Scalar,
             Ok("avx2") => Isa::Avx2,
             Ok("avx512") => Isa::Avx512,
-            _ => Isa::Avx512Bf16,
+            Ok("avx512bf16") => Isa::Avx512Bf16,
+            _ => Isa::Amx,
         };
         detect().min(cap)
     });
@@ -66,7 +72,11 @@ fn detect() -> Isa {
         && is_x86_feature_detected!("fma")
     {
         if is_x86_feature_detected!("avx512bf16") {
-            Isa::Avx512Bf16
+            if amx::granted() {
+                Isa::Amx
+            } else {
+                Isa::Avx512Bf16
+            }
         } else {
             Isa::Avx512
         }
@@ -75,6 +85,62 @@ fn detect() -> Isa {
     } else {
         Isa::Scalar
     }
+}
+
+/// AMX: the CPU's word (CPUID), the OS's (XCR0) and Linux's grant of the
+/// tile data to this process (`arch_prctl(ARCH_REQ_XCOMP_PERM)`), asked once;
+/// a refusal leaves AVX512-BF16.
+#[cfg(target_arch = "x86_64")]
+mod amx {
+    use std::sync::OnceLock;
+
+    pub(super) fn granted() -> bool {
+        static GRANTED: OnceLock<bool> = OnceLock::new();
+        *GRANTED.get_or_init(|| {
+            // CPUID leaf 7 exists on every CPU with AVX-512 (the caller checked it).
+            let leaf7 = std::arch::x86_64::__cpuid_count(7, 0);
+            let (amx_bf16, amx_tile) = (leaf7.edx >> 22 & 1 == 1, leaf7.edx >> 24 & 1 == 1);
+            if !(amx_bf16 && amx_tile) {
+                return false;
+            }
+            // XCR0 bits 17 (XTILECFG) and 18 (XTILEDATA): the OS saves the tile state.
+            let xcr0: u64;
+            // SAFETY: XGETBV with ECX = 0 is valid where OSXSAVE is set, which AVX-512 needs.
+            unsafe {
+                let (lo, hi): (u32, u32);
+                std::arch::asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi, options(nomem, nostack));
+                xcr0 = (hi as u64) << 32 | lo as u64;
+            }
+            if xcr0 >> 17 & 3 != 3 {
+                return false;
+            }
+            const ARCH_REQ_XCOMP_PERM: u64 = 0x1023;
+            const XFEATURE_XTILEDATA: u64 = 18;
+            const SYS_ARCH_PRCTL: u64 = 158;
+            let ret: i64;
+            // SAFETY: arch_prctl only changes this process's permitted xsave features.
+            unsafe {
+                std::arch::asm!("syscall", inlateout("rax") SYS_ARCH_PRCTL as i64 => ret,
+                    in("rdi") ARCH_REQ_XCOMP_PERM, in("rsi") XFEATURE_XTILEDATA,
+                    lateout("rcx") _, lateout("r11") _, options(nostack));
+            }
+            ret == 0
+        })
+    }
+}
+
+static AMX_MODEL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Runs the bf16 GEMM's AMX tiling on a software model of the tile
+/// instructions, on any CPU (the tests check the tiling and packing with
+/// it where the CPU has no AMX).
+pub fn set_amx_model(on: bool) {
+    AMX_MODEL.store(on, Ordering::Relaxed);
+}
+
+/// Whether `set_amx_model` turned the model on.
+pub fn amx_model() -> bool {
+    AMX_MODEL.load(Ordering::Relaxed)
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -100,7 +166,9 @@ macro_rules! dispatch_isa {
                 }
                 // SAFETY: isa() only reports features the CPU has.
                 match $crate::cpu::isa::isa() {
-                    $crate::cpu::isa::Isa::Avx512 | $crate::cpu::isa::Isa::Avx512Bf16 => return unsafe { avx512($($arg),*) },
+                    $crate::cpu::isa::Isa::Avx512 | $crate::cpu::isa::Isa::Avx512Bf16 | $crate::cpu::isa::Isa::Amx => {
+                        return unsafe { avx512($($arg),*) }
+                    }
                     $crate::cpu::isa::Isa::Avx2 => return unsafe { avx2($($arg),*) },
                     $crate::cpu::isa::Isa::Scalar => {}
                 }

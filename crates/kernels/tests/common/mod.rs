@@ -36,10 +36,21 @@ pub fn assert_close<T: Element>(what: &str, out: &[T], reference: &[T], tol: f64
     );
 }
 
-/// Runs `f` once per instruction set this CPU has (AVX-512, AVX2, portable),
-/// holding a lock so no other test changes the cap meanwhile.
-pub fn for_each_isa(mut f: impl FnMut()) {
-    use iris_kernels::cpu::isa;
+/// Runs `f` once per instruction set this CPU has (AMX, AVX512-BF16,
+/// AVX-512, AVX2, portable), holding a lock so no other test changes the cap
+/// meanwhile.
+pub fn for_each_isa(f: impl FnMut()) {
+    run_isas(f, false);
+}
+
+/// `for_each_isa`, and once more with the bf16 GEMM's AMX tiling on the
+/// software model of the tile instructions where the CPU has no AMX.
+pub fn for_each_isa_and_amx_model(f: impl FnMut()) {
+    run_isas(f, true);
+}
+
+fn run_isas(mut f: impl FnMut(), amx_model: bool) {
+    use iris_kernels::cpu::isa::{self, Isa};
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     for i in isa::available() {
@@ -47,4 +58,9 @@ pub fn for_each_isa(mut f: impl FnMut()) {
         f();
     }
     isa::set_cap(None);
+    if amx_model && !isa::available().contains(&Isa::Amx) {
+        isa::set_amx_model(true);
+        f();
+        isa::set_amx_model(false);
+    }
 }

@@ -116,7 +116,7 @@ unsafe fn block(p: &Gemm, bi: usize, a: &[f32], b: &[f32], c: SendPtr<f32>, j0: 
 pub(super) fn gemm_bf16(p: &Gemm, a: &[half::bf16], b: &[half::bf16], c: &mut [half::bf16]) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        if !fits(p, 32) || crate::cpu::isa::isa() != crate::cpu::isa::Isa::Avx512Bf16 {
+        if !fits(p, 32) || crate::cpu::isa::isa() < crate::cpu::isa::Isa::Avx512Bf16 {
             return false;
         }
         let cp = SendPtr(c.as_mut_ptr());

@@ -19,15 +19,31 @@ pub(crate) struct Kernel {
     pub run: KernelFn,
     /// Panels of bf16 pairs (`pairs.rs`): a depth of K steps is ⌈K/2⌉ slots.
     pub pairs: bool,
+    /// AMX tiles (`amx.rs`): A panels in chunks of 16 slots holding each row's
+    /// 16 slots together, and depths padded to whole chunks.
+    pub tiles: bool,
+}
+
+impl Kernel {
+    /// Slots per panel line for a depth of `k` steps.
+    pub fn depth(&self, k: usize) -> usize {
+        match (self.pairs, self.tiles) {
+            (false, _) => k,
+            (true, false) => k.div_ceil(2),
+            (true, true) => k.div_ceil(2).next_multiple_of(16),
+        }
+    }
 }
 
 pub(crate) fn kernel() -> Kernel {
     match isa() {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx512Bf16 => Kernel { mr: 12, nr: 32, run: avx512_12x32, pairs: false },
+        Isa::Avx512 | Isa::Avx512Bf16 | Isa::Amx => {
+            Kernel { mr: 12, nr: 32, run: avx512_12x32, pairs: false, tiles: false }
+        }
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => Kernel { mr: 6, nr: 16, run: avx2_6x16, pairs: false },
-        _ => Kernel { mr: 4, nr: 16, run: scalar_4x16, pairs: false },
+        Isa::Avx2 => Kernel { mr: 6, nr: 16, run: avx2_6x16, pairs: false, tiles: false },
+        _ => Kernel { mr: 4, nr: 16, run: scalar_4x16, pairs: false, tiles: false },
     }
 }
 

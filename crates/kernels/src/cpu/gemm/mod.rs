@@ -13,6 +13,7 @@
 //! One-row products go to `gemv`, which streams the weights instead; 2–128
 //! rows against a k-contiguous weight go to `few_rows`, unpacked.
 
+mod amx;
 mod few_rows;
 mod gemv;
 pub(crate) mod microkernel;
@@ -247,14 +248,21 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, epilogue: Epilogue
         Operand::Matrix(_) => kernel(),
     };
     let (mr, nr) = (kern.mr, kern.nr);
-    // Panel depth in slots: k steps of f32, or ⌈k/2⌉ pairs of bf16.
-    let depth = if kern.pairs { p.k.div_ceil(2) } else { p.k };
-
+    // Panel depth in slots: k steps of f32, or ⌈k/2⌉ pairs of bf16 (in whole chunks for AMX).
+    let depth = kern.depth(p.k);
     let pack_panel = |panel: &mut [f32], src: &[T], l: &MatLayout, bi: usize, j0: usize, n: usize, w: usize| {
         if kern.pairs {
             pairs::pack_pairs(panel, src, l, bi, j0, n, w, p.k)
         } else {
             pack(panel, src, l, bi, 0, j0, n, w)
+        }
+    };
+    // AMX reads A's rows 16 slots at a time (`amx.rs`).
+    let pack_a_panel = |panel: &mut [f32], bi: usize, i0: usize| {
+        if kern.tiles {
+            amx::pack_a(panel, a, &p.a.t(), bi, i0, p.m, mr, p.k)
+        } else {
+            pack_panel(panel, a, &p.a.t(), bi, i0, p.m, mr)
         }
     };
     // Taken, not borrowed: a rayon task of this thread may re-enter gemm.
@@ -272,8 +280,7 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, epilogue: Epilogue
         for ic in (0..p.m).step_by(row_chunk) {
             let mp = row_chunk.min(p.m - ic).div_ceil(mr);
             let apack = apack.resize(mp * mr * depth);
-            let at = p.a.t();
-            let pack_a = |(ip, panel): (usize, &mut [f32])| pack_panel(panel, a, &at, bi, ic + ip * mr, p.m, mr);
+            let pack_a = |(ip, panel): (usize, &mut [f32])| pack_a_panel(panel, bi, ic + ip * mr);
             if small {
                 apack.chunks_mut(mr * depth).enumerate().for_each(pack_a);
             } else {
@@ -412,7 +419,7 @@ unsafe fn tile(
     if mr == k.mr && nr == k.nr {
         (k.run)(kc, a, b, cp, rs, cs, p.alpha, beta);
     } else {
-        let mut acc = [0f32; 12 * 32];
+        let mut acc = [0f32; 32 * 32];
         (k.run)(kc, a, b, acc.as_mut_ptr(), k.nr, 1, 1.0, 0.0);
         store_tile(&acc, k.nr, mr, nr, cp, rs, cs, p.alpha, beta);
     }

@@ -19,11 +19,15 @@ use super::microkernel::Kernel;
 use crate::cpu::isa::{isa, Isa};
 use crate::{DType, Element, MatLayout};
 
-/// The pair kernel where this CPU (and the `IRIS_ISA` cap) has AVX512-BF16.
+/// The pair kernel where this CPU (and the `IRIS_ISA` cap) has AVX512-BF16:
+/// on AMX tiles where it has AMX (or the tiles' software model is on).
 pub(crate) fn kernel() -> Option<Kernel> {
+    if let Some(k) = super::amx::kernel() {
+        return Some(k);
+    }
     #[cfg(target_arch = "x86_64")]
-    if isa() == Isa::Avx512Bf16 {
-        return Some(Kernel { mr: 12, nr: 32, run: avx512bf16_12x32, pairs: true });
+    if isa() >= Isa::Avx512Bf16 {
+        return Some(Kernel { mr: 12, nr: 32, run: avx512bf16_12x32, pairs: true, tiles: false });
     }
     None
 }

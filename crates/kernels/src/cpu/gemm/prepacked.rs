@@ -47,7 +47,7 @@ impl PackedB {
         let pairs = if T::DTYPE == DType::BF16 { pairs::kernel() } else { None };
         let kern = pairs.unwrap_or_else(kernel);
         let nr = kern.nr;
-        let depth = if kern.pairs { k.div_ceil(2) } else { k };
+        let depth = kern.depth(k);
         let mut data = Packed::default();
         let panels = data.resize(n.div_ceil(nr) * nr * depth);
         if k > 0 {
