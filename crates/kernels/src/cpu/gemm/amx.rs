@@ -17,6 +17,7 @@
 //! with zeros (`Kernel::depth`).
 
 use super::microkernel::{store_tile, Kernel};
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
 use crate::cpu::isa::{amx_model, isa, Isa};
 use crate::{Element, MatLayout};
 
@@ -35,7 +36,6 @@ pub(crate) fn kernel() -> Option<Kernel> {
     if amx_model() {
         return Some(Kernel { mr: MR, nr: NR, run: run_model, pairs: true, tiles: true });
     }
-    let _ = Isa::Scalar;
     None
 }
 

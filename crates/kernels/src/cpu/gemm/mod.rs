@@ -21,6 +21,7 @@ pub(crate) mod pack;
 mod pairs;
 mod prepacked;
 pub(crate) mod reference;
+mod staged;
 
 use std::cell::Cell;
 
@@ -30,7 +31,7 @@ use crate::cpu::elementwise::{unary_f32, unary_in_place};
 use crate::cpu::isa::SendPtr;
 use crate::{DType, Element, Gemm, MatLayout, Result, Unary};
 use microkernel::{kernel, store_tile, Kernel};
-use pack::pack;
+use pack::pack_for;
 pub use prepacked::PackedB;
 
 /// k-slab depth: a 32-wide B panel of KC steps is 32 KB, within L1.
@@ -79,31 +80,11 @@ pub fn gemm<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [T]) -> Result<()> {
             return Ok(());
         }
     }
-    // f16/bf16 output: accumulate in a dense f32 C (kept between calls: not
-    // zeroed, as beta = 0 never reads it), round once at the end, row by row
-    // in parallel.
-    let dense = MatLayout::row_major(p.m, p.n);
-    let mut stage = STAGE.take();
-    let len = p.batch * p.m * p.n;
-    if stage.len() < len {
-        stage.resize(len, 0.0);
-    }
-    let (n, m) = (p.n, p.m);
-    if p.beta != 0.0 {
-        stage[..len].par_chunks_mut(n).enumerate().for_each(|(r, row)| {
-            row.iter_mut().enumerate().for_each(|(j, s)| *s = c[p.c.at(r / m, r % m, j)].to_f32());
-        });
-    }
-    gemm_f32_out(&Gemm { c: dense, ..*p }, a, Operand::Matrix(b), Epilogue::default(), &mut stage[..len]);
-    let cp = SendPtr(c.as_mut_ptr());
-    stage[..len].par_chunks(n).enumerate().for_each(|(r, row)| {
-        for (j, s) in row.iter().enumerate() {
-            // SAFETY: Gemm::check bounded C and refused aliasing elements; each task writes its own row.
-            unsafe { *cp.get().add(p.c.at(r / m, r % m, j)) = T::from_f32(*s) };
-        }
-    });
-    STAGE.set(stage);
-    Ok(())
+    // f16/bf16 output: accumulate in an f32 C, round once at the end.
+    staged::staged(p, c, |d, stage| {
+        gemm_f32_out(d, a, Operand::Matrix(b), Epilogue::default(), stage);
+        Ok(())
+    })
 }
 
 /// What a product does to each tile of C while the tile is still in L1: add
@@ -132,9 +113,9 @@ pub fn gemm_packed<T: Element>(p: &Gemm, a: &[T], b: &PackedB, epilogue: Epilogu
     Ok(())
 }
 
-/// `gemm_packed` with bf16 rows and a bf16 C (dense row-major): the
-/// product, beta·C, the bias and the activation summed in f32 and rounded
-/// once, as the widening path does.
+/// `gemm_packed` with bf16 rows and a bf16 C: the product, beta·C, the
+/// bias and the activation summed in f32 and rounded once, as the widening
+/// path does.
 pub fn gemm_packed_bf16(
     p: &Gemm,
     a: &[half::bf16],
@@ -142,27 +123,9 @@ pub fn gemm_packed_bf16(
     epilogue: Epilogue,
     c: &mut [half::bf16],
 ) -> Result<()> {
-    if p.c != MatLayout::row_major(p.m, p.n) || p.batch != 1 {
-        return Err(crate::Error::Shape { op: "gemm_packed_bf16", msg: "C must be one dense row-major [m, n]".into() });
-    }
-    let len = p.m * p.n;
-    crate::error::check_extent("gemm_packed_bf16", "c", c.len(), 0, &[(len, 1)])?;
-    let mut stage = STAGE.take();
-    if stage.len() < len {
-        stage.resize(len, 0.0);
-    }
-    const CHUNK: usize = 1 << 14;
-    if p.beta != 0.0 {
-        stage[..len].par_chunks_mut(CHUNK).zip(c.par_chunks(CHUNK)).for_each(|(s, c)| {
-            s.iter_mut().zip(c).for_each(|(s, c)| *s = c.to_f32());
-        });
-    }
-    let out = gemm_packed(p, a, b, epilogue, &mut stage[..len]);
-    c[..len].par_chunks_mut(CHUNK).zip(stage[..len].par_chunks(CHUNK)).for_each(|(c, s)| {
-        c.iter_mut().zip(s).for_each(|(c, s)| *c = half::bf16::from_f32(*s));
-    });
-    STAGE.set(stage);
-    out
+    let bl = MatLayout { offset: 0, batch_stride: 0, row_stride: 0, col_stride: 0 };
+    Gemm { b: bl, ..*p }.check(a.len(), 1, c.len())?;
+    staged::staged(p, c, |d, stage| gemm_packed(d, a, b, epilogue, stage))
 }
 
 /// Where B comes from: a matrix packed slab by slab in the call, or panels
@@ -204,8 +167,6 @@ impl Packed {
 thread_local! {
     /// Packing buffers, kept between calls so packing does not fault in fresh pages.
     static PACKS: Cell<(Packed, Packed)> = Cell::new((Packed::default(), Packed::default()));
-    /// The f32 C of 16-bit products, kept between calls likewise.
-    static STAGE: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
 
 fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, epilogue: Epilogue, c: &mut [f32]) {
@@ -251,11 +212,7 @@ fn gemm_f32_out<T: Element>(p: &Gemm, a: &[T], b: Operand<T>, epilogue: Epilogue
     // Panel depth in slots: k steps of f32, or ⌈k/2⌉ pairs of bf16 (in whole chunks for AMX).
     let depth = kern.depth(p.k);
     let pack_panel = |panel: &mut [f32], src: &[T], l: &MatLayout, bi: usize, j0: usize, n: usize, w: usize| {
-        if kern.pairs {
-            pairs::pack_pairs(panel, src, l, bi, j0, n, w, p.k)
-        } else {
-            pack(panel, src, l, bi, 0, j0, n, w)
-        }
+        pack_for(&kern, panel, src, l, bi, j0, n, w, p.k)
     };
     // AMX reads A's rows 16 slots at a time (`amx.rs`).
     let pack_a_panel = |panel: &mut [f32], bi: usize, i0: usize| {

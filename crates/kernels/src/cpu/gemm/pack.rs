@@ -53,6 +53,27 @@ pub(crate) fn pack<T: Element>(
     }
 }
 
+/// Packs columns [j0, j0 + w) of the k × n operand for `kern`: f32 panels,
+/// or bf16 pairs (`pairs.rs`), over the panel's whole depth.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pack_for<T: Element>(
+    kern: &super::microkernel::Kernel,
+    panel: &mut [f32],
+    src: &[T],
+    l: &MatLayout,
+    bi: usize,
+    j0: usize,
+    n: usize,
+    w: usize,
+    k: usize,
+) {
+    if kern.pairs {
+        super::pairs::pack_pairs(panel, src, l, bi, j0, n, w, k)
+    } else {
+        pack(panel, src, l, bi, 0, j0, n, w)
+    }
+}
+
 /// `panel[s·w + jj] = line(jj)[s]` for jj < live, s < kc, 16 lines × 16
 /// steps per register transpose. False when this CPU or dtype has no fast path.
 fn transpose_lines<'a, T: Element>(

@@ -16,7 +16,7 @@
 use rayon::prelude::*;
 
 use super::microkernel::{kernel, Kernel};
-use super::pack::pack;
+use super::pack::pack_for;
 use super::{pairs, Packed};
 use crate::{DType, Element, Error, MatLayout, Result};
 
@@ -51,13 +51,10 @@ impl PackedB {
         let mut data = Packed::default();
         let panels = data.resize(n.div_ceil(nr) * nr * depth);
         if k > 0 {
-            panels.par_chunks_mut(nr * depth).enumerate().for_each(|(jp, panel)| {
-                if kern.pairs {
-                    pairs::pack_pairs(panel, b, layout, 0, jp * nr, n, nr, k)
-                } else {
-                    pack(panel, b, layout, 0, 0, jp * nr, n, nr)
-                }
-            });
+            panels
+                .par_chunks_mut(nr * depth)
+                .enumerate()
+                .for_each(|(jp, panel)| pack_for(&kern, panel, b, layout, 0, jp * nr, n, nr, k));
         }
         Ok(PackedB { data, k, n, depth, kern })
     }
