@@ -4,7 +4,7 @@
 # present), every CUDA kernel compiled by NVRTC for sm_90 and sm_80 (no GPU
 # needed; libnvrtc comes from the nvidia-cuda-nvrtc wheel, installed by our
 # script), the CUDA kernels on the CPU emulator (tools/cuda-emu; g++ installed when missing),
-# and the kernel parity tables of the CPU and wgpu devices.
+# the kernel parity tables of the CPU and wgpu devices, and OpenAI's Python client against `iris serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-vulkan.sh   # lavapipe when no Vulkan driver is present: the wgpu tests run on it
@@ -14,6 +14,8 @@ unset IRIS_SKIP_WGPU
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# OpenAI's Python client against `iris serve` (its own venv, made by the script).
+scripts/openai-client-test.sh target/debug/iris
 nvrtc_dir="$(scripts/install-nvrtc.sh)"
 LD_LIBRARY_PATH="$nvrtc_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
     cargo run --quiet -p iris-cli -- check --device cuda --compile-only

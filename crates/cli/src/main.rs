@@ -9,6 +9,7 @@ mod eval;
 mod generate;
 mod inspect;
 mod plot;
+mod serve;
 mod shapes;
 mod train;
 
@@ -41,6 +42,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Plot training loss curves (log.jsonl of `iris train` runs) as a PNG.
     Plot(plot::PlotArgs),
+    /// Serve a model over OpenAI's chat completions API (images, streaming, continuous batching).
+    Serve(serve::ServeArgs),
     /// List the tensors of a safetensors checkpoint (file, directory or index) and the peak RSS.
     Inspect(inspect::InspectArgs),
 }
@@ -76,6 +79,7 @@ fn main() {
         Command::Inspect(args) => inspect::run(&args),
         Command::Plot(args) => plot::run(&args),
         Command::Train(args) => train::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     if let Err(e) = result {
         eprintln!("iris: {e}");

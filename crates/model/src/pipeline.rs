@@ -151,11 +151,23 @@ impl Pipeline {
     /// Prompt token ids after the chat template (if asked) and `<image>`
     /// expansion; checks the image count against the prompt's image tokens.
     pub fn prompt_ids(&self, prompt: &str, n_images: usize, chat: bool) -> Result<Vec<u32>> {
+        let text = if chat { self.prompter.render_chat(prompt, n_images)? } else { prompt.to_string() };
+        self.text_ids(&text, n_images, chat)
+    }
+
+    /// Prompt token ids of a whole conversation through the chat template
+    /// (`Prompter::render_messages`), checked and expanded as `prompt_ids`.
+    /// One user turn of images then text gives what `prompt_ids` gives with
+    /// `chat`.
+    pub fn conversation_ids(&self, messages: &Value, n_images: usize) -> Result<Vec<u32>> {
+        self.text_ids(&self.prompter.render_messages(messages)?, n_images, true)
+    }
+
+    fn text_ids(&self, text: &str, n_images: usize, chat: bool) -> Result<Vec<u32>> {
         let m = &self.model;
         let (image_id, per_image, max) =
             (m.image_token(), m.tokens_per_image(), m.decoder().cfg.max_position_embeddings);
-        let text = if chat { self.prompter.render_chat(prompt, n_images)? } else { prompt.to_string() };
-        let ids = m.tokenize(&self.prompter, &text, chat)?;
+        let ids = m.tokenize(&self.prompter, text, chat)?;
         let slots = ids.iter().filter(|&&i| i == image_id).count();
         if slots != n_images {
             let token = self.prompter.id_to_token(image_id).unwrap_or_else(|| "<image>".into());

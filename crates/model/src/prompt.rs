@@ -97,6 +97,18 @@ impl Prompter {
         let sp = |k: &str| self.special(k).unwrap_or("").to_string();
         render_chat_template(template, text, n_images, &sp("bos_token"), &sp("eos_token"))
     }
+
+    /// The chat template applied to a whole conversation (`messages` as
+    /// transformers takes them: roles, and content as a string or a list of
+    /// `{"type": "image"}` / `{"type": "text", "text": …}` parts), with the
+    /// generation prompt.
+    pub fn render_messages(&self, messages: &Value) -> Result<String> {
+        let Some(template) = &self.chat_template else {
+            return Err(Error::Prompt("this checkpoint has no chat template".into()));
+        };
+        let sp = |k: &str| self.special(k).unwrap_or("").to_string();
+        Ok(render_conversation(template, messages, true, &sp("bos_token"), &sp("eos_token"))?.0)
+    }
 }
 
 /// A chat template applied to one user turn (`n_images` images, then `text`)

@@ -2,6 +2,8 @@
 //! the one-clear-line check, and small PNG files written by hand.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,131 @@
+//! The server's counters, read by `GET /metrics` in Prometheus' text format:
+//! requests by outcome, tokens in and out, queue depth, running batch, the
+//! batch of each decoder step, and time to first token.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Seconds, the buckets of the time-to-first-token histogram.
+const TTFT_BUCKETS: [f64; 12] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+#[derive(Default)]
+pub struct Metrics {
+    /// Requests answered, by HTTP status class.
+    pub ok: AtomicU64,
+    pub client_errors: AtomicU64,
+    pub rejected_busy: AtomicU64,
+    /// Requests that ended inside the engine.
+    pub finished: AtomicU64,
+    pub cancelled: AtomicU64,
+    pub failed: AtomicU64,
+    pub prompt_tokens: AtomicU64,
+    pub completion_tokens: AtomicU64,
+    pub queue_depth: AtomicUsize,
+    pub running: AtomicUsize,
+    steps: AtomicU64,
+    step_rows: AtomicU64,
+    decode_rows: AtomicU64,
+    ttft: Mutex<Histogram>,
+}
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; TTFT_BUCKETS.len()],
+    sum: f64,
+    n: u64,
+}
+
+impl Metrics {
+    pub fn observe_step(&self, sequences: usize, decoding: usize) {
+        self.steps.fetch_add(1, Ordering::Relaxed);
+        self.step_rows.fetch_add(sequences as u64, Ordering::Relaxed);
+        self.decode_rows.fetch_add(decoding as u64, Ordering::Relaxed);
+    }
+
+    pub fn observe_ttft(&self, seconds: f64) {
+        let mut h = self.ttft.lock().unwrap_or_else(|e| e.into_inner());
+        for (c, b) in h.counts.iter_mut().zip(TTFT_BUCKETS) {
+            *c += u64::from(seconds <= b);
+        }
+        h.sum += seconds;
+        h.n += 1;
+    }
+
+    pub fn finished(&self, prompt_tokens: usize, completion_tokens: usize) {
+        self.finished.fetch_add(1, Ordering::Relaxed);
+        self.prompt_tokens.fetch_add(prompt_tokens as u64, Ordering::Relaxed);
+        self.completion_tokens.fetch_add(completion_tokens as u64, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut metric = |name: &str, kind: &str, help: &str, rows: &[(&str, f64)]| {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, v) in rows {
+                let _ = writeln!(s, "{name}{labels} {v}");
+            }
+        };
+        metric(
+            "iris_requests_total",
+            "counter",
+            "Chat completion requests by outcome.",
+            &[
+                ("{outcome=\"finished\"}", get(&self.finished) as f64),
+                ("{outcome=\"cancelled\"}", get(&self.cancelled) as f64),
+                ("{outcome=\"failed\"}", get(&self.failed) as f64),
+                ("{outcome=\"rejected_busy\"}", get(&self.rejected_busy) as f64),
+                ("{outcome=\"bad_request\"}", get(&self.client_errors) as f64),
+            ],
+        );
+        metric(
+            "iris_prompt_tokens_total",
+            "counter",
+            "Prompt tokens of finished requests.",
+            &[("", get(&self.prompt_tokens) as f64)],
+        );
+        metric(
+            "iris_generation_tokens_total",
+            "counter",
+            "Tokens generated for finished requests.",
+            &[("", get(&self.completion_tokens) as f64)],
+        );
+        metric(
+            "iris_queue_depth",
+            "gauge",
+            "Requests waiting for a place in the batch.",
+            &[("", self.queue_depth.load(Ordering::Relaxed) as f64)],
+        );
+        metric(
+            "iris_batch_size",
+            "gauge",
+            "Sequences in the running batch.",
+            &[("", self.running.load(Ordering::Relaxed) as f64)],
+        );
+        metric("iris_decoder_steps_total", "counter", "Batched decoder forwards.", &[("", get(&self.steps) as f64)]);
+        metric(
+            "iris_step_sequences_total",
+            "counter",
+            "Sequences summed over decoder forwards (÷ steps: mean batch).",
+            &[("", get(&self.step_rows) as f64)],
+        );
+        metric(
+            "iris_step_decoding_sequences_total",
+            "counter",
+            "Decoding sequences summed over decoder forwards.",
+            &[("", get(&self.decode_rows) as f64)],
+        );
+        let h = self.ttft.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(s, "# HELP iris_time_to_first_token_seconds From a request's arrival to its first token.");
+        let _ = writeln!(s, "# TYPE iris_time_to_first_token_seconds histogram");
+        for (c, b) in h.counts.iter().zip(TTFT_BUCKETS) {
+            let _ = writeln!(s, "iris_time_to_first_token_seconds_bucket{{le=\"{b}\"}} {c}");
+        }
+        let _ = writeln!(s, "iris_time_to_first_token_seconds_bucket{{le=\"+Inf\"}} {}", h.n);
+        let _ = writeln!(s, "iris_time_to_first_token_seconds_sum {}", h.sum);
+        let _ = writeln!(s, "iris_time_to_first_token_seconds_count {}", h.n);
+        s
+    }
+}
