@@ -5,8 +5,10 @@
 
 At each level of concurrency, that many clients stream chat completions
 back to back (N requests in all per level, default 2 per client and at
-least 4), each generating --max-tokens (vLLM's `ignore_eos`); it reports the output throughput (generated tokens per second of
-wall time), time to first token and inter-token latency (p50, p99). Only a
+least 4), each generating --max-tokens (vLLM's `ignore_eos`); it reports
+the output throughput (generated tokens per second of wall time, prefills
+included), the batched decode rate (tokens per second of the server's steps
+that held no prompt, from /metrics), time to first token and inter-token latency (p50, p99). Only a
 loopback server is accepted, each level stops at the time limit, and it
 needs nothing beyond Python's standard library. benches/serve/run.sh
 starts `iris serve --preset llama-3.2-1b` and writes the table to
@@ -21,6 +23,7 @@ import socket
 import sys
 import time
 import urllib.parse
+import urllib.request
 
 
 def percentile(xs, p):
@@ -71,6 +74,16 @@ async def one_request(host, port, model, prompt, max_tokens):
     return ttft, gaps, tokens
 
 
+def metrics(base):
+    """The server's counters, by name."""
+    out = {}
+    for line in urllib.request.urlopen(base + "/metrics").read().decode().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
 async def level(host, port, model, clients, requests, prompt, max_tokens, time_limit):
     queue = list(range(requests))
     ttfts, gaps, tokens, done = [], [], 0, 0
@@ -107,23 +120,28 @@ def main():
     host, port = u.hostname, u.port or 80
     if not ipaddress.ip_address(socket.gethostbyname(host)).is_loopback:
         sys.exit(f"load.py: {host} is not a loopback address: this generator only loads a local server")
-    import urllib.request
-
     model = json.load(urllib.request.urlopen(a.base + "/v1/models"))["data"][0]["id"]
     # Stand-in tokenizer words: `t<id>` is token id (any word works; these vary the ids).
     prompt = " ".join(f"t{(i * 7919) % 30000 + 1000}" for i in range(a.prompt_words))
     rows = []
-    print("| clients | requests | output tok/s | TTFT p50 | TTFT p99 | ITL p50 | ITL p99 |")
-    print("|---|---|---|---|---|---|---|")
+    print("| clients | requests | output tok/s | decode tok/s | TTFT p50 | TTFT p99 | ITL p50 | ITL p99 |")
+    print("|---|---|---|---|---|---|---|---|")
     for c in [int(x) for x in a.levels.split(",")]:
         n = a.requests or max(4, 2 * c)
+        before = metrics(a.base)
         r = asyncio.run(level(host, port, model, c, n, prompt, a.max_tokens, a.time_limit))
+        after = metrics(a.base)
+        # The batched decode rate: tokens per second of the server's steps that held no prompt.
+        d = {k: after[k] - before.get(k, 0) for k in ("iris_decode_only_step_tokens_total",
+                                                       "iris_decode_only_step_seconds_total")}
+        r["decode_tok_s"] = d["iris_decode_only_step_tokens_total"] / max(d["iris_decode_only_step_seconds_total"], 1e-9)
         rows.append(r)
-        print(f"| {c} | {r['requests']} | {r['output_tok_s']:.2f} | {r['ttft_p50_ms']:.0f} ms | {r['ttft_p99_ms']:.0f} ms "
+        print(f"| {c} | {r['requests']} | {r['output_tok_s']:.2f} | {r['decode_tok_s']:.2f} | {r['ttft_p50_ms']:.0f} ms | {r['ttft_p99_ms']:.0f} ms "
               f"| {r['itl_p50_ms']:.0f} ms | {r['itl_p99_ms']:.0f} ms |", flush=True)
     if len(rows) > 1:
-        print(f"\n{rows[-1]['clients']} clients: {rows[-1]['output_tok_s'] / rows[0]['output_tok_s']:.1f}× the output "
-              f"throughput of {rows[0]['clients']}")
+        last, first = rows[-1], rows[0]
+        print(f"\n{last['clients']} clients: {last['decode_tok_s'] / first['decode_tok_s']:.1f}× the decode rate and "
+              f"{last['output_tok_s'] / first['output_tok_s']:.1f}× the output throughput of {first['clients']}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"model": model, "prompt_words": a.prompt_words, "max_tokens": a.max_tokens, "rows": rows}, f,

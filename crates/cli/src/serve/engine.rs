@@ -202,7 +202,7 @@ impl Scheduler {
         }
         let decoding =
             plan.iter().filter(|(i, _)| self.running[*i].fed >= self.running[*i].job.prompt_ids.len()).count();
-        self.metrics.observe_step(plan.len(), decoding);
+        let started = Instant::now();
         let m = &*self.pipe.model;
         let inputs: Vec<&[u32]> = plan.iter().map(|(_, ids)| ids.as_slice()).collect();
         let picked: Vec<usize> = plan.iter().map(|(i, _)| *i).collect();
@@ -235,6 +235,7 @@ impl Scheduler {
             };
             Ok(wanted.into_iter().map(|w| if w { logits.next() } else { None }).collect())
         }));
+        self.metrics.observe_step(plan.len(), decoding, started.elapsed().as_secs_f64());
         let logits = match result {
             Ok(Ok(l)) => l,
             Ok(Err(e)) => return self.fail_all(&picked, format!("the forward failed: {e}")),

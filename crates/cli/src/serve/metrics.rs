@@ -26,6 +26,8 @@ pub struct Metrics {
     steps: AtomicU64,
     step_rows: AtomicU64,
     decode_rows: AtomicU64,
+    decode_only_tokens: AtomicU64,
+    decode_only_micros: AtomicU64,
     ttft: Mutex<Histogram>,
 }
 
@@ -37,10 +39,17 @@ struct Histogram {
 }
 
 impl Metrics {
-    pub fn observe_step(&self, sequences: usize, decoding: usize) {
+    /// A decoder step of `sequences` sequences, `decoding` of them past their prompt, that took
+    /// `seconds` (the forward and the logits). Steps with no prompt in them also count towards the
+    /// pure decode rate.
+    pub fn observe_step(&self, sequences: usize, decoding: usize, seconds: f64) {
         self.steps.fetch_add(1, Ordering::Relaxed);
         self.step_rows.fetch_add(sequences as u64, Ordering::Relaxed);
         self.decode_rows.fetch_add(decoding as u64, Ordering::Relaxed);
+        if decoding == sequences {
+            self.decode_only_tokens.fetch_add(decoding as u64, Ordering::Relaxed);
+            self.decode_only_micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        }
     }
 
     pub fn observe_ttft(&self, seconds: f64) {
@@ -116,6 +125,18 @@ impl Metrics {
             "counter",
             "Decoding sequences summed over decoder forwards.",
             &[("", get(&self.decode_rows) as f64)],
+        );
+        metric(
+            "iris_decode_only_step_tokens_total",
+            "counter",
+            "Tokens of the steps that only decoded (no prompt in them).",
+            &[("", get(&self.decode_only_tokens) as f64)],
+        );
+        metric(
+            "iris_decode_only_step_seconds_total",
+            "counter",
+            "Time in the steps that only decoded.",
+            &[("", get(&self.decode_only_micros) as f64 * 1e-6)],
         );
         let h = self.ttft.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(s, "# HELP iris_time_to_first_token_seconds From a request's arrival to its first token.");
