@@ -140,7 +140,11 @@ fn shapes(a: &ShapesArgs) -> Res<()> {
                     let chosen = rng.pick(kinds.len(), 3 - lead);
                     kinds = chosen.iter().map(|&j| kinds[j]).chain(scene.in_quadrant.then_some("where")).collect();
                 }
-                let lines = kinds.iter().filter_map(|k| ask(&mut rng, &scene, k)).map(|q| line(&rel, &q)).collect();
+                let mut lines: Vec<String> =
+                    kinds.iter().filter_map(|k| ask(&mut rng, &scene, k)).map(|q| line(&rel, &q)).collect();
+                if split == "train" {
+                    lines.push(line(&rel, &scene::colors(&scene)));
+                }
                 let caption = json!({"image": rel, "question": "Describe the image in detail.",
                     "answer": scene.detailed_caption(), "labels": scene::labels(&scene, a.grid)});
                 Ok((lines, caption.to_string()))

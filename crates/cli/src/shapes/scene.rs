@@ -226,6 +226,17 @@ pub fn ask(rng: &mut Rng, scene: &Scene, kind: &'static str) -> Option<Question>
     Some(Question { kind, text, expect: vec![answer.clone()], answer })
 }
 
+/// Training only: each shape's colour, the shape named first ("the circle is
+/// green and ..."). A caption names the colour first, so it practises finding
+/// an object by its colour (what shape questions ask) but never finding one by
+/// its shape (what colour questions ask); without this, both families stayed
+/// near two thirds on colour questions while shape questions reached 98 %.
+pub fn colors(scene: &Scene) -> Question {
+    let pair = |o: &Object| format!("the {} is {}", SHAPES[o.shape], COLORS[o.color]);
+    let expect: Vec<String> = scene.objects.iter().map(pair).collect();
+    Question { kind: "colors", text: "What color are the shapes?".into(), answer: expect.join(" and "), expect }
+}
+
 /// The words of each kind a generated answer is checked against (naming
 /// another one of them is wrong).
 pub fn alternatives(kind: &str) -> &'static [&'static str] {
