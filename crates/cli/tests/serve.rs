@@ -120,6 +120,7 @@ fn endpoints_models_health_metrics_and_stop_strings() {
     let u = &r["usage"];
     assert!(u["total_tokens"].as_u64().unwrap() <= 256, "{u}");
     assert_eq!(s.metric("iris_requests_total{outcome=\"finished\"}"), 3.0);
+    assert_eq!(s.metric("iris_requests_accepted_total"), 3.0);
     assert!(s.metric("iris_time_to_first_token_seconds_count") >= 3.0);
 }
 

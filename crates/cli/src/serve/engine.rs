@@ -13,8 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
-use iris_model::image::RgbImage;
-use iris_model::{advance, Pipeline, SamplingOptions, Sequence, Trace};
+use iris_model::{advance, Encoded, Pipeline, SamplingOptions, Sequence, Trace};
 use iris_tensor::Tensor;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -24,7 +23,9 @@ use super::stops::StopText;
 /// One chat completion, tokenized, waiting for the engine.
 pub struct Job {
     pub prompt_ids: Vec<u32>,
-    pub images: Vec<RgbImage>,
+    /// The images, already through the vision encoder (on the HTTP side, so a large image never
+    /// holds up the decoding of the others).
+    pub images: Encoded,
     /// New tokens at most (already capped by the context).
     pub max_tokens: usize,
     pub sampling: SamplingOptions,
@@ -62,7 +63,7 @@ pub enum Event {
         prompt_tokens: usize,
         completion_tokens: usize,
     },
-    /// The request could not run (a bad image for this model, a failed forward).
+    /// The request could not run (a failed forward).
     Failed(String),
 }
 
@@ -97,16 +98,36 @@ impl Engine {
         (Engine { jobs: tx, load, capacity }, thread)
     }
 
-    /// Queues a job; gives it back when the queue is full.
-    pub fn submit(&self, job: Job) -> Result<(), Box<Job>> {
+    /// A place among the requests in flight, or None when they are at the limit
+    /// (`--max-batch` + `--max-queue`). Taken before the request's images are
+    /// encoded, so a full server turns requests away before doing work for them.
+    pub fn reserve(&self) -> Option<Ticket<'_>> {
         if self.load.fetch_add(1, Ordering::SeqCst) >= self.capacity {
             self.load.fetch_sub(1, Ordering::SeqCst);
-            return Err(Box::new(job));
+            return None;
         }
-        self.jobs.send(job).map_err(|e| {
-            self.load.fetch_sub(1, Ordering::SeqCst);
-            Box::new(e.0)
-        })
+        Some(Ticket { engine: self, used: false })
+    }
+}
+
+/// A reserved place; dropped unused, it is given back.
+pub struct Ticket<'a> {
+    engine: &'a Engine,
+    used: bool,
+}
+
+impl Ticket<'_> {
+    /// Queues the job in the reserved place.
+    pub fn submit(mut self, job: Job) {
+        self.used = self.engine.jobs.send(job).is_ok();
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if !self.used {
+            self.engine.load.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -155,24 +176,17 @@ impl Scheduler {
     /// Moves waiting jobs into the batch while there is room.
     fn admit(&mut self) {
         while self.running.len() < self.limits.max_batch {
-            let Some(job) = self.waiting.pop_front() else { return };
+            let Some(mut job) = self.waiting.pop_front() else { return };
             if job.events.is_closed() {
                 cancelled(&self.metrics, &self.load);
                 continue;
             }
             let m = &*self.pipe.model;
-            let encoded = catch_unwind(AssertUnwindSafe(|| m.encode_images(&job.images)));
-            match encoded {
-                Ok(Ok(encoded)) => {
-                    let cap = job.prompt_ids.len() + job.max_tokens.min(256);
-                    let seq = Sequence::new(m, encoded, cap);
-                    let sampler = iris_model::sampling::Sampler::new(job.sampling.clone());
-                    let text = StopText::new(job.stop.clone());
-                    self.running.push(Running { job, seq, fed: 0, ids: Vec::new(), text, sampler });
-                }
-                Ok(Err(e)) => self.fail(job, format!("the image could not be encoded: {e}")),
-                Err(_) => self.fail(job, "the image could not be encoded (internal error)".into()),
-            }
+            let cap = job.prompt_ids.len() + job.max_tokens.min(256);
+            let seq = Sequence::new(m, std::mem::take(&mut job.images), cap);
+            let sampler = iris_model::sampling::Sampler::new(job.sampling.clone());
+            let text = StopText::new(job.stop.clone());
+            self.running.push(Running { job, seq, fed: 0, ids: Vec::new(), text, sampler });
         }
     }
 

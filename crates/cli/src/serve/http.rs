@@ -121,16 +121,31 @@ async fn start(s: &Arc<AppState>, body: Body) -> Result<Response, ApiError> {
         Err(e) => return Err(ApiError::bad(e.to_string(), Some("messages"))),
     };
     let max_tokens = api::max_tokens(&req, prompt_ids.len(), context)?;
-    let (tx, rx) = unbounded_channel();
-    let job =
-        Job { prompt_ids, images: imgs, max_tokens, sampling, stop, ignore_eos: req.ignore_eos, events: tx, received };
-    if s.engine.submit(job).is_err() {
+    let Some(ticket) = s.engine.reserve() else {
         return Err(ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             kind: "server_busy",
             ..ApiError::bad("the server is at its limit of requests in flight: retry shortly", None)
         });
-    }
+    };
+    // The vision encoder runs here, on the blocking pool, beside the engine's steps.
+    let pipe = s.pipe.clone();
+    let encoded = match tokio::task::spawn_blocking(move || pipe.model.encode_images(&imgs)).await {
+        Ok(Ok(e)) => e,
+        Ok(Err(e)) => return Err(ApiError::bad(format!("the image could not be encoded: {e}"), Some("messages"))),
+        Err(_) => return Err(ApiError::internal("the image could not be encoded (internal error)")),
+    };
+    let (tx, rx) = unbounded_channel();
+    ticket.submit(Job {
+        prompt_ids,
+        images: encoded,
+        max_tokens,
+        sampling,
+        stop,
+        ignore_eos: req.ignore_eos,
+        events: tx,
+        received,
+    });
     let id = format!("chatcmpl-{:x}{:x}", now(), rand_id());
     s.metrics.ok.fetch_add(1, Ordering::Relaxed);
     if req.stream {
@@ -170,11 +185,7 @@ async fn whole(id: String, model: &str, mut rx: UnboundedReceiver<Event>) -> Res
             Event::Failed(msg) => return Err(ApiError::bad(msg, Some("messages"))),
         }
     }
-    Err(ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        kind: "server_error",
-        ..ApiError::bad("the engine stopped", None)
-    })
+    Err(ApiError::internal("the engine stopped"))
 }
 
 /// The completion as server-sent events: a first chunk with the role, one

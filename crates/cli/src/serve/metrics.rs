@@ -11,7 +11,7 @@ const TTFT_BUCKETS: [f64; 12] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 
 #[derive(Default)]
 pub struct Metrics {
-    /// Requests answered, by HTTP status class.
+    /// Requests handed to the engine, and those refused (4xx, 503).
     pub ok: AtomicU64,
     pub client_errors: AtomicU64,
     pub rejected_busy: AtomicU64,
@@ -77,6 +77,12 @@ impl Metrics {
                 let _ = writeln!(s, "{name}{labels} {v}");
             }
         };
+        metric(
+            "iris_requests_accepted_total",
+            "counter",
+            "Chat completion requests handed to the engine.",
+            &[("", get(&self.ok) as f64)],
+        );
         metric(
             "iris_requests_total",
             "counter",
