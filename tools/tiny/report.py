@@ -128,6 +128,10 @@ def main() -> None:
            "  the colour questions. 1000 more steps on colour, shape and exists questions alone did not move it (63 %",
            "  on 60 colour questions). `iris data shapes` therefore adds to every training picture a line that names",
            "  the shapes first (\"what color are the shapes?\" → \"the circle is green and the triangle is yellow\").",
+           "  With them (runs/tiny7, 3000 stage-2 steps) Mllama's colour answers reached 100 % and its shape answers",
+           "  fell from 98.5 % to 58 %, now naming another object's shape; LLaVA's captions rose from 17 % to 92 %",
+           "  recall and its shape answers from 14 % to 57 %, colour 62 %. The tiny decoders hold one direction of",
+           "  the lookup at a time, and the mix of lines decides which.",
            ""]
     md += ["", "## Loss curves", ""]
     for png in sorted((out.parent / "training").glob("*.png")):
