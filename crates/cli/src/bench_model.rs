@@ -6,7 +6,9 @@
 use std::time::Instant;
 
 use iris_model::image::RgbImage;
-use iris_model::{advance, load_model, Encoded, ImageEntry, LoadContext, Sequence, Trace, WeightSource};
+use iris_model::{
+    advance, load_model, Encoded, ImageEntry, LoadContext, Sequence, Trace, VisionLanguageModel, WeightSource,
+};
 use iris_tensor::{DType, Device};
 use serde_json::{json, Value};
 
@@ -131,19 +133,24 @@ pub(crate) fn noise_image(side: usize) -> RgbImage {
     RgbImage { width: side, height: side, data }
 }
 
-/// Any family through the model trait: encode one image, then prefill a
-/// 64-token prompt and decode 16 steps through a `Sequence`.
-fn model(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value, kept: &mut Kept) -> Res<()> {
-    let here = std::path::Path::new(p);
-    let m = load_model(&LoadContext {
-        config: &cfg,
+/// Preset `name`'s model (config `cfg`) with seeded random weights.
+pub(crate) fn random_model(name: &str, cfg: &Value, dtype: DType, device: Device) -> Res<Box<dyn VisionLanguageModel>> {
+    let here = std::path::Path::new(name);
+    Ok(load_model(&LoadContext {
+        config: cfg,
         config_path: here,
         processor: None,
         processor_path: here,
         weights: &WeightSource::Random { seed: 1 },
         dtype,
         device,
-    })?;
+    })?)
+}
+
+/// Any family through the model trait: encode one image, then prefill a
+/// 64-token prompt and decode 16 steps through a `Sequence`.
+fn model(p: &str, cfg: Value, dtype: DType, device: Device, reps: usize, rec: &mut Value, kept: &mut Kept) -> Res<()> {
+    let m = random_model(p, &cfg, dtype, device)?;
     let m = &*m;
     let text = &m.decoder().cfg;
     let (layers, vocab) = (text.num_hidden_layers, text.vocab_size);

@@ -70,80 +70,65 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let mut metric = |name: &str, kind: &str, help: &str, rows: &[(&str, f64)]| {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, v) in rows {
-                let _ = writeln!(s, "{name}{labels} {v}");
-            }
-        };
-        metric(
-            "iris_requests_accepted_total",
-            "counter",
-            "Chat completion requests handed to the engine.",
-            &[("", get(&self.ok) as f64)],
-        );
-        metric(
-            "iris_requests_total",
-            "counter",
-            "Chat completion requests by outcome.",
-            &[
-                ("{outcome=\"finished\"}", get(&self.finished) as f64),
-                ("{outcome=\"cancelled\"}", get(&self.cancelled) as f64),
-                ("{outcome=\"failed\"}", get(&self.failed) as f64),
-                ("{outcome=\"rejected_busy\"}", get(&self.rejected_busy) as f64),
-                ("{outcome=\"bad_request\"}", get(&self.client_errors) as f64),
-            ],
-        );
-        metric(
-            "iris_prompt_tokens_total",
-            "counter",
-            "Prompt tokens of finished requests.",
-            &[("", get(&self.prompt_tokens) as f64)],
-        );
-        metric(
-            "iris_generation_tokens_total",
-            "counter",
-            "Tokens generated for finished requests.",
-            &[("", get(&self.completion_tokens) as f64)],
-        );
-        metric(
-            "iris_queue_depth",
-            "gauge",
-            "Requests waiting for a place in the batch.",
-            &[("", self.queue_depth.load(Ordering::Relaxed) as f64)],
-        );
-        metric(
-            "iris_batch_size",
-            "gauge",
-            "Sequences in the running batch.",
-            &[("", self.running.load(Ordering::Relaxed) as f64)],
-        );
-        metric("iris_decoder_steps_total", "counter", "Batched decoder forwards.", &[("", get(&self.steps) as f64)]);
-        metric(
-            "iris_step_sequences_total",
-            "counter",
-            "Sequences summed over decoder forwards (÷ steps: mean batch).",
-            &[("", get(&self.step_rows) as f64)],
-        );
-        metric(
-            "iris_step_decoding_sequences_total",
-            "counter",
-            "Decoding sequences summed over decoder forwards.",
-            &[("", get(&self.decode_rows) as f64)],
-        );
-        metric(
-            "iris_decode_only_step_tokens_total",
-            "counter",
-            "Tokens of the steps that only decoded (no prompt in them).",
-            &[("", get(&self.decode_only_tokens) as f64)],
-        );
-        metric(
-            "iris_decode_only_step_seconds_total",
-            "counter",
-            "Time in the steps that only decoded.",
-            &[("", get(&self.decode_only_micros) as f64 * 1e-6)],
-        );
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+        let gauge = |a: &AtomicUsize| a.load(Ordering::Relaxed) as f64;
+        let outcomes = [
+            ("finished", get(&self.finished)),
+            ("cancelled", get(&self.cancelled)),
+            ("failed", get(&self.failed)),
+            ("rejected_busy", get(&self.rejected_busy)),
+            ("bad_request", get(&self.client_errors)),
+        ];
+        let _ = writeln!(s, "# HELP iris_requests_total Chat completion requests by outcome.");
+        let _ = writeln!(s, "# TYPE iris_requests_total counter");
+        for (outcome, v) in outcomes {
+            let _ = writeln!(s, "iris_requests_total{{outcome=\"{outcome}\"}} {v}");
+        }
+        let single: [(&str, &str, &str, f64); 10] = [
+            (
+                "iris_requests_accepted_total",
+                "counter",
+                "Chat completion requests handed to the engine.",
+                get(&self.ok),
+            ),
+            ("iris_prompt_tokens_total", "counter", "Prompt tokens of finished requests.", get(&self.prompt_tokens)),
+            (
+                "iris_generation_tokens_total",
+                "counter",
+                "Tokens generated for finished requests.",
+                get(&self.completion_tokens),
+            ),
+            ("iris_queue_depth", "gauge", "Requests waiting for a place in the batch.", gauge(&self.queue_depth)),
+            ("iris_batch_size", "gauge", "Sequences in the running batch.", gauge(&self.running)),
+            ("iris_decoder_steps_total", "counter", "Batched decoder forwards.", get(&self.steps)),
+            (
+                "iris_step_sequences_total",
+                "counter",
+                "Sequences summed over decoder forwards (÷ steps: mean batch).",
+                get(&self.step_rows),
+            ),
+            (
+                "iris_step_decoding_sequences_total",
+                "counter",
+                "Decoding sequences summed over decoder forwards.",
+                get(&self.decode_rows),
+            ),
+            (
+                "iris_decode_only_step_tokens_total",
+                "counter",
+                "Tokens of the steps that only decoded (no prompt in them).",
+                get(&self.decode_only_tokens),
+            ),
+            (
+                "iris_decode_only_step_seconds_total",
+                "counter",
+                "Time in the steps that only decoded.",
+                get(&self.decode_only_micros) * 1e-6,
+            ),
+        ];
+        for (name, kind, help, v) in single {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        }
         let h = self.ttft.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(s, "# HELP iris_time_to_first_token_seconds From a request's arrival to its first token.");
         let _ = writeln!(s, "# TYPE iris_time_to_first_token_seconds histogram");

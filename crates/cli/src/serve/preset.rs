@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use iris_model::prompt::Prompter;
-use iris_model::{load_model, LoadContext, Pipeline, WeightSource};
+use iris_model::Pipeline;
 use iris_tensor::{DType, Device};
 use serde_json::{json, Map, Value};
 
@@ -27,16 +27,7 @@ pub fn pipeline(name: &str, layers: Option<usize>, dtype: DType, device: Device)
         )
         .into());
     }
-    let here = Path::new(name);
-    let model = load_model(&LoadContext {
-        config: &cfg,
-        config_path: here,
-        processor: None,
-        processor_path: here,
-        weights: &WeightSource::Random { seed: 1 },
-        dtype,
-        device,
-    })?;
+    let model = crate::bench_model::random_model(name, &cfg, dtype, device)?;
     let vocab = model.decoder().cfg.vocab_size;
     let specials = [
         ("<|begin_of_text|>", 128_000.min(vocab - 5)),
@@ -70,5 +61,5 @@ pub fn pipeline(name: &str, layers: Option<usize>, dtype: DType, device: Device)
     let prompter = Prompter::load(&dir)?;
     let _ = std::fs::remove_dir_all(&dir);
     let eos_ids = vec![specials[3].1 as u32];
-    Ok(Pipeline { model, prompter, eos_ids, dir: here.to_path_buf() })
+    Ok(Pipeline { model, prompter, eos_ids, dir: Path::new(name).to_path_buf() })
 }
