@@ -64,17 +64,20 @@ def gemm_bf16():
             emit("torch", "gemm", shape, median_ms(f), 2.0 * m * n * k, dtype="bf16")
 
 
-def attention():
+def attention(dtype="f32"):
     cases = [
         # (op, b, h, hkv, tq, tk, d, causal)
         ("attention", 1, 16, 16, 1024, 1024, 64, True),
         ("attention", 1, 32, 8, 1, 4096, 128, False),
         ("crossattention", 1, 32, 32, 64, 6404, 128, False),
     ]
+    if dtype == "bf16":
+        cases.insert(1, ("attention", 1, 16, 16, 577, 577, 64, False))  # CLIP-L/14-336's encoder
+    cast = (lambda t: t.bfloat16()) if dtype == "bf16" else (lambda t: t)
     for op, b, h, hkv, tq, tk, d, causal in cases:
         shape = {"b": b, "causal": causal, "d": d, "h": h, "hkv": hkv, "tk": tk, "tq": tq}
-        q = torch.randn(b, h, tq, d)
-        k, v = torch.randn(b, hkv, tk, d), torch.randn(b, hkv, tk, d)
+        q = cast(torch.randn(b, h, tq, d))
+        k, v = cast(torch.randn(b, hkv, tk, d)), cast(torch.randn(b, hkv, tk, d))
         mask = None
         if op == "crossattention":
             i = torch.arange(tq * tk)
@@ -82,8 +85,8 @@ def attention():
         pairs = tq * tk - tq * tq / 2 if causal else tq * tk
         with torch.inference_mode():
             f = lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=hkv != h)
-            emit("torch", op, shape, median_ms(f), 4.0 * b * h * pairs * d)
-        if op == "attention" and causal:
+            emit("torch", op, shape, median_ms(f), 4.0 * b * h * pairs * d, dtype=dtype)
+        if op == "attention" and causal and dtype == "f32":
             # The backward alone: dq, dk, dv of one output gradient, the graph kept between runs.
             qg, kg, vg = (t.clone().requires_grad_() for t in (q, k, v))
             o = F.scaled_dot_product_attention(qg, kg, vg, is_causal=True)
@@ -122,4 +125,5 @@ if __name__ == "__main__":
     gemm()
     gemm_bf16()
     attention()
+    attention("bf16")
     rowwise()

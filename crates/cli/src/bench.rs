@@ -201,6 +201,17 @@ fn suite(base: &BenchArgs) -> Vec<BenchArgs> {
         with(&|a| (a.op, a.tq, a.causal) = (Some(Op::AttentionBackward), 1024, true)),
         with(&|a| (a.op, a.h, a.hkv, a.tq, a.tk, a.d) = (Some(Op::Attention), 32, Some(8), 1, Some(4096), 128)),
         with(&|a| (a.op, a.h, a.tq, a.tk, a.d) = (Some(Op::CrossAttention), 32, 64, Some(6404), 128)),
+        // bf16 attention (both products on vdpbf16ps where the CPU has AVX512-BF16): causal prefill,
+        // CLIP-L/14-336's encoder attention, GQA decode, Mllama's cross-attention.
+        with(&|a| (a.op, a.tq, a.causal, a.dtype) = (Some(Op::Attention), 1024, true, Dt::Bf16)),
+        with(&|a| (a.op, a.tq, a.dtype) = (Some(Op::Attention), 577, Dt::Bf16)),
+        with(&|a| {
+            (a.op, a.h, a.hkv, a.tq, a.tk, a.d, a.dtype) =
+                (Some(Op::Attention), 32, Some(8), 1, Some(4096), 128, Dt::Bf16)
+        }),
+        with(&|a| {
+            (a.op, a.h, a.tq, a.tk, a.d, a.dtype) = (Some(Op::CrossAttention), 32, 64, Some(6404), 128, Dt::Bf16)
+        }),
         with(&|a| a.op = Some(Op::Im2col)),
         with(&|a| a.op = Some(Op::Layernorm)),
         with(&|a| (a.op, a.cols) = (Some(Op::Rmsnorm), 4096)),

@@ -4,24 +4,65 @@
 //!   O [rows, D] = c·O + P [rows, BK] · V [BK, D]        (A = P panels, B = V panels)
 //! with the online softmax between them (see flash.rs). Rows are padded to
 //! MR and D to NR with zeros, so every micro-kernel call is a full tile.
+//! bf16 operands on a CPU with AVX512-BF16 run both products on `vdpbf16ps`
+//! (`attention_kernel`): Q, K, V and the weights P packed as bf16 pairs, the
+//! scores, the softmax and both sums in f32; Q is packed unscaled (exact) and
+//! the scores scaled in f32.
 //! K and V are packed into B panels once per head (`PackedKv`) and shared by
 //! every query block of it: packed per block, at CLIP's 577 keys and 48 rows
 //! a task, packing took as long as the products.
 
 use crate::cpu::gemm::microkernel::{kernel, Kernel};
-use crate::cpu::gemm::pack::pack;
+use crate::cpu::gemm::pack::pack_for;
+use crate::cpu::gemm::pairs;
 use crate::cpu::math::{exp, max, sum};
-use crate::{Attention, Element, Heads, Mask, MatLayout};
+use crate::{Attention, DType, Element, Heads, Mask, MatLayout};
 
 /// Up to this many visible keys a block keeps all its scores and weights
 /// (48 rows × 8192 × 4 bytes, twice: 3 MB, mostly in L2) instead of
 /// streaming key blocks: at Mllama's 6404 keys that is 13% faster.
 const WHOLE_KEYS: usize = 8192;
 
+/// The micro-kernel attention on elements T runs on: bf16 pairs on
+/// `vdpbf16ps` for bf16 where the CPU has AVX512-BF16, else f32 panels.
+pub(super) fn attention_kernel<T: Element>() -> Kernel {
+    if T::DTYPE == DType::BF16 {
+        if let Some(k) = pairs::vector_kernel() {
+            return k;
+        }
+    }
+    kernel()
+}
+
+/// Writes `x` (k steps) as line `i` of an A panel `mr` lines wide:
+/// f32 panel[s·mr + i] = x[s], or pair slots
+/// panel[s·mr + i] = bf16(x[2s]) | bf16(x[2s + 1]) << 16 (pairs.rs).
+#[inline(always)]
+fn put_line(panel: &mut [f32], mr: usize, i: usize, x: &[f32], kern: &Kernel) {
+    if kern.pairs {
+        let out: &mut [u32] = bytemuck::cast_slice_mut(panel);
+        for (s, two) in x.chunks(2).enumerate() {
+            out[s * mr + i] = bf16_bits(two[0]) | two.get(1).map_or(0, |&v| bf16_bits(v)) << 16;
+        }
+    } else {
+        for (s, &v) in x.iter().enumerate() {
+            panel[s * mr + i] = v;
+        }
+    }
+}
+
+/// bf16(x) rounded to nearest even, as bits (x finite: scores, weights, Q).
+#[inline(always)]
+fn bf16_bits(x: f32) -> u32 {
+    let u = x.to_bits();
+    (u + 0x7fff + ((u >> 16) & 1)) >> 16
+}
+
 /// K and V of one head (b, kh) as B panels, with Tk padded to Tkp, a
-/// multiple of BK = 2·NR keys:
-///   k[jp·D·NR + dd·NR + j]: panel jp of keys [jp·NR, jp·NR + NR), [D, NR];
-///   v[c·Tkp·NR + key·NR + x]: panel c of dims [c·NR, c·NR + NR), [Tkp, NR].
+/// multiple of BK = 2·NR keys (Kd = the kernel's depth of D: D, or ⌈D/2⌉
+/// pair slots; V's depth Tkp likewise):
+///   k[jp·Kd·NR + s·NR + j]: panel jp of keys [jp·NR, jp·NR + NR), [Kd, NR];
+///   v[c·depth(Tkp)·NR + s·NR + x]: panel c of dims [c·NR, c·NR + NR).
 /// Zero past the last key and past D.
 pub(super) struct PackedKv {
     k: Vec<f32>,
@@ -51,19 +92,23 @@ fn kv_layouts(p: &Attention, b: usize, kh: usize) -> (MatLayout, MatLayout) {
 }
 
 pub(super) fn pack_kv<T: Element>(p: &Attention, k: &[T], v: &[T], b: usize, kh: usize) -> PackedKv {
-    let kern = kernel();
+    let kern = attention_kernel::<T>();
     let nr = kern.nr;
     let (d, bk) = (p.d, 2 * nr);
     let (blocks, dpan) = (p.tk.div_ceil(bk), d.div_ceil(nr));
-    let mut kp = vec![0f32; blocks * 2 * d * nr];
+    let kd = kern.depth(d);
+    let mut kp = vec![0f32; blocks * 2 * kd * nr];
     let tkp = blocks * bk;
-    let mut vp = vec![0f32; dpan * tkp * nr];
+    let vd = kern.depth(tkp);
+    let mut vp = vec![0f32; dpan * vd * nr];
     let (kl, vl) = kv_layouts(p, b, kh);
-    for (j, panel) in kp.chunks_exact_mut(d * nr).enumerate().take(p.tk.div_ceil(nr)) {
-        pack(panel, k, &kl, 0, 0, j * nr, p.tk, nr);
+    if kd > 0 {
+        for (j, panel) in kp.chunks_exact_mut(kd * nr).enumerate().take(p.tk.div_ceil(nr)) {
+            pack_for(&kern, panel, k, &kl, 0, j * nr, p.tk, nr, d);
+        }
     }
-    for (c, panel) in vp.chunks_exact_mut(tkp.max(1) * nr).enumerate() {
-        pack(&mut panel[..p.tk * nr], v, &vl, 0, 0, c * nr, d, nr);
+    for (c, panel) in vp.chunks_exact_mut(vd.max(1) * nr).enumerate() {
+        pack_for(&kern, &mut panel[..kern.depth(p.tk) * nr], v, &vl, 0, c * nr, d, nr, p.tk);
     }
     PackedKv { k: kp, v: vp, tkp, kern }
 }
@@ -85,7 +130,7 @@ pub(super) fn query_block_tiled<T: Element>(
 ) {
     let kern = match &kv {
         KvSource::Packed(kv) => kv.kern,
-        KvSource::Raw { .. } => kernel(),
+        KvSource::Raw { .. } => attention_kernel::<T>(),
     };
     let (mr, nr) = (kern.mr, kern.nr);
     // c[MR, NR] (row stride ld) = a-panel · b-panel over kc steps + beta·c.
@@ -101,16 +146,26 @@ pub(super) fn query_block_tiled<T: Element>(
     let (dp, bk) = (d.div_ceil(nr) * nr, 2 * nr);
     let (apan, dpan) = (rows.div_ceil(mr), dp / nr);
     let kend = super::visible(p, q0 + nq - 1, 0, p.tk);
+    // Depths in panel slots: of D (the scores), of a key block, of the V panels.
+    let (kd, bkd) = (kern.depth(d), kern.depth(bk));
+    // f32 panels hold scale·Q; pairs hold Q itself and the scores are scaled.
+    let (qscale, sscale) = if kern.pairs { (1.0, p.scale) } else { (p.scale, 1.0) };
+    let rescale = |sr: &mut [f32]| {
+        if sscale != 1.0 {
+            sr.iter_mut().for_each(|x| *x *= sscale);
+        }
+    };
 
-    // Q as A panels over k = D: qp[a][dd·MR + i], pre-scaled.
-    let mut qp = vec![0f32; apan * mr * d];
+    // Q as A panels over k = D: qp[a][s·MR + i].
+    let mut qp = vec![0f32; apan * mr * kd];
+    let mut line = vec![0f32; d];
     for r in 0..rows {
         let (h, i) = head_pos(r);
         let qr = p.q.row(b, h, i);
-        let panel = &mut qp[(r / mr) * mr * d..];
-        for dd in 0..d {
-            panel[dd * mr + r % mr] = q[qr + dd].to_f32() * p.scale;
+        for (x, y) in line.iter_mut().zip(&q[qr..qr + d]) {
+            *x = y.to_f32() * qscale;
         }
+        put_line(&mut qp[(r / mr) * mr * kd..], mr, r % mr, &line, &kern);
     }
     if kend == 0 {
         out.fill(0.0);
@@ -120,34 +175,33 @@ pub(super) fn query_block_tiled<T: Element>(
         // Every score of the block fits in L2: one softmax per row, then two
         // long products, and no running max to correct.
         let ld = kend.div_ceil(nr) * nr;
+        let lds = kern.depth(ld);
         let mut s = vec![0f32; apan * mr * ld];
         for a in 0..apan {
             for jp in 0..ld / nr {
-                tile(d, &qp[a * mr * d..], &kv.k[jp * d * nr..], &mut s[a * mr * ld + jp * nr..], ld, 0.0);
+                tile(kd, &qp[a * mr * kd..], &kv.k[jp * kd * nr..], &mut s[a * mr * ld + jp * nr..], ld, 0.0);
             }
         }
+        // The weights as A panels over k = keys: pp[a][s·MR + i].
+        let mut pp = vec![0f32; apan * mr * lds];
         let mut inv = vec![0f32; rows];
         for (r, sr) in s.chunks_exact_mut(ld).enumerate().take(rows) {
             let (h, i) = head_pos(r);
+            rescale(sr);
             super::mask_row(sr, super::visible(p, i, 0, kend), mask, b, h, i, 0);
             let mb = max(sr);
             if mb == f32::NEG_INFINITY {
-                sr.fill(0.0);
                 continue;
             }
             sr.iter_mut().for_each(|x| *x = exp(*x - mb));
             inv[r] = 1.0 / sum(sr);
+            put_line(&mut pp[(r / mr) * mr * lds..], mr, r % mr, sr, &kern);
         }
-        // The weights as A panels over k = keys.
-        let mut pp = vec![0f32; apan * mr * ld];
-        let pl = MatLayout { offset: 0, batch_stride: 0, row_stride: 1, col_stride: ld };
-        for (a, panel) in pp.chunks_exact_mut(mr * ld).enumerate() {
-            pack(panel, &s, &pl, 0, 0, a * mr, rows, mr);
-        }
+        let vd = kern.depth(kv.tkp);
         let mut o = vec![0f32; apan * mr * dp];
         for a in 0..apan {
             for c in 0..dpan {
-                tile(ld, &pp[a * mr * ld..], &kv.v[c * kv.tkp * nr..], &mut o[a * mr * dp + c * nr..], dp, 0.0);
+                tile(lds, &pp[a * mr * lds..], &kv.v[c * vd * nr..], &mut o[a * mr * dp + c * nr..], dp, 0.0);
             }
         }
         for (r, row) in out.chunks_exact_mut(d).enumerate() {
@@ -159,10 +213,10 @@ pub(super) fn query_block_tiled<T: Element>(
     let (kl, vl) = kv_layouts(p, b, kh);
     let (mut kbuf, mut vbuf) = match &kv {
         KvSource::Packed(_) => (Vec::new(), Vec::new()),
-        KvSource::Raw { .. } => (vec![0f32; 2 * d * nr], vec![0f32; dpan * bk * nr]),
+        KvSource::Raw { .. } => (vec![0f32; 2 * kd * nr], vec![0f32; dpan * bkd * nr]),
     };
     let mut s = vec![0f32; apan * mr * bk]; // scores, then weights [rows, BK]
-    let mut pp = vec![0f32; apan * bk * mr]; // weights as A panels over k = BK
+    let mut pp = vec![0f32; apan * bkd * mr]; // weights as A panels over k = BK
     let mut o = vec![0f32; apan * mr * dp];
     let mut m = vec![f32::NEG_INFINITY; rows];
     let mut l = vec![0f32; rows];
@@ -170,40 +224,41 @@ pub(super) fn query_block_tiled<T: Element>(
     for k0 in (0..kend).step_by(bk) {
         let kb = bk.min(kend - k0);
         let (kp, vstart, vstride): (&[f32], usize, usize) = match &kv {
-            KvSource::Packed(kv) => (&kv.k[k0 * d..][..2 * d * nr], k0 * nr, kv.tkp * nr),
+            KvSource::Packed(kv) => (&kv.k[k0 * kd..][..2 * kd * nr], kern.depth(k0) * nr, kern.depth(kv.tkp) * nr),
             KvSource::Raw { k, v } => {
                 for half in 0..2 {
-                    let (panel, j0) = (&mut kbuf[half * d * nr..][..d * nr], k0 + half * nr);
+                    let (panel, j0) = (&mut kbuf[half * kd * nr..][..kd * nr], k0 + half * nr);
                     if j0 < p.tk {
-                        pack(panel, k, &kl, 0, 0, j0, p.tk, nr);
+                        pack_for(&kern, panel, k, &kl, 0, j0, p.tk, nr, d);
                     } else {
                         panel.fill(0.0);
                     }
                 }
                 let vl = MatLayout { offset: vl.offset + k0 * p.v.t_stride, ..vl };
-                for (c, panel) in vbuf.chunks_exact_mut(bk * nr).enumerate() {
-                    pack(&mut panel[..kb * nr], v, &vl, 0, 0, c * nr, d, nr);
-                    panel[kb * nr..].fill(0.0);
+                let live = kern.depth(kb) * nr;
+                for (c, panel) in vbuf.chunks_exact_mut(bkd * nr).enumerate() {
+                    pack_for(&kern, &mut panel[..live], v, &vl, 0, c * nr, d, nr, kb);
+                    panel[live..].fill(0.0);
                 }
-                (&kbuf[..], 0, bk * nr)
+                (&kbuf[..], 0, bkd * nr)
             }
         };
         for a in 0..apan {
             for half in 0..2 {
-                tile(d, &qp[a * mr * d..], &kp[half * d * nr..], &mut s[a * mr * bk + half * nr..], bk, 0.0);
+                tile(kd, &qp[a * mr * kd..], &kp[half * kd * nr..], &mut s[a * mr * bk + half * nr..], bk, 0.0);
             }
         }
         for r in 0..rows {
             let (h, i) = head_pos(r);
             let sr = &mut s[r * bk..(r + 1) * bk];
             let limit = super::visible(p, i, k0, kb);
+            rescale(sr);
             super::mask_row(sr, limit, mask, b, h, i, k0);
             let mb = max(sr);
-            let ppan = &mut pp[(r / mr) * bk * mr..];
+            let ppan = &mut pp[(r / mr) * bkd * mr..];
             if mb == f32::NEG_INFINITY {
-                for j in 0..bk {
-                    ppan[j * mr + r % mr] = 0.0;
-                }
+                sr.fill(0.0);
+                put_line(ppan, mr, r % mr, sr, &kern);
                 continue;
             }
             let m_new = m[r].max(mb);
@@ -214,9 +269,7 @@ pub(super) fn query_block_tiled<T: Element>(
             if corr != 1.0 {
                 o[r * dp..(r + 1) * dp].iter_mut().for_each(|x| *x *= corr);
             }
-            for (j, &pj) in sr.iter().enumerate() {
-                ppan[j * mr + r % mr] = pj;
-            }
+            put_line(ppan, mr, r % mr, sr, &kern);
         }
         for a in 0..apan {
             for c in 0..dpan {
@@ -224,7 +277,7 @@ pub(super) fn query_block_tiled<T: Element>(
                     KvSource::Packed(kv) => &kv.v[c * vstride + vstart..],
                     KvSource::Raw { .. } => &vbuf[c * vstride..],
                 };
-                tile(bk, &pp[a * bk * mr..], vp, &mut o[a * mr * dp + c * nr..], dp, 1.0);
+                tile(bkd, &pp[a * bkd * mr..], vp, &mut o[a * mr * dp + c * nr..], dp, 1.0);
             }
         }
     }

@@ -18,7 +18,7 @@ mod few_rows;
 mod gemv;
 pub(crate) mod microkernel;
 pub(crate) mod pack;
-mod pairs;
+pub(crate) mod pairs;
 mod prepacked;
 pub(crate) mod reference;
 mod staged;

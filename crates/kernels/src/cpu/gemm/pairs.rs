@@ -25,6 +25,13 @@ pub(crate) fn kernel() -> Option<Kernel> {
     if let Some(k) = super::amx::kernel() {
         return Some(k);
     }
+    vector_kernel()
+}
+
+/// The `vdpbf16ps` kernel alone, never the AMX tiles: for callers that pack
+/// their own A panels line by line (attention), which the tiles' chunked A
+/// layout does not take.
+pub(crate) fn vector_kernel() -> Option<Kernel> {
     #[cfg(target_arch = "x86_64")]
     if isa() >= Isa::Avx512Bf16 {
         return Some(Kernel { mr: 12, nr: 32, run: avx512bf16_12x32, pairs: true, tiles: false });
