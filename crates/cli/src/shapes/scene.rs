@@ -191,10 +191,25 @@ pub struct Question {
 pub fn ask(rng: &mut Rng, scene: &Scene, kind: &'static str) -> Option<Question> {
     let objs = &scene.objects;
     let o = &objs[rng.below(objs.len())];
-    let (text, answer) = match kind {
-        "color" => (format!("What color is the {}?", SHAPES[o.shape]), COLORS[o.color].to_string()),
-        "shape" => (format!("What shape is the {} object?", COLORS[o.color]), SHAPES[o.shape].to_string()),
-        "count" => ("How many shapes are there?".to_string(), COUNTS[objs.len() - 1].to_string()),
+    // (question, answer, the word the answer must hold). Colour and shape answers restate the
+    // word the question names right before the word asked for ("the circle is green", "a red
+    // star"), so the model finds the object from its own last token, as the "colors" lines and
+    // the captions practise, not from a word four tokens back in the question.
+    let (text, answer, word) = match kind {
+        "color" => (
+            format!("What color is the {}?", SHAPES[o.shape]),
+            format!("the {} is {}", SHAPES[o.shape], COLORS[o.color]),
+            COLORS[o.color].to_string(),
+        ),
+        "shape" => (
+            format!("What shape is the {} object?", COLORS[o.color]),
+            format!("a {}", o.name()),
+            SHAPES[o.shape].to_string(),
+        ),
+        "count" => {
+            let n = COUNTS[objs.len() - 1].to_string();
+            ("How many shapes are there?".to_string(), n.clone(), n)
+        }
         "exists" => {
             let present = rng.chance(0.5);
             let (c, s) = if present {
@@ -212,10 +227,12 @@ pub fn ask(rng: &mut Rng, scene: &Scene, kind: &'static str) -> Option<Question>
                     }
                 }
             };
-            let yes = objs.iter().any(|o| o.color == c && o.shape == s);
-            (format!("Is there a {} {}?", COLORS[c], SHAPES[s]), if yes { "yes" } else { "no" }.to_string())
+            let yes = if objs.iter().any(|o| o.color == c && o.shape == s) { "yes" } else { "no" };
+            (format!("Is there a {} {}?", COLORS[c], SHAPES[s]), yes.to_string(), yes.to_string())
         }
-        "where" if scene.in_quadrant => (format!("Where is the {}?", o.name()), PLACES[o.place()].to_string()),
+        "where" if scene.in_quadrant => {
+            (format!("Where is the {}?", o.name()), PLACES[o.place()].to_string(), PLACES[o.place()].to_string())
+        }
         "where" => return None,
         "describe" => {
             let expect = objs.iter().map(Object::name).collect();
@@ -223,7 +240,7 @@ pub fn ask(rng: &mut Rng, scene: &Scene, kind: &'static str) -> Option<Question>
         }
         _ => unreachable!("unknown question kind {kind}"),
     };
-    Some(Question { kind, text, expect: vec![answer.clone()], answer })
+    Some(Question { kind, text, answer, expect: vec![word] })
 }
 
 /// Training only: each shape's colour, the shape named first ("the circle is
@@ -296,8 +313,12 @@ mod tests {
                 };
                 let find = |w: &str| q.text.contains(w);
                 match kind {
-                    "color" => assert!(s.objects.iter().any(|o| find(SHAPES[o.shape]) && q.answer == COLORS[o.color])),
-                    "shape" => assert!(s.objects.iter().any(|o| find(COLORS[o.color]) && q.answer == SHAPES[o.shape])),
+                    "color" => assert!(s.objects.iter().any(|o| find(SHAPES[o.shape])
+                        && q.answer == format!("the {} is {}", SHAPES[o.shape], COLORS[o.color])
+                        && q.expect == [COLORS[o.color]])),
+                    "shape" => assert!(s.objects.iter().any(|o| find(COLORS[o.color])
+                        && q.answer == format!("a {} {}", COLORS[o.color], SHAPES[o.shape])
+                        && q.expect == [SHAPES[o.shape]])),
                     "count" => assert_eq!(q.answer, COUNTS[s.objects.len() - 1]),
                     "exists" => {
                         let there = s
