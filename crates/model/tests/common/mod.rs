@@ -159,7 +159,9 @@ pub fn check_half_precision(fixtures: &[&str]) {
                 .map(|d| d == if dtype == iris_tensor::DType::BF16 { "bfloat16" } else { "float16" });
             if let (Some(true), Some(torch)) = (stored, r.meta["torch_half_logits_err"].as_f64()) {
                 eprintln!("{name} {dtype}: iris {e:.3e}, transformers {torch:.3e}, ratio {:.2}", e / torch);
-                assert!(e <= 1.5 * torch, "{name} {dtype}: iris {e:.3e} against transformers' own {torch:.3e}");
+                // No worse than transformers' own 16-bit run of the same checkpoint (measured
+                // 0.84-0.85x in bf16 with the pair GEMM and attention, 0.78x in f16).
+                assert!(e <= torch, "{name} {dtype}: iris {e:.3e} against transformers' own {torch:.3e}");
             }
         }
     }
