@@ -8,7 +8,7 @@ use std::cell::Cell;
 
 use rayon::prelude::*;
 
-use crate::cpu::isa::SendPtr;
+use crate::cpu::isa::{dispatch_isa, SendPtr};
 use crate::{Element, Gemm, MatLayout, Result};
 
 thread_local! {
@@ -37,12 +37,29 @@ pub(super) fn staged<T: Element>(
     let out = product(&dense, &mut stage[..len]);
     let cp = SendPtr(c.as_mut_ptr());
     stage[..len].par_chunks(n).enumerate().for_each(|(r, row)| {
+        let (bi, i) = (r / m, r % m);
+        if p.c.col_stride == 1 {
+            // SAFETY: the caller's Gemm::check bounded C and refused aliasing elements, so row
+            // (bi, i) is n elements of its own, written by this task alone.
+            round_row(row, unsafe { std::slice::from_raw_parts_mut(cp.get().add(p.c.at(bi, i, 0)), n) });
+            return;
+        }
         for (j, s) in row.iter().enumerate() {
-            // SAFETY: the caller's Gemm::check bounded C and refused aliasing elements; each task
-            // writes its own row.
-            unsafe { *cp.get().add(p.c.at(r / m, r % m, j)) = T::from_f32(*s) };
+            // SAFETY: as above, element by element.
+            unsafe { *cp.get().add(p.c.at(bi, i, j)) = T::from_f32(*s) };
         }
     });
     STAGE.set(stage);
     out
+}
+
+// A contiguous row rounded in one vectorised loop (at 2048² the element-by-element
+// store, with its index arithmetic, was 8% of a bf16 product).
+dispatch_isa!(fn round_row<T: Element>(src: &[f32], dst: &mut [T]) = round_row_body);
+
+#[inline(always)]
+fn round_row_body<T: Element>(src: &[f32], dst: &mut [T]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = T::from_f32(*s);
+    }
 }
