@@ -31,7 +31,7 @@ iris="${IRIS_BIN:-target/release/iris}"
 [ -n "${IRIS_BIN:-}" ] || cargo build --release -q -p iris-cli
 D="$R/data"
 
-[ -f "$D/text-heldout.jsonl" ] || $iris data shapes --out "$D" --n 48000 --heldout 200 --text 20000 --seed 0
+[ -f "$D/text-heldout.jsonl" ] || $iris data shapes --out "$D" --n 48000 --heldout 200 --text 20000 --shifted 0.3 --seed 0
 [ -f "$R/mllama-init/model.safetensors" ] || "$py" tools/tiny/tiny.py init "$R"
 
 # train NAME STEPS ARGS...: one `iris train` run into $R/NAME, skipped when done, resumed when cut short.

@@ -10,7 +10,7 @@
 //!   pre-training a vision encoder patch by patch (`iris train --probe`);
 //! - `heldout.jsonl`: every question kind of held-out pictures drawn as training's;
 //! - `heldout-shift.jsonl`: the same of pictures drawn with the image sizes,
-//!   backgrounds and shape sizes training sees least;
+//!   backgrounds and shape sizes training sees least (`--shifted`: 30 % of its pictures);
 //! - `text.jsonl`, `text-heldout.jsonl`: the text-only corpus (captions, and
 //!   chat questions answered from a description in the prompt);
 //! - `images/<split>/NNNNNN.png|jpg`.
@@ -53,6 +53,10 @@ pub struct ShapesArgs {
     /// size (64 / 16 for the bundled models).
     #[arg(long, default_value_t = 4)]
     grid: usize,
+    /// Share of the training pictures drawn from the shifted ranges (the held-out splits are all
+    /// usual or all shifted).
+    #[arg(long, default_value_t = 0.3)]
+    shifted: f32,
 }
 
 #[derive(clap::Subcommand)]
@@ -121,9 +125,12 @@ fn shapes(a: &ShapesArgs) -> Res<()> {
     for split in ["train", "heldout", "heldout-shift"] {
         std::fs::create_dir_all(a.out.join("images").join(split))?;
     }
-    // Training draws a tenth of its pictures from the shifted ranges; held-out splits are all one kind.
+    if !(0.0..=1.0).contains(&a.shifted) {
+        return Err(format!("--shifted {} is not a share between 0 and 1", a.shifted).into());
+    }
+    // Training draws `--shifted` of its pictures from the shifted ranges; held-out splits are all one kind.
     let splits: [(&str, u64, usize, f32); 3] =
-        [("train", 0, a.n, 0.1), ("heldout", 1, a.heldout, 0.0), ("heldout-shift", 2, a.heldout, 1.0)];
+        [("train", 0, a.n, a.shifted), ("heldout", 1, a.heldout, 0.0), ("heldout-shift", 2, a.heldout, 1.0)];
     for (split, id, n, shifted) in splits {
         let per: Vec<(Vec<String>, String)> = (0..n)
             .into_par_iter()
