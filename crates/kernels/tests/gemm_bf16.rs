@@ -2,7 +2,7 @@
 //! pairs, against the reference (bf16 products exact, f32 sums, one rounding
 //! of C), on every instruction set this CPU has — the pair path where it has
 //! AVX512-BF16, the widening path elsewhere. Odd depths (a zero in the last
-//! pair), depths past a slab of 256 pairs and past K_SPLIT, each operand
+//! pair), depths past a slab of 1024 pairs and past K_SPLIT, each operand
 //! layout (a weight's lines along k, a row-major B's rows along n, strided
 //! views), and B packed once (`PackedB`) with A of bf16 or f32. The AMX
 //! tiling (32×32 blocks, A in chunks of 16 slots, depths padded to chunks)
@@ -47,6 +47,8 @@ fn bf16_gemm_on_pairs_matches_reference() {
             }
             run::<bf16>(2, m, n, k, false, false, true, 0.5, 1.5, seed + 1);
         }
+        // Two slabs of pairs (1050 slots), the second accumulated onto the first.
+        run::<bf16>(1, 60, 40, 2100, false, false, false, 1.0, 0.0, 1090);
         // Deeper than K_SPLIT: slices accumulated onto the staged C.
         run::<bf16>(1, 40, 33, 9001, false, false, false, 1.0, 1.0, 1100);
     });
