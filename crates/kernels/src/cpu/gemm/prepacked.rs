@@ -15,9 +15,10 @@
 
 use rayon::prelude::*;
 
+use super::blocked::Packed;
 use super::microkernel::{kernel, Kernel};
 use super::pack::pack_for;
-use super::{pairs, Packed};
+use super::pairs;
 use crate::{DType, Element, Error, MatLayout, Result};
 
 /// B [K, N] packed for this CPU's micro-kernel: widened to f32, or as bf16
@@ -72,8 +73,7 @@ impl PackedB {
     pub fn unpack(&self) -> Vec<f32> {
         let (k, n, nr, depth) = (self.k, self.n, self.kern.nr, self.depth);
         // SAFETY: `new` sized the lines to hold ⌈N/NR⌉·NR·depth slots; Line is 16 f32s without padding.
-        let data =
-            unsafe { std::slice::from_raw_parts(self.data.0.as_ptr() as *const f32, n.div_ceil(nr) * nr * depth) };
+        let data = unsafe { std::slice::from_raw_parts(self.data.as_ptr(), n.div_ceil(nr) * nr * depth) };
         let mut w = vec![0f32; n * k];
         for (j, row) in w.chunks_exact_mut(k.max(1)).enumerate().take(n) {
             let panel = &data[(j / nr) * depth * nr..];
@@ -92,7 +92,7 @@ impl PackedB {
     /// Slab [pc, pc + kc) of panel `jp`: kc·NR slots.
     pub(super) fn panel(&self, jp: usize, pc: usize) -> *const f32 {
         // SAFETY (of the caller's reads): jp < ⌈N/NR⌉ and pc + kc ≤ depth keep kc·NR slots in bounds.
-        unsafe { (self.data.0.as_ptr() as *const f32).add(jp * self.kern.nr * self.depth + pc * self.kern.nr) }
+        unsafe { (self.data.as_ptr()).add(jp * self.kern.nr * self.depth + pc * self.kern.nr) }
     }
 
     /// Errors unless a product [m, k]·[k, n] (every batch shares B) fits the

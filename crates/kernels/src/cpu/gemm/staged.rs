@@ -1,8 +1,10 @@
-//! 16-bit outputs of the f32-accumulating GEMM: C (f16/bf16, any layout)
-//! is widened into a dense f32 stage when beta reads it, the product runs
-//! into the stage, and each element is rounded once, row by row in
-//! parallel. The stage is kept between calls (per thread) and not zeroed:
-//! beta = 0 never reads it.
+//! 16-bit outputs of the f32-accumulating GEMM. The blocked product sums
+//! each MC×NC block of C in an f32 buffer of its own (`block`: widened
+//! from C when beta reads it) and rounds it into C once, after its last
+//! k-slab, while it is still in cache. The other paths (no depth, one row
+//! or column, deeper than K_SPLIT) run into a dense f32 stage of the whole
+//! C (`staged`), rounded row by row in parallel. Buffers are kept between
+//! calls (per thread) and not zeroed: beta = 0 never reads them.
 
 use std::cell::Cell;
 
@@ -13,6 +15,52 @@ use crate::{Element, Gemm, MatLayout, Result};
 
 thread_local! {
     static STAGE: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    static BLOCK: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `product` on an f32 buffer standing for rows [i0, i1) and columns
+/// [j0, j1) of batch `bi` of C, then rounds the buffer into C. `product`
+/// gets a base pointer and a dense layout under which element (i, j) of
+/// the block is at `base + i·w + j` (w = j1 − j0; addresses outside the
+/// block are never formed into accesses).
+///
+/// # Safety
+/// `c` covers `p.c` (checked by the caller, no aliasing elements); no other
+/// task touches this block of C.
+pub(super) unsafe fn block<U: Element>(
+    p: &Gemm,
+    c: SendPtr<U>,
+    bi: usize,
+    (i0, i1): (usize, usize),
+    (j0, j1): (usize, usize),
+    product: impl FnOnce(SendPtr<f32>, MatLayout),
+) {
+    let w = j1 - j0;
+    let mut buf = BLOCK.take();
+    if buf.len() < (i1 - i0) * w {
+        buf.resize((i1 - i0) * w, 0.0);
+    }
+    let at = |i: usize, j: usize| c.get().add(p.c.at(bi, i, j));
+    if p.beta != 0.0 {
+        for i in i0..i1 {
+            for (jj, s) in buf[(i - i0) * w..][..w].iter_mut().enumerate() {
+                *s = (*at(i, j0 + jj)).to_f32();
+            }
+        }
+    }
+    let dense = MatLayout { offset: 0, batch_stride: 0, row_stride: w, col_stride: 1 };
+    product(SendPtr(buf.as_mut_ptr().wrapping_sub(i0 * w + j0)), dense);
+    for i in i0..i1 {
+        let row = &buf[(i - i0) * w..][..w];
+        if p.c.col_stride == 1 {
+            round_row(row, std::slice::from_raw_parts_mut(at(i, j0), w));
+        } else {
+            for (jj, s) in row.iter().enumerate() {
+                *at(i, j0 + jj) = U::from_f32(*s);
+            }
+        }
+    }
+    BLOCK.set(buf);
 }
 
 /// Runs `product` on `p` with C replaced by a dense f32 [batch, m, n] stage,

@@ -1,0 +1,282 @@
+//! The blocked product (BLIS): A and B packed into MR-row and NR-column
+//! panels over the whole depth, in chunks that keep a packed operand within
+//! PACK_FLOATS; C covered by MC×NC tiles, one rayon task each, which walk
+//! the k-slabs of KC through the micro-kernel (`tile`). Shape letters: C is
+//! [m, n], the depth k (in slots: steps, or bf16 pairs).
+
+use std::cell::Cell;
+
+use rayon::prelude::*;
+
+use super::microkernel::{kernel, store_tile, Kernel};
+use super::pack::pack_for;
+use super::{amx, pairs, staged, Epilogue, Operand, PackedB};
+use crate::cpu::elementwise::{unary_f32, unary_in_place};
+use crate::cpu::isa::SendPtr;
+use crate::{DType, Element, Gemm, MatLayout};
+
+/// k-slab depth in slots. Every slab loads and stores each C tile once, so
+/// deep slabs: a 12×32 micro-kernel does 24 vector FMAs per 176 bytes it loads,
+/// which L2 feeds, so its B panel (128 KB at this depth) need not fit L1.
+/// 1024 over 256: +2–5 % in f32 and bf16 at 2048³ and at 577×4096×1024,
+/// +7 % on the AVX2 6×16 kernel (EPYC, 2 threads). AMX keeps 256 (its tile loads want B in L1).
+const KC: usize = 1024;
+const KC_TILES: usize = 256;
+/// Rows of A per tile.
+const MC: usize = 384;
+/// Most floats a packed operand holds (32 MB); larger ones go in chunks.
+const PACK_FLOATS: usize = 8 << 20;
+/// Columns of C per tile.
+const NC: usize = 512;
+
+/// A cache line of f32s: packed panels start on 64-byte boundaries, so no
+/// 512-bit load of a B panel straddles two lines.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([f32; 16]);
+
+/// A growable f32 buffer aligned to 64 bytes.
+#[derive(Default)]
+pub(super) struct Packed(Vec<Line>);
+
+impl Packed {
+    /// The first float.
+    pub(super) fn as_ptr(&self) -> *const f32 {
+        self.0.as_ptr() as *const f32
+    }
+
+    pub(super) fn resize(&mut self, len: usize) -> &mut [f32] {
+        self.0.resize(len.div_ceil(16), Line([0.0; 16]));
+        // SAFETY: Line is 16 f32s with no padding.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr() as *mut f32, len) }
+    }
+}
+
+thread_local! {
+    /// Packing buffers, kept between calls so packing does not fault in fresh pages.
+    static PACKS: Cell<(Packed, Packed)> = Cell::new((Packed::default(), Packed::default()));
+}
+
+/// The packed, blocked product into C of f32, or of f16/bf16 through an f32
+/// buffer a block of C (`staged::block`). Gemm::check bounded `c` for `p.c`.
+pub(super) fn blocked<T: Element, U: Element>(p: &Gemm, a: &[T], b: Operand<T>, epilogue: Epilogue, cptr: SendPtr<U>) {
+    let kern = match b {
+        Operand::Packed(b) => b.kern,
+        // bf16 operands as bf16 pairs where the CPU has vdpbf16ps.
+        Operand::Matrix(_) if T::DTYPE == DType::BF16 => pairs::kernel().unwrap_or_else(kernel),
+        Operand::Matrix(_) => kernel(),
+    };
+    let (mr, nr) = (kern.mr, kern.nr);
+    // Panel depth in slots: k steps of f32, or ⌈k/2⌉ pairs of bf16 (in whole chunks for AMX).
+    let depth = kern.depth(p.k);
+    let pack_panel = |panel: &mut [f32], src: &[T], l: &MatLayout, bi: usize, j0: usize, n: usize, w: usize| {
+        pack_for(&kern, panel, src, l, bi, j0, n, w, p.k)
+    };
+    // AMX reads A's rows 16 slots at a time (`amx.rs`).
+    let pack_a_panel = |panel: &mut [f32], bi: usize, i0: usize| {
+        if kern.tiles {
+            amx::pack_a(panel, a, &p.a.t(), bi, i0, p.m, mr, p.k)
+        } else {
+            pack_panel(panel, a, &p.a.t(), bi, i0, p.m, mr)
+        }
+    };
+    // Taken, not borrowed: a rayon task of this thread may re-enter gemm.
+    let (mut apack, mut bpack) = PACKS.take();
+    let small = 2 * p.m * p.n * p.k < (1 << 21);
+    let threads = rayon::current_num_threads();
+    // Operands are packed over their whole depth, so each source line is read
+    // once, start to end, and a product costs three fork-joins (pack A, pack
+    // B, compute) instead of two per k-slab; rows and columns go in chunks
+    // that keep a packed operand within PACK_FLOATS.
+    let chunk = |unit: usize| ((PACK_FLOATS / depth) / unit * unit).max(unit);
+    let (row_chunk, col_chunk) = (chunk(mr), chunk(nr));
+    for bi in 0..p.batch {
+        for ic in (0..p.m).step_by(row_chunk) {
+            let mp = row_chunk.min(p.m - ic).div_ceil(mr);
+            let apack = apack.resize(mp * mr * depth);
+            let pack_a = |(ip, panel): (usize, &mut [f32])| pack_a_panel(panel, bi, ic + ip * mr);
+            if small {
+                apack.chunks_mut(mr * depth).enumerate().for_each(pack_a);
+            } else {
+                apack.par_chunks_mut(mr * depth).enumerate().for_each(pack_a);
+            }
+            for jc in (0..p.n).step_by(col_chunk) {
+                let np = col_chunk.min(p.n - jc).div_ceil(nr);
+                let bpanels = match b {
+                    Operand::Matrix(b) => {
+                        let bpack = bpack.resize(np * nr * depth);
+                        let pack_b =
+                            |(jp, panel): (usize, &mut [f32])| pack_panel(panel, b, &p.b, bi, jc + jp * nr, p.n, nr);
+                        if small {
+                            bpack.chunks_mut(nr * depth).enumerate().for_each(pack_b);
+                        } else {
+                            bpack.par_chunks_mut(nr * depth).enumerate().for_each(pack_b);
+                        }
+                        Panels::Local(bpack.as_ptr())
+                    }
+                    Operand::Packed(b) => Panels::Packed(b),
+                };
+                // Tiles of nearly equal size, as many as the threads can share evenly.
+                let gm = mp.div_ceil((MC / mr).max(1));
+                let gn = np.div_ceil((NC / nr).max(1));
+                let gm = if small { gm } else { gm.div_ceil(threads) * threads }.min(mp);
+                let (rows, cols) = (split(mp, gm), split(np, gn));
+                let ap = SendPtr(apack.as_mut_ptr());
+                // The tile's k-slabs into C at `cbase` under layout `cl` (C itself, or a block buffer).
+                let slabs = |r0: usize, r1: usize, c0: usize, c1: usize, cbase: SendPtr<f32>, cl: &Gemm| {
+                    let slab = if kern.tiles { KC_TILES } else { KC };
+                    for pc in (0..depth).step_by(slab) {
+                        let kc = slab.min(depth - pc);
+                        let beta = if pc == 0 { p.beta } else { 1.0 };
+                        let ep = Epilogue {
+                            bias: epilogue.bias.filter(|_| pc == 0),
+                            act: epilogue.act.filter(|_| pc + kc == depth),
+                        };
+                        let bpanel = |jp: usize| bpanels.get(jc / nr + jp, jp, nr, depth, pc);
+                        // A B panel stays in cache while the tile's A panels stream through.
+                        for jp in c0..c1 {
+                            // The next B panel, a share per A panel, into L2 while this one computes.
+                            let next = (jp + 1 < c1).then(|| bpanel(jp + 1));
+                            let share = (nr * kc).div_ceil(16 * (r1 - r0).max(1));
+                            for ip in r0..r1 {
+                                if let Some(next) = next {
+                                    prefetch_l2(next, (ip - r0) * share, share, nr * kc);
+                                }
+                                // SAFETY: ip < mp panels of k·MR floats were packed; tiles are
+                                // disjoint and Gemm::check bounded C.
+                                unsafe {
+                                    let apanel = ap.get().add(ip * mr * depth + pc * mr);
+                                    let (ib, jb) = (ic / mr + ip, jc / nr + jp);
+                                    tile(&kern, cl, kc, bi, ib, jb, apanel, bpanel(jp), cbase, beta, ep)
+                                };
+                            }
+                        }
+                    }
+                };
+                let run = |t: usize| {
+                    let (ti, tj) = (t / gn, t % gn);
+                    let (r0, r1) = (rows(ti), rows(ti + 1));
+                    let (c0, c1) = (cols(tj), cols(tj + 1));
+                    if U::DTYPE == DType::F32 {
+                        slabs(r0, r1, c0, c1, SendPtr(cptr.get() as *mut f32), p);
+                        return;
+                    }
+                    let rows_of = |r: usize| (ic + r * mr).min(p.m);
+                    let cols_of = |c: usize| (jc + c * nr).min(p.n);
+                    // SAFETY: blocks of C are disjoint between tiles; Gemm::check bounded C.
+                    unsafe {
+                        staged::block(p, cptr, bi, (rows_of(r0), rows_of(r1)), (cols_of(c0), cols_of(c1)), |base, l| {
+                            slabs(r0, r1, c0, c1, base, &Gemm { c: l, ..*p })
+                        })
+                    };
+                };
+                let tiles = gm * gn;
+                if small {
+                    (0..tiles).for_each(run);
+                } else {
+                    (0..tiles).into_par_iter().for_each(run);
+                }
+            }
+        }
+    }
+    PACKS.set((apack, bpack));
+}
+
+/// Where the B panels of a column chunk are.
+#[derive(Clone, Copy)]
+enum Panels<'a> {
+    /// Packed in this call over the whole depth: the chunk's panel jp at jp·NR·depth.
+    Local(*const f32),
+    Packed(&'a PackedB),
+}
+
+// SAFETY: read-only pointers into buffers that outlive the slab's tasks.
+unsafe impl Send for Panels<'_> {}
+unsafe impl Sync for Panels<'_> {}
+
+impl Panels<'_> {
+    /// Slab pc of the panel that is `global`-th of B and `local`-th of its chunk
+    /// (`depth` slots deep).
+    fn get(self, global: usize, local: usize, nr: usize, depth: usize, pc: usize) -> *const f32 {
+        match self {
+            // SAFETY: the chunk's panels of NR·depth slots were packed.
+            Panels::Local(base) => unsafe { base.add(local * nr * depth + pc * nr) },
+            Panels::Packed(b) => b.panel(global, pc),
+        }
+    }
+}
+
+/// Hints cache lines [first, first + lines) of the `len` floats at `p` into L2.
+#[inline(always)]
+fn prefetch_l2(p: *const f32, first: usize, lines: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for line in first..(first + lines).min(len.div_ceil(16)) {
+        // SAFETY: a prefetch never faults; the address stays inside the panel.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p.add(line * 16) as *const i8) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, first, lines, len);
+}
+
+/// Splits `panels` into `groups` runs whose lengths differ by at most one:
+/// run g is [start(g), start(g + 1)).
+fn split(panels: usize, groups: usize) -> impl Fn(usize) -> usize {
+    move |g| g * (panels / groups) + g.min(panels % groups)
+}
+
+/// One MR×NR block of C, row block `ip` and column block `jp`, from the A panel `a` and the B panel `b`.
+///
+/// # Safety
+/// `c` must cover the C layout of `p`; no other task may write this block.
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile(
+    k: &Kernel,
+    p: &Gemm,
+    kc: usize,
+    bi: usize,
+    ip: usize,
+    jp: usize,
+    a: *const f32,
+    b: *const f32,
+    c: SendPtr<f32>,
+    beta: f32,
+    epilogue: Epilogue,
+) {
+    let (i0, j0) = (ip * k.mr, jp * k.nr);
+    let (mr, nr) = (k.mr.min(p.m - i0), k.nr.min(p.n - j0));
+    // Wrapping: a block buffer's base may lie before the buffer (staged::block).
+    let cp = c.0.wrapping_add(p.c.at(bi, i0, j0));
+    let (rs, cs) = (p.c.row_stride, p.c.col_stride);
+    if mr == k.mr && nr == k.nr {
+        (k.run)(kc, a, b, cp, rs, cs, p.alpha, beta);
+    } else {
+        let mut acc = [0f32; 32 * 32];
+        (k.run)(kc, a, b, acc.as_mut_ptr(), k.nr, 1, 1.0, 0.0);
+        store_tile(&acc, k.nr, mr, nr, cp, rs, cs, p.alpha, beta);
+    }
+    if let Some(bias) = epilogue.bias {
+        let bias = &bias[j0..j0 + nr];
+        for i in 0..mr {
+            if cs == 1 {
+                let row = std::slice::from_raw_parts_mut(cp.add(i * rs), nr);
+                row.iter_mut().zip(bias).for_each(|(x, b)| *x += b);
+            } else {
+                for (j, b) in bias.iter().enumerate() {
+                    *cp.add(i * rs + j * cs) += b;
+                }
+            }
+        }
+    }
+    if let Some(op) = epilogue.act {
+        for i in 0..mr {
+            if cs == 1 {
+                unary_in_place(op, std::slice::from_raw_parts_mut(cp.add(i * rs), nr));
+            } else {
+                for j in 0..nr {
+                    let x = cp.add(i * rs + j * cs);
+                    *x = unary_f32(op, *x);
+                }
+            }
+        }
+    }
+}
