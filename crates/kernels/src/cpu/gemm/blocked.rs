@@ -105,12 +105,13 @@ pub(super) fn blocked<T: Element, U: Element>(p: &Gemm, a: &[T], b: Operand<T>, 
                 let bpanels = match b {
                     Operand::Matrix(b) => {
                         let bpack = bpack.resize(np * nr * depth);
-                        let pack_b =
-                            |(jp, panel): (usize, &mut [f32])| pack_panel(panel, b, &p.b, bi, jc + jp * nr, p.n, nr);
+                        let pack_b = |(g, group): (usize, &mut [f32])| {
+                            pack_b_group(&kern, group, b, &p.b, bi, jc + g * GROUP * nr, p.n, p.k, depth)
+                        };
                         if small {
-                            bpack.chunks_mut(nr * depth).enumerate().for_each(pack_b);
+                            bpack.chunks_mut(GROUP * nr * depth).enumerate().for_each(pack_b);
                         } else {
-                            bpack.par_chunks_mut(nr * depth).enumerate().for_each(pack_b);
+                            bpack.par_chunks_mut(GROUP * nr * depth).enumerate().for_each(pack_b);
                         }
                         Panels::Local(bpack.as_ptr())
                     }
@@ -180,6 +181,56 @@ pub(super) fn blocked<T: Element, U: Element>(p: &Gemm, a: &[T], b: Operand<T>, 
         }
     }
     PACKS.set((apack, bpack));
+}
+
+/// Panels of B a packing task takes, and the depth in slots it packs of
+/// each before the next when B's rows run along n.
+const GROUP: usize = 8;
+const GROUP_SLOTS: usize = 64;
+
+/// Packs the consecutive panels in `group` (columns from `j0`, each
+/// `depth` slots). A B whose rows run along n (row-major [K, N]) is read a
+/// row at a time, so its panels go a depth chunk of every panel in turn:
+/// each row is then read GROUP panels wide, not one panel's 64–128 bytes
+/// from each of thousands of pages.
+#[allow(clippy::too_many_arguments)]
+fn pack_b_group<T: Element>(
+    kern: &Kernel,
+    group: &mut [f32],
+    b: &[T],
+    l: &MatLayout,
+    bi: usize,
+    j0: usize,
+    n: usize,
+    k: usize,
+    depth: usize,
+) {
+    let nr = kern.nr;
+    if l.col_stride != 1 || l.row_stride == 1 {
+        for (q, panel) in group.chunks_mut(nr * depth).enumerate() {
+            pack_for(kern, panel, b, l, bi, j0 + q * nr, n, nr, k);
+        }
+        return;
+    }
+    let steps = if kern.pairs { 2 } else { 1 };
+    for s0 in (0..depth).step_by(GROUP_SLOTS) {
+        let s1 = (s0 + GROUP_SLOTS).min(depth);
+        let k0 = (s0 * steps).min(k);
+        let sub = MatLayout { offset: l.offset + k0 * l.row_stride, ..*l };
+        for (q, panel) in group.chunks_mut(nr * depth).enumerate() {
+            pack_for(
+                kern,
+                &mut panel[s0 * nr..s1 * nr],
+                b,
+                &sub,
+                bi,
+                j0 + q * nr,
+                n,
+                nr,
+                (k - k0).min((s1 - s0) * steps),
+            );
+        }
+    }
 }
 
 /// Where the B panels of a column chunk are.
