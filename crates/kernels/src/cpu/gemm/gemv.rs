@@ -3,11 +3,14 @@
 //! exactly once, in the order it is stored, with f32 accumulation:
 //!   dot form   y[j] = Σ_l x[l]·W[l, j] with W's column j contiguous (a Linear weight [N, K] used as Wᵀ)
 //!   axpy form  y[:] = Σ_l x[l]·W[l, :]  with W's rows contiguous
+//! bf16 columns of the dot form run on `vdpbf16ps` where the CPU has it (x
+//! rounded to bf16 pairs, exactly, since it is a widened bf16): 32 steps a
+//! load and an instruction, +10 % on a 7B model's MLP rows (EPYC, 2 threads).
 
 use rayon::prelude::*;
 
 use crate::cpu::isa::{dispatch_isa, SendPtr};
-use crate::{Element, Gemm};
+use crate::{DType, Element, Gemm};
 
 /// Columns per rayon task: enough weight bytes per task to amortise scheduling.
 const DOT_COLS: usize = 64;
@@ -31,10 +34,16 @@ pub(super) fn gemv<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [f32]) -> boo
     }
     let k = p.k;
     let mut x = vec![0f32; k];
+    // bf16 columns on vdpbf16ps: x as bf16 pairs too (exact: it is a widened bf16).
+    let pairs = dot && T::DTYPE == DType::BF16 && pairs_available();
+    let mut xb = vec![0u16; if pairs { k.next_multiple_of(32) } else { 0 }];
     let y = SendPtr(c.as_mut_ptr());
     for bi in 0..p.batch {
         for (l, xv) in x.iter_mut().enumerate() {
             *xv = xs[xl.at(bi, 0, l)].to_f32();
+        }
+        for (b, xv) in xb.iter_mut().zip(&x) {
+            *b = half::bf16::from_f32(*xv).to_bits();
         }
         let w = &ws[wl.at(bi, 0, 0)..];
         let y0 = yl.at(bi, 0, 0);
@@ -44,7 +53,13 @@ pub(super) fn gemv<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [f32]) -> boo
             let nc = cols.min(n - j0);
             let mut acc = [0f32; AXPY_COLS];
             let acc = &mut acc[..nc];
-            if dot {
+            if pairs {
+                // SAFETY: the CPU has AVX512-BF16 (pairs_available); T is bf16.
+                unsafe {
+                    let w = std::slice::from_raw_parts(w.as_ptr() as *const u16, w.len());
+                    avx512::dot_cols_pairs(&xb, k, w, j0, wl.col_stride, acc)
+                }
+            } else if dot {
                 dot_cols(&x, w, j0, wl.col_stride, acc);
             } else {
                 axpy_rows(&x, w, j0, wl.row_stride, acc);
@@ -59,6 +74,14 @@ pub(super) fn gemv<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [f32]) -> boo
         });
     }
     true
+}
+
+/// Whether this CPU (and the `IRIS_ISA` cap) has AVX512-BF16.
+fn pairs_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return crate::cpu::isa::isa() >= crate::cpu::isa::Isa::Avx512Bf16;
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// out[jj] = Σ_l x[l]·w[(j0 + jj)·ld + l].
@@ -144,6 +167,60 @@ mod avx512 {
             for q in 0..nc {
                 let tail: f32 = (k16..k).map(|l| x[l] * (*cols[q].add(l)).to_f32()).sum();
                 out[jj + q] = _mm512_reduce_add_ps(_mm512_add_ps(acc[q][0], acc[q][1])) + tail;
+            }
+            jj += nc;
+        }
+    }
+    /// `dot_cols` for bf16 columns on `vdpbf16ps`: x as bf16 bits padded
+    /// with zeros to a multiple of 32; 32 steps a load, four columns a pass,
+    /// two accumulators each. Products exact, sums in f32.
+    ///
+    /// # Safety
+    /// AVX512-BF16 CPU; column (j0 + jj) holds `k` elements at (j0 + jj)·ld.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    pub(super) unsafe fn dot_cols_pairs(xb: &[u16], k: usize, w: &[u16], j0: usize, ld: usize, out: &mut [f32]) {
+        assert!(xb.len() >= k.next_multiple_of(32));
+        let k32 = k / 32 * 32;
+        let tail: __mmask32 = if k.is_multiple_of(32) { 0 } else { (1u32 << (k % 32)) - 1 };
+        let xp = xb.as_ptr();
+        let mut jj = 0;
+        while jj < out.len() {
+            let nc = 4.min(out.len() - jj);
+            let cols: [*const u16; 4] = std::array::from_fn(|q| w[(j0 + jj + q.min(nc - 1)) * ld..][..k].as_ptr());
+            let mut acc = [[_mm512_setzero_ps(); 2]; 4];
+            let mut l = 0;
+            let dp = |acc: __m512, x: __m512i, c: __m512i| {
+                _mm512_dpbf16_ps(
+                    acc,
+                    std::mem::transmute::<__m512i, __m512bh>(x),
+                    std::mem::transmute::<__m512i, __m512bh>(c),
+                )
+            };
+            while l + 64 <= k32 {
+                let (x0, x1) =
+                    (_mm512_loadu_si512(xp.add(l) as *const _), _mm512_loadu_si512(xp.add(l + 32) as *const _));
+                for q in 0..4 {
+                    acc[q][0] = dp(acc[q][0], x0, _mm512_loadu_si512(cols[q].add(l) as *const _));
+                    acc[q][1] = dp(acc[q][1], x1, _mm512_loadu_si512(cols[q].add(l + 32) as *const _));
+                }
+                l += 64;
+            }
+            if l < k32 {
+                let x0 = _mm512_loadu_si512(xp.add(l) as *const _);
+                for q in 0..4 {
+                    acc[q][0] = dp(acc[q][0], x0, _mm512_loadu_si512(cols[q].add(l) as *const _));
+                }
+                l += 32;
+            }
+            if tail != 0 {
+                // x is zero past k, and the masked load reads no column element past it.
+                let x0 = _mm512_loadu_si512(xp.add(l) as *const _);
+                for q in 0..4 {
+                    acc[q][1] = dp(acc[q][1], x0, _mm512_maskz_loadu_epi16(tail, cols[q].add(l) as *const i16));
+                }
+            }
+            for q in 0..nc {
+                out[jj + q] = _mm512_reduce_add_ps(_mm512_add_ps(acc[q][0], acc[q][1]));
             }
             jj += nc;
         }
