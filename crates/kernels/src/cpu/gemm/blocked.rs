@@ -69,15 +69,12 @@ pub(super) fn blocked<T: Element, U: Element>(p: &Gemm, a: &[T], b: Operand<T>, 
     let (mr, nr) = (kern.mr, kern.nr);
     // Panel depth in slots: k steps of f32, or ⌈k/2⌉ pairs of bf16 (in whole chunks for AMX).
     let depth = kern.depth(p.k);
-    let pack_panel = |panel: &mut [f32], src: &[T], l: &MatLayout, bi: usize, j0: usize, n: usize, w: usize| {
-        pack_for(&kern, panel, src, l, bi, j0, n, w, p.k)
-    };
     // AMX reads A's rows 16 slots at a time (`amx.rs`).
     let pack_a_panel = |panel: &mut [f32], bi: usize, i0: usize| {
         if kern.tiles {
             amx::pack_a(panel, a, &p.a.t(), bi, i0, p.m, mr, p.k)
         } else {
-            pack_panel(panel, a, &p.a.t(), bi, i0, p.m, mr)
+            pack_for(&kern, panel, a, &p.a.t(), bi, i0, p.m, mr, p.k)
         }
     };
     // Taken, not borrowed: a rayon task of this thread may re-enter gemm.

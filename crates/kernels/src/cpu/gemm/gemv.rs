@@ -35,7 +35,7 @@ pub(super) fn gemv<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [f32]) -> boo
     let k = p.k;
     let mut x = vec![0f32; k];
     // bf16 columns on vdpbf16ps: x as bf16 pairs too (exact: it is a widened bf16).
-    let pairs = dot && T::DTYPE == DType::BF16 && pairs_available();
+    let pairs = dot && T::DTYPE == DType::BF16 && super::pairs::vector_kernel().is_some();
     let mut xb = vec![0u16; if pairs { k.next_multiple_of(32) } else { 0 }];
     let y = SendPtr(c.as_mut_ptr());
     for bi in 0..p.batch {
@@ -54,7 +54,7 @@ pub(super) fn gemv<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [f32]) -> boo
             let mut acc = [0f32; AXPY_COLS];
             let acc = &mut acc[..nc];
             if pairs {
-                // SAFETY: the CPU has AVX512-BF16 (pairs_available); T is bf16.
+                // SAFETY: the CPU has AVX512-BF16 (the pair kernel exists); T is bf16.
                 unsafe {
                     let w = std::slice::from_raw_parts(w.as_ptr() as *const u16, w.len());
                     avx512::dot_cols_pairs(&xb, k, w, j0, wl.col_stride, acc)
@@ -74,14 +74,6 @@ pub(super) fn gemv<T: Element>(p: &Gemm, a: &[T], b: &[T], c: &mut [f32]) -> boo
         });
     }
     true
-}
-
-/// Whether this CPU (and the `IRIS_ISA` cap) has AVX512-BF16.
-fn pairs_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return crate::cpu::isa::isa() >= crate::cpu::isa::Isa::Avx512Bf16;
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// out[jj] = Σ_l x[l]·w[(j0 + jj)·ld + l].

@@ -92,7 +92,7 @@ impl PackedB {
     /// Slab [pc, pc + kc) of panel `jp`: kc·NR slots.
     pub(super) fn panel(&self, jp: usize, pc: usize) -> *const f32 {
         // SAFETY (of the caller's reads): jp < ⌈N/NR⌉ and pc + kc ≤ depth keep kc·NR slots in bounds.
-        unsafe { (self.data.as_ptr()).add(jp * self.kern.nr * self.depth + pc * self.kern.nr) }
+        unsafe { self.data.as_ptr().add(jp * self.kern.nr * self.depth + pc * self.kern.nr) }
     }
 
     /// Errors unless a product [m, k]·[k, n] (every batch shares B) fits the

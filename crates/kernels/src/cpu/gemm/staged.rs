@@ -51,14 +51,7 @@ pub(super) unsafe fn block<U: Element>(
     let dense = MatLayout { offset: 0, batch_stride: 0, row_stride: w, col_stride: 1 };
     product(SendPtr(buf.as_mut_ptr().wrapping_sub(i0 * w + j0)), dense);
     for i in i0..i1 {
-        let row = &buf[(i - i0) * w..][..w];
-        if p.c.col_stride == 1 {
-            round_row(row, std::slice::from_raw_parts_mut(at(i, j0), w));
-        } else {
-            for (jj, s) in row.iter().enumerate() {
-                *at(i, j0 + jj) = U::from_f32(*s);
-            }
-        }
+        put_row(p, c, bi, i, j0, &buf[(i - i0) * w..][..w]);
     }
     BLOCK.set(buf);
 }
@@ -85,20 +78,27 @@ pub(super) fn staged<T: Element>(
     let out = product(&dense, &mut stage[..len]);
     let cp = SendPtr(c.as_mut_ptr());
     stage[..len].par_chunks(n).enumerate().for_each(|(r, row)| {
-        let (bi, i) = (r / m, r % m);
-        if p.c.col_stride == 1 {
-            // SAFETY: the caller's Gemm::check bounded C and refused aliasing elements, so row
-            // (bi, i) is n elements of its own, written by this task alone.
-            round_row(row, unsafe { std::slice::from_raw_parts_mut(cp.get().add(p.c.at(bi, i, 0)), n) });
-            return;
-        }
-        for (j, s) in row.iter().enumerate() {
-            // SAFETY: as above, element by element.
-            unsafe { *cp.get().add(p.c.at(bi, i, j)) = T::from_f32(*s) };
-        }
+        // SAFETY: the caller's Gemm::check bounded C and refused aliasing elements, so row
+        // (r / m, r % m) is n elements of its own, written by this task alone.
+        unsafe { put_row(p, cp, r / m, r % m, 0, row) };
     });
     STAGE.set(stage);
     out
+}
+
+/// Rounds `row` into C's row `i` of batch `bi` from column `j0`.
+///
+/// # Safety
+/// `c` covers `p.c`; no other task writes these elements.
+unsafe fn put_row<T: Element>(p: &Gemm, c: SendPtr<T>, bi: usize, i: usize, j0: usize, row: &[f32]) {
+    let at = |j: usize| c.get().add(p.c.at(bi, i, j));
+    if p.c.col_stride == 1 {
+        round_row(row, std::slice::from_raw_parts_mut(at(j0), row.len()));
+    } else {
+        for (jj, s) in row.iter().enumerate() {
+            *at(j0 + jj) = T::from_f32(*s);
+        }
+    }
 }
 
 // A contiguous row rounded in one vectorised loop (at 2048² the element-by-element
