@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_close, for_each_isa};
+use common::{assert_close, for_each_isa, for_each_isa_and_amx_model};
 use half::bf16;
 use iris_kernels::cpu::{fast, reference};
 use iris_kernels::testing::{poisoned, randn, tolerance};
@@ -110,17 +110,23 @@ fn cross_attention_with_key_mask_matches_reference() {
     });
 }
 
-/// bf16 on every instruction set: on AVX512-BF16 both products run on
+/// bf16 on every instruction set: on AMX both products run on the tiles
+/// (Q and the weights as A panels in chunks of 16 pairs), on AVX512-BF16 on
 /// `vdpbf16ps` (Q, K, V and the weights as bf16 pairs, scores and sums in
-/// f32), elsewhere widened to f32. Every shape, so both the whole-row and
+/// f32), elsewhere widened to f32; where the CPU has no AMX, once more on
+/// the software model of the tiles. Every shape, so both the whole-row and
 /// the streaming paths (past 8192 keys) and K/V packed per head and per
-/// block run on pairs.
+/// block run on pairs and on tiles.
 #[test]
 fn attention_bf16_matches_reference() {
-    if !iris_kernels::cpu::isa::available().contains(&iris_kernels::cpu::isa::Isa::Avx512Bf16) {
+    use iris_kernels::cpu::isa::{available, Isa};
+    if !available().contains(&Isa::Avx512Bf16) {
         eprintln!("note: this CPU has no AVX512-BF16; bf16 attention on vdpbf16ps did not run");
     }
-    for_each_isa(|| {
+    if !available().contains(&Isa::Amx) {
+        eprintln!("note: no AMX tiles here; bf16 attention ran on the tiles' software model only");
+    }
+    for_each_isa_and_amx_model(|| {
         for (i, &(b, h, hkv, tq, tk, d)) in SHAPES.iter().enumerate() {
             let seed = 9 + i as u64;
             run::<bf16>(b, h, hkv, tq, tk, d, M::Causal, i % 2 == 0, seed);

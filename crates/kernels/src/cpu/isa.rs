@@ -87,11 +87,10 @@ fn detect() -> Isa {
     }
 }
 
-/// AMX: asked for with `IRIS_AMX=1` (the tile path has run on the software
-/// model only, not yet on an AMX CPU), then the CPU's word (CPUID), the OS's
-/// (XCR0) and Linux's grant of the tile data to this process
-/// (`arch_prctl(ARCH_REQ_XCOMP_PERM)`), asked once; a refusal leaves
-/// AVX512-BF16.
+/// AMX: the CPU's word (CPUID), the OS's (XCR0) and Linux's grant of the
+/// tile data to this process (`arch_prctl(ARCH_REQ_XCOMP_PERM)`), asked once;
+/// a refusal leaves AVX512-BF16, as does `IRIS_ISA=avx512bf16`. (First run
+/// on an AMX CPU, a Xeon, on 2026-12-01; until then behind `IRIS_AMX=1`.)
 #[cfg(target_arch = "x86_64")]
 mod amx {
     use std::sync::OnceLock;
@@ -99,9 +98,6 @@ mod amx {
     pub(super) fn granted() -> bool {
         static GRANTED: OnceLock<bool> = OnceLock::new();
         *GRANTED.get_or_init(|| {
-            if std::env::var("IRIS_AMX").as_deref() != Ok("1") {
-                return false;
-            }
             // CPUID leaf 7 exists on every CPU with AVX-512 (the caller checked it).
             let leaf7 = std::arch::x86_64::__cpuid_count(7, 0);
             let (amx_bf16, amx_tile) = (leaf7.edx >> 22 & 1 == 1, leaf7.edx >> 24 & 1 == 1);

@@ -11,14 +11,16 @@
 
 use rayon::prelude::*;
 
-use super::tiled::{pack_kv, KvSource, PackedKv};
+use super::tiled::{attention_kernel, pack_kv, KvSource, PackedKv};
+use crate::cpu::gemm::round_row;
 use crate::cpu::isa::{dispatch_isa, SendPtr};
 use crate::cpu::math::{dot, exp, max};
 use crate::{Attention, Element, Mask, Result};
 
 /// Query rows per task: four 12-row panels on AVX-512, so each packed key
-/// block serves 48 rows.
+/// block serves 48 rows; two 32-row panels on the AMX tiles.
 const BQ: usize = 48;
+const BQ_TILES: usize = 64;
 const BK: usize = 64;
 
 pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()> {
@@ -30,8 +32,11 @@ pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mas
     // (GQA), so each key block is loaded once per group: nq query rows per
     // head, group·nq rows in all, head-major.
     let group = p.h / p.hkv;
-    let per_head = (BQ / group).max(1);
+    let bq = if attention_kernel::<T>().tiles { BQ_TILES } else { BQ };
+    // Blocks of equal size: 577 rows as 10 of 58, not 9 of 64 and one row.
+    let per_head = (bq / group).max(1);
     let blocks = p.tq.div_ceil(per_head);
+    let per_head = p.tq.div_ceil(blocks);
     let out = SendPtr(o.as_mut_ptr());
     // Blocks of 4 rows or more run on the micro-kernel; when four or more
     // blocks read a head, its K/V are packed once for all of them (two or
@@ -59,10 +64,8 @@ pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mas
         }
         for (r, row) in acc.chunks(p.d).enumerate() {
             let or = p.o.row(b, kh * group + r / nq, q0 + r % nq);
-            for (d, x) in row.iter().enumerate() {
-                // SAFETY: Attention::check bounded O; tasks own disjoint rows.
-                unsafe { *out.get().add(or + d) = T::from_f32(*x) };
-            }
+            // SAFETY: Attention::check bounded O; tasks own disjoint rows.
+            round_row(row, unsafe { std::slice::from_raw_parts_mut(out.get().add(or), p.d) });
         }
     });
     Ok(())

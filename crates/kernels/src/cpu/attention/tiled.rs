@@ -14,8 +14,8 @@
 
 use crate::cpu::gemm::microkernel::{kernel, Kernel};
 use crate::cpu::gemm::pack::pack_for;
-use crate::cpu::gemm::pairs;
-use crate::cpu::math::{exp, max, sum};
+use crate::cpu::gemm::{pairs, Packed};
+use crate::cpu::math::{exp, exp_sum, max};
 use crate::{Attention, DType, Element, Heads, Mask, MatLayout};
 
 /// Up to this many visible keys a block keeps all its scores and weights
@@ -23,11 +23,12 @@ use crate::{Attention, DType, Element, Heads, Mask, MatLayout};
 /// streaming key blocks: at Mllama's 6404 keys that is 13% faster.
 const WHOLE_KEYS: usize = 8192;
 
-/// The micro-kernel attention on elements T runs on: bf16 pairs on
-/// `vdpbf16ps` for bf16 where the CPU has AVX512-BF16, else f32 panels.
+/// The micro-kernel attention on elements T runs on: for bf16, the AMX
+/// tiles where the CPU has them, else bf16 pairs on `vdpbf16ps` where it has
+/// AVX512-BF16; else f32 panels.
 pub(super) fn attention_kernel<T: Element>() -> Kernel {
     if T::DTYPE == DType::BF16 {
-        if let Some(k) = pairs::vector_kernel() {
+        if let Some(k) = pairs::kernel() {
             return k;
         }
     }
@@ -35,20 +36,60 @@ pub(super) fn attention_kernel<T: Element>() -> Kernel {
 }
 
 /// Writes `x` (k steps) as line `i` of an A panel `mr` lines wide:
-/// f32 panel[s·mr + i] = x[s], or pair slots
-/// panel[s·mr + i] = bf16(x[2s]) | bf16(x[2s + 1]) << 16 (pairs.rs).
+/// f32 panel[s·mr + i] = x[s]; pair slots
+/// panel[s·mr + i] = bf16(x[2s]) | bf16(x[2s + 1]) << 16 (pairs.rs); for the
+/// AMX tiles the same pairs in chunks of 16 slots, a line's 16 together:
+/// panel[(s / 16)·16·mr + i·16 + s % 16] (amx.rs).
 #[inline(always)]
 fn put_line(panel: &mut [f32], mr: usize, i: usize, x: &[f32], kern: &Kernel) {
-    if kern.pairs {
+    let pair = |two: &[f32]| bf16_bits(two[0]) | two.get(1).map_or(0, |&v| bf16_bits(v)) << 16;
+    if kern.tiles {
+        let out: &mut [u32] = bytemuck::cast_slice_mut(panel);
+        let mut whole = 0;
+        #[cfg(target_arch = "x86_64")]
+        if crate::cpu::isa::isa() >= crate::cpu::isa::Isa::Avx512Bf16 {
+            // SAFETY: the CPU has AVX512-BF16; `chunks_bf16` stays within x and the panel.
+            whole = unsafe { chunks_bf16(out, mr, i, x) };
+        }
+        for (c, chunk) in x.chunks(32).enumerate().skip(whole) {
+            let row = &mut out[(c * mr + i) * 16..][..16];
+            for (slot, two) in row.iter_mut().zip(chunk.chunks(2)) {
+                *slot = pair(two);
+            }
+            row[chunk.len().div_ceil(2)..].fill(0);
+        }
+    } else if kern.pairs {
         let out: &mut [u32] = bytemuck::cast_slice_mut(panel);
         for (s, two) in x.chunks(2).enumerate() {
-            out[s * mr + i] = bf16_bits(two[0]) | two.get(1).map_or(0, |&v| bf16_bits(v)) << 16;
+            out[s * mr + i] = pair(two);
         }
     } else {
         for (s, &v) in x.iter().enumerate() {
             panel[s * mr + i] = v;
         }
     }
+}
+
+/// The whole chunks of 32 steps of `put_line`'s AMX layout, 32 values
+/// rounded by one `vcvtne2ps2bf16` (to nearest even, as `bf16_bits`; it reads
+/// subnormals as zero, as `tdpbf16ps` does anyway). Returns the chunks written.
+///
+/// # Safety
+/// AVX512-BF16; `out` holds line i of every chunk of x.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn chunks_bf16(out: &mut [u32], mr: usize, i: usize, x: &[f32]) -> usize {
+    use std::arch::x86_64::*;
+    let whole = x.len() / 32;
+    for c in 0..whole {
+        let row = &mut out[(c * mr + i) * 16..][..16];
+        let (lo, hi) = (_mm512_loadu_ps(x.as_ptr().add(32 * c)), _mm512_loadu_ps(x.as_ptr().add(32 * c + 16)));
+        _mm512_storeu_si512(
+            row.as_mut_ptr() as *mut __m512i,
+            std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo)),
+        );
+    }
+    whole
 }
 
 /// bf16(x) rounded to nearest even, as bits (x finite: scores, weights, Q).
@@ -83,6 +124,11 @@ pub(super) struct PackedKv {
 pub(super) enum KvSource<'a, T> {
     Packed(&'a PackedKv),
     Raw { k: &'a [T], v: &'a [T] },
+}
+
+thread_local! {
+    /// The whole-keys path's scores, weights and output, kept between blocks.
+    static SCRATCH: std::cell::Cell<Packed> = std::cell::Cell::new(Packed::default());
 }
 
 /// Head (b, kh)'s K as a [D, Tk] operand (rows along D) and V as [Tk, D].
@@ -153,8 +199,12 @@ pub(super) fn query_block_tiled<T: Element>(
     let (kd, bkd) = (kern.depth(d), kern.depth(bk));
     // f32 panels hold scale·Q; pairs hold Q itself and the scores are scaled.
     let (qscale, sscale) = if kern.pairs { (1.0, p.scale) } else { (p.scale, 1.0) };
+    // Without an additive mask the scale waits for the exponent, e^(scale·(s − max)),
+    // where it costs nothing (a keep mask's −inf and the max are the same either way).
+    let deferred = !matches!(mask, Mask::Additive(..)) && sscale > 0.0;
+    let escale = if deferred { sscale } else { 1.0 };
     let rescale = |sr: &mut [f32]| {
-        if sscale != 1.0 {
+        if !deferred && sscale != 1.0 {
             sr.iter_mut().for_each(|x| *x *= sscale);
         }
     };
@@ -179,36 +229,53 @@ pub(super) fn query_block_tiled<T: Element>(
         // long products, and no running max to correct.
         let ld = kend.div_ceil(nr) * nr;
         let lds = kern.depth(ld);
-        let mut s = vec![0f32; apan * mr * ld];
-        for a in 0..apan {
-            for jp in 0..ld / nr {
-                tile(kd, &qp[a * mr * kd..], &kv.k[jp * kd * nr..], &mut s[a * mr * ld + jp * nr..], ld, 0.0);
-            }
-        }
-        // The weights as A panels over k = keys: pp[a][s·MR + i].
-        let mut pp = vec![0f32; apan * mr * lds];
-        let mut inv = vec![0f32; rows];
-        for (r, sr) in s.chunks_exact_mut(ld).enumerate().take(rows) {
-            let (h, i) = head_pos(r);
-            rescale(sr);
-            super::mask_row(sr, super::visible(p, i, 0, kend), mask, b, h, i, 0);
-            let mb = max(sr);
-            if mb == f32::NEG_INFINITY {
-                continue;
-            }
-            sr.iter_mut().for_each(|x| *x = exp(*x - mb));
-            inv[r] = 1.0 / sum(sr);
-            put_line(&mut pp[(r / mr) * mr * lds..], mr, r % mr, sr, &kern);
-        }
         let vd = kern.depth(kv.tkp);
-        let mut o = vec![0f32; apan * mr * dp];
-        for a in 0..apan {
-            for c in 0..dpan {
-                tile(lds, &pp[a * mr * lds..], &kv.v[c * vd * nr..], &mut o[a * mr * dp + c * nr..], dp, 0.0);
+        // Scores, weights as A panels over k = keys (pp[a][s·MR + i]) and the
+        // output, in this thread's scratch: not zeroed, since every element a
+        // real row reads is written first (padded rows only reach padded rows).
+        {
+            // Taken and put back, not borrowed in a closure: a closure would not
+            // be compiled for this function's instruction set.
+            let mut buf = SCRATCH.take();
+            let (ns, np, no) = (apan * mr * ld, apan * mr * lds, apan * mr * dp);
+            let (s, rest) = buf.resize(ns + np + no).split_at_mut(ns);
+            let (pp, rest) = rest.split_at_mut(np);
+            let o = &mut rest[..no];
+            for a in 0..apan {
+                for jp in 0..ld / nr {
+                    tile(kd, &qp[a * mr * kd..], &kv.k[jp * kd * nr..], &mut s[a * mr * ld + jp * nr..], ld, 0.0);
+                }
             }
-        }
-        for (r, row) in out.chunks_exact_mut(d).enumerate() {
-            row.iter_mut().zip(&o[r * dp..]).for_each(|(x, y)| *x = y * inv[r]);
+            for (r, sr) in s.chunks_exact_mut(ld).enumerate().take(rows) {
+                let (h, i) = head_pos(r);
+                rescale(sr);
+                super::mask_row(sr, super::visible(p, i, 0, kend), mask, b, h, i, 0);
+                let mb = max(sr);
+                let inv = if mb == f32::NEG_INFINITY {
+                    sr.fill(0.0);
+                    0.0
+                } else {
+                    1.0 / exp_sum(sr, escale, mb)
+                };
+                put_line(&mut pp[(r / mr) * mr * lds..], mr, r % mr, sr, &kern);
+                // The row's scores are spent: its first element keeps 1/l for the end.
+                sr[0] = inv;
+            }
+            // Padded rows as zeros: stale bits there could be subnormals or NaNs.
+            let zeros = vec![0f32; ld];
+            for r in rows..apan * mr {
+                put_line(&mut pp[(r / mr) * mr * lds..], mr, r % mr, &zeros, &kern);
+            }
+            for a in 0..apan {
+                for c in 0..dpan {
+                    tile(lds, &pp[a * mr * lds..], &kv.v[c * vd * nr..], &mut o[a * mr * dp + c * nr..], dp, 0.0);
+                }
+            }
+            for (r, row) in out.chunks_exact_mut(d).enumerate() {
+                let inv = s[r * ld];
+                row.iter_mut().zip(&o[r * dp..]).for_each(|(x, y)| *x = y * inv);
+            }
+            SCRATCH.set(buf);
         }
         return;
     }
@@ -265,9 +332,8 @@ pub(super) fn query_block_tiled<T: Element>(
                 continue;
             }
             let m_new = m[r].max(mb);
-            let corr = exp(m[r] - m_new);
-            sr.iter_mut().for_each(|x| *x = exp(*x - m_new));
-            l[r] = l[r] * corr + sum(sr);
+            let corr = exp(escale * (m[r] - m_new));
+            l[r] = l[r] * corr + exp_sum(sr, escale, m_new);
             m[r] = m_new;
             if corr != 1.0 {
                 o[r * dp..(r + 1) * dp].iter_mut().for_each(|x| *x *= corr);

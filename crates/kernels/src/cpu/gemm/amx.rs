@@ -19,7 +19,7 @@
 use super::microkernel::{store_tile, Kernel};
 #[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
 use crate::cpu::isa::{amx_model, isa, Isa};
-use crate::{Element, MatLayout};
+use crate::{DType, Element, MatLayout};
 
 const MR: usize = 32;
 const NR: usize = 32;
@@ -56,6 +56,26 @@ pub(crate) fn pack_a<T: Element>(
     let slots = panel.len() / w;
     debug_assert!(slots.is_multiple_of(CHUNK) && slots >= k.div_ceil(2));
     let out: &mut [u32] = bytemuck::cast_slice_mut(panel);
+    if T::DTYPE == DType::BF16 && l.row_stride == 1 {
+        // A's rows run along k in bf16: a tile row is 32 consecutive values of one row,
+        // whose little-endian pairs are already the slots, so the pack is a copy.
+        // SAFETY: T is bf16 (2 bytes, any bits valid as u16).
+        let src = unsafe { std::slice::from_raw_parts(src.as_ptr() as *const u16, src.len()) };
+        for c in 0..slots / CHUNK {
+            let (k0, k1) = ((2 * c * CHUNK).min(k), (2 * (c + 1) * CHUNK).min(k));
+            for r in 0..w {
+                let row: &mut [u16] = bytemuck::cast_slice_mut(&mut out[(c * w + r) * CHUNK..][..CHUNK]);
+                if r >= live || k0 == k1 {
+                    row.fill(0);
+                    continue;
+                }
+                let from = l.at(bi, k0, i0 + r);
+                row[..k1 - k0].copy_from_slice(&src[from..from + k1 - k0]);
+                row[k1 - k0..].fill(0);
+            }
+        }
+        return;
+    }
     let bits = |v: T| half::bf16::from_f32(v.to_f32()).to_bits() as u32;
     let at = |s: usize, r: usize| if s < k { bits(src[l.at(bi, s, i0 + r)]) } else { 0 };
     for c in 0..slots / CHUNK {
@@ -104,22 +124,41 @@ unsafe fn block<X: Tiles>(
     beta: f32,
 ) {
     let (a, b) = (a as *const u8, b as *const u8);
-    x.zero::<0>();
-    x.zero::<1>();
-    x.zero::<2>();
-    x.zero::<3>();
+    // C's rows in place when they are contiguous and need no scaling: its tiles
+    // load (beta 1) or start at zero (beta 0) and are stored straight back.
+    let direct = cs == 1 && alpha == 1.0 && (beta == 0.0 || beta == 1.0);
+    let (cb, crs) = (c as *mut u8, rs * 4);
+    let corner = [0, 64, 16 * crs, 16 * crs + 64];
+    if direct && beta == 1.0 {
+        x.load::<0>(cb.add(corner[0]), crs);
+        x.load::<1>(cb.add(corner[1]), crs);
+        x.load::<2>(cb.add(corner[2]), crs);
+        x.load::<3>(cb.add(corner[3]), crs);
+    } else {
+        x.zero::<0>();
+        x.zero::<1>();
+        x.zero::<2>();
+        x.zero::<3>();
+    }
     for chunk in 0..kc / CHUNK {
         // A: rows 0–15 then 16–31 of this chunk, 64 bytes each; B: slots of 128 bytes.
         let ac = a.add(chunk * CHUNK * MR * 4);
         let bc = b.add(chunk * CHUNK * NR * 4);
         x.load::<4>(ac, 64);
-        x.load::<5>(ac.add(16 * 64), 64);
         x.load::<6>(bc, NR * 4);
-        x.load::<7>(bc.add(64), NR * 4);
         x.dot::<0, 4, 6>();
+        x.load::<7>(bc.add(64), NR * 4);
         x.dot::<1, 4, 7>();
+        x.load::<5>(ac.add(16 * 64), 64);
         x.dot::<2, 5, 6>();
         x.dot::<3, 5, 7>();
+    }
+    if direct {
+        x.store::<0>(cb.add(corner[0]), crs);
+        x.store::<1>(cb.add(corner[1]), crs);
+        x.store::<2>(cb.add(corner[2]), crs);
+        x.store::<3>(cb.add(corner[3]), crs);
+        return;
     }
     let mut acc = [0f32; MR * NR];
     let out = acc.as_mut_ptr() as *mut u8;
@@ -201,6 +240,11 @@ mod hardware {
 
     struct Hardware;
 
+    thread_local! {
+        /// Whether this thread's tiles hold `CONFIG`.
+        static CONFIGURED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
     impl Tiles for Hardware {
         unsafe fn load<const T: usize>(&mut self, p: *const u8, stride: usize) {
             asm!("tileloadd tmm{t}, [{p} + {s}*1]", t = const T, p = in(reg) p, s = in(reg) stride, options(nostack));
@@ -233,8 +277,15 @@ mod hardware {
         alpha: f32,
         beta: f32,
     ) {
-        asm!("ldtilecfg [{cfg}]", cfg = in(reg) &CONFIG, options(nostack, readonly));
+        // The configuration stays loaded on this thread from its first block on (nothing
+        // else in the process uses the tiles), sparing an ldtilecfg and a tilerelease
+        // around every block, which is only a few microseconds of products.
+        CONFIGURED.with(|done| {
+            if !done.get() {
+                asm!("ldtilecfg [{cfg}]", cfg = in(reg) &CONFIG, options(nostack, readonly));
+                done.set(true);
+            }
+        });
         block(&mut Hardware, kc, a, b, c, rs, cs, alpha, beta);
-        asm!("tilerelease", options(nomem, nostack));
     }
 }

@@ -19,9 +19,11 @@ use crate::{DType, Element, Gemm, MatLayout};
 /// deep slabs: a 12×32 micro-kernel does 24 vector FMAs per 176 bytes it loads,
 /// which L2 feeds, so its B panel (128 KB at this depth) need not fit L1.
 /// 1024 over 256: +2–5 % in f32 and bf16 at 2048³ and at 577×4096×1024,
-/// +7 % on the AVX2 6×16 kernel (EPYC, 2 threads). AMX keeps 256 (its tile loads want B in L1).
+/// +7 % on the AVX2 6×16 kernel (EPYC, 2 threads). AMX too: each 32×32
+/// block's four C tiles are loaded and stored once a slab, and draining them
+/// costs about as much as 8 chunks of products (Xeon, 2026-12-01: 256 → 1024
+/// took 2048³ from 930 to 1370 GFLOP/s).
 const KC: usize = 1024;
-const KC_TILES: usize = 256;
 /// Rows of A per tile.
 const MC: usize = 384;
 /// Most floats a packed operand holds (32 MB); larger ones go in chunks.
@@ -37,15 +39,15 @@ struct Line([f32; 16]);
 
 /// A growable f32 buffer aligned to 64 bytes.
 #[derive(Default)]
-pub(super) struct Packed(Vec<Line>);
+pub(crate) struct Packed(Vec<Line>);
 
 impl Packed {
     /// The first float.
-    pub(super) fn as_ptr(&self) -> *const f32 {
+    pub(crate) fn as_ptr(&self) -> *const f32 {
         self.0.as_ptr() as *const f32
     }
 
-    pub(super) fn resize(&mut self, len: usize) -> &mut [f32] {
+    pub(crate) fn resize(&mut self, len: usize) -> &mut [f32] {
         self.0.resize(len.div_ceil(16), Line([0.0; 16]));
         // SAFETY: Line is 16 f32s with no padding.
         unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr() as *mut f32, len) }
@@ -122,9 +124,8 @@ pub(super) fn blocked<T: Element, U: Element>(p: &Gemm, a: &[T], b: Operand<T>, 
                 let ap = SendPtr(apack.as_mut_ptr());
                 // The tile's k-slabs into C at `cbase` under layout `cl` (C itself, or a block buffer).
                 let slabs = |r0: usize, r1: usize, c0: usize, c1: usize, cbase: SendPtr<f32>, cl: &Gemm| {
-                    let slab = if kern.tiles { KC_TILES } else { KC };
-                    for pc in (0..depth).step_by(slab) {
-                        let kc = slab.min(depth - pc);
+                    for pc in (0..depth).step_by(KC) {
+                        let kc = KC.min(depth - pc);
                         let beta = if pc == 0 { p.beta } else { 1.0 };
                         let ep = Epilogue {
                             bias: epilogue.bias.filter(|_| pc == 0),

@@ -29,7 +29,9 @@ use crate::cpu::elementwise::unary_f32;
 use crate::cpu::isa::SendPtr;
 use crate::{DType, Element, Gemm, MatLayout, Result, Unary};
 use blocked::blocked;
+pub(crate) use blocked::Packed;
 pub use prepacked::PackedB;
+pub(crate) use staged::round_row;
 
 /// Deepest product run in one piece: deeper ones (a LM head's backward,
 /// K = 128256) go in slices of this depth accumulated onto C, so the packed

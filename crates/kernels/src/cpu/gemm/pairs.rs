@@ -28,9 +28,8 @@ pub(crate) fn kernel() -> Option<Kernel> {
     vector_kernel()
 }
 
-/// The `vdpbf16ps` kernel alone, never the AMX tiles: for callers that pack
-/// their own A panels line by line (attention), which the tiles' chunked A
-/// layout does not take.
+/// The `vdpbf16ps` kernel alone, never the AMX tiles (the one-row product,
+/// `gemv.rs`).
 pub(crate) fn vector_kernel() -> Option<Kernel> {
     #[cfg(target_arch = "x86_64")]
     if isa() >= Isa::Avx512Bf16 {

@@ -103,7 +103,7 @@ unsafe fn put_row<T: Element>(p: &Gemm, c: SendPtr<T>, bi: usize, i: usize, j0: 
 
 // A contiguous row rounded in one vectorised loop (at 2048² the element-by-element
 // store, with its index arithmetic, was 8% of a bf16 product).
-dispatch_isa!(fn round_row<T: Element>(src: &[f32], dst: &mut [T]) = round_row_body);
+dispatch_isa!(pub(crate) fn round_row<T: Element>(src: &[f32], dst: &mut [T]) = round_row_body);
 
 #[inline(always)]
 fn round_row_body<T: Element>(src: &[f32], dst: &mut [T]) {
