@@ -230,9 +230,9 @@ pub(super) fn query_block_tiled<T: Element>(
         let ld = kend.div_ceil(nr) * nr;
         let lds = kern.depth(ld);
         let vd = kern.depth(kv.tkp);
-        // Scores, weights as A panels over k = keys (pp[a][s·MR + i]) and the
-        // output, in this thread's scratch: not zeroed, since every element a
-        // real row reads is written first (padded rows only reach padded rows).
+        // Scores, weights as A panels over k = keys (`put_line`'s layout) and
+        // the output, in this thread's scratch, not zeroed: every element a
+        // real row reads is written first (a padded row reaches only padded rows).
         {
             // Taken and put back, not borrowed in a closure: a closure would not
             // be compiled for this function's instruction set.
@@ -261,7 +261,8 @@ pub(super) fn query_block_tiled<T: Element>(
                 // The row's scores are spent: its first element keeps 1/l for the end.
                 sr[0] = inv;
             }
-            // Padded rows as zeros: stale bits there could be subnormals or NaNs.
+            // The padded rows of the weights as zeros all the same, so that no stale
+            // bits (NaN, subnormals) reach the products.
             let zeros = vec![0f32; ld];
             for r in rows..apan * mr {
                 put_line(&mut pp[(r / mr) * mr * lds..], mr, r % mr, &zeros, &kern);
