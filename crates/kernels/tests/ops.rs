@@ -118,6 +118,14 @@ fn binary_ops_with_broadcast_and_strides_match_reference() {
         (vec![4, 33], vec![1, 4], vec![33, 1], 0),
         (vec![2, 9, 100], vec![900, 100, 1], vec![2000, 200, 1], 7),
         (vec![], vec![], vec![], 0),
+        // Short rows over more than one task, whose odometers start mid-shape: heads [B, H, T, D]
+        // read from [B, T, H, D] against a dense one, a broadcast over the middle, size-1
+        // dimensions with any stride, and dense ones that merge into long rows.
+        (vec![2, 5, 300, 16], vec![24000, 16, 80, 1], dense(&[2, 5, 300, 16]), 3),
+        (vec![3, 700, 16], dense(&[3, 700, 16]), vec![16, 0, 1], 0),
+        (vec![2, 1, 3, 1, 16], vec![48, 999, 16, 7, 1], vec![0, 5, 16, 0, 1], 1),
+        (vec![4, 9000], dense(&[4, 9000]), dense(&[4, 9000]), 0),
+        (vec![64, 2, 200], vec![400, 200, 1], vec![1, 0, 64], 0),
     ];
     for op in [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div] {
         for (shape, ls, rs, roff) in &cases {
@@ -145,6 +153,17 @@ fn strided_copy_and_casts_match_reference() {
     let src = randn::<f32>(3, 700);
     let transposed = [1, 9, 63]; // a [9, 7, 5] buffer read as [5, 7, 9]
     let narrowed = [81, 9, 1]; // [5, 9, 9] narrowed to 7 in the middle
+                               // Heads: [B, T, H, D] read as [B, H, T, D], in rows of 16 over several tasks, and dense blocks.
+    let big = randn::<f32>(4, 2 * 600 * 4 * 16 + 5);
+    let heads = [2, 4, 600, 16];
+    for strides in [vec![38400, 16, 64, 1], dense(&heads)] {
+        let s = Strided { shape: &heads, strides: &strides, offset: 5 };
+        let n = s.len();
+        let (mut out, mut want) = (poisoned::<f32>(n), poisoned::<f32>(n));
+        fast::copy(&big, s, &mut out).unwrap();
+        reference::copy(&big, s, &mut want).unwrap();
+        assert_close(&format!("copy {heads:?} {strides:?}"), &out, &want, 0.0);
+    }
     for strides in [dense(&shape), transposed.to_vec(), narrowed.to_vec()] {
         let s = Strided { shape: &shape, strides: &strides, offset: 4 };
         let n = s.len();

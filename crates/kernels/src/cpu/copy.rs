@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::elementwise::row_offset;
+use super::walk::Walk;
 use crate::{Element, Error, Result, Strided};
 
 /// Elements per rayon task.
@@ -27,13 +27,13 @@ pub fn copy<S: Element, D: Element>(src: &[S], s: Strided, dst: &mut [D]) -> Res
     if dst.is_empty() {
         return Ok(());
     }
-    let rank = s.shape.len();
-    let n = if rank == 0 { 1 } else { s.shape[rank - 1] };
-    let inner = if rank == 0 { 1 } else { s.strides[rank - 1] };
+    let walk = Walk::new("copy", s.shape, [s.strides], [s.offset], CHUNK)?;
+    let (n, inner) = (walk.row_len(), walk.inner(0));
     let rows_per_task = (CHUNK / n).max(1);
     dst.par_chunks_mut(n * rows_per_task).enumerate().for_each(|(t, o)| {
-        for (ri, orow) in o.chunks_exact_mut(n).enumerate() {
-            let off = row_offset(&s, t * rows_per_task + ri);
+        let mut rows = walk.rows(t * rows_per_task);
+        for orow in o.chunks_exact_mut(n) {
+            let [off] = rows.offsets();
             if inner == 1 {
                 for (d, x) in orow.iter_mut().zip(&src[off..off + n]) {
                     *d = D::from_f32(x.to_f32());
@@ -43,6 +43,7 @@ pub fn copy<S: Element, D: Element>(src: &[S], s: Strided, dst: &mut [D]) -> Res
                     *d = D::from_f32(src[off + j * inner].to_f32());
                 }
             }
+            rows.advance();
         }
     });
     Ok(())

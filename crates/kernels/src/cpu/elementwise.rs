@@ -5,6 +5,7 @@ use rayon::prelude::*;
 
 use crate::cpu::isa::dispatch_isa;
 use crate::cpu::math::exp;
+use crate::cpu::walk::Walk;
 use crate::{Binary, Element, Error, Result, Strided, Unary};
 
 /// Elements per rayon task.
@@ -109,54 +110,60 @@ pub(crate) fn check_binary(l: &Strided, ll: usize, r: &Strided, rl: usize, out: 
     Ok(())
 }
 
-/// out[i] = lhs[i] op rhs[i] over the common shape; rows of the last
-/// dimension go to rayon tasks, unit and zero inner strides take fast paths.
+/// out[i] = lhs[i] op rhs[i] over the common shape, row by row over the
+/// merged views (`walk.rs`); unit and zero inner strides take fast paths.
 pub fn binary<T: Element>(op: Binary, lhs: &[T], l: Strided, rhs: &[T], r: Strided, out: &mut [T]) -> Result<()> {
     check_binary(&l, lhs.len(), &r, rhs.len(), out.len())?;
     if out.is_empty() {
         return Ok(());
     }
-    let rank = l.shape.len();
-    let n = if rank == 0 { 1 } else { l.shape[rank - 1] };
-    let (ls, rs) = if rank == 0 { (1, 1) } else { (l.strides[rank - 1], r.strides[rank - 1]) };
+    let walk = Walk::new("binary", l.shape, [l.strides, r.strides], [l.offset, r.offset], CHUNK)?;
+    // The op chosen once, outside the loops, so each row's loop is plain f32 lanes.
+    match op {
+        Binary::Add => binary_rows(&walk, lhs, rhs, out, |a, b| a + b),
+        Binary::Sub => binary_rows(&walk, lhs, rhs, out, |a, b| a - b),
+        Binary::Mul => binary_rows(&walk, lhs, rhs, out, |a, b| a * b),
+        Binary::Div => binary_rows(&walk, lhs, rhs, out, |a, b| a / b),
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn binary_rows<T: Element>(walk: &Walk<2>, lhs: &[T], rhs: &[T], out: &mut [T], f: impl Fn(f32, f32) -> f32 + Sync) {
+    let n = walk.row_len();
+    let (ls, rs) = (walk.inner(0), walk.inner(1));
     let rows_per_task = (CHUNK / n).max(1);
     out.par_chunks_mut(n * rows_per_task).enumerate().for_each(|(t, o)| {
-        for (ri, orow) in o.chunks_exact_mut(n).enumerate() {
-            let row = t * rows_per_task + ri;
-            let (lo, ro) = (row_offset(&l, row), row_offset(&r, row));
+        let mut rows = walk.rows(t * rows_per_task);
+        for orow in o.chunks_exact_mut(n) {
+            let [lo, ro] = rows.offsets();
             match (ls, rs) {
                 (1, 1) => {
                     for ((o, a), b) in orow.iter_mut().zip(&lhs[lo..lo + n]).zip(&rhs[ro..ro + n]) {
-                        *o = T::from_f32(op.apply(a.to_f32(), b.to_f32()));
+                        *o = T::from_f32(f(a.to_f32(), b.to_f32()));
                     }
                 }
                 (1, 0) => {
                     let b = rhs[ro].to_f32();
                     for (o, a) in orow.iter_mut().zip(&lhs[lo..lo + n]) {
-                        *o = T::from_f32(op.apply(a.to_f32(), b));
+                        *o = T::from_f32(f(a.to_f32(), b));
+                    }
+                }
+                (0, 1) => {
+                    let a = lhs[lo].to_f32();
+                    for (o, b) in orow.iter_mut().zip(&rhs[ro..ro + n]) {
+                        *o = T::from_f32(f(a, b.to_f32()));
                     }
                 }
                 _ => {
                     for (j, o) in orow.iter_mut().enumerate() {
-                        *o = T::from_f32(op.apply(lhs[lo + j * ls].to_f32(), rhs[ro + j * rs].to_f32()));
+                        *o = T::from_f32(f(lhs[lo + j * ls].to_f32(), rhs[ro + j * rs].to_f32()));
                     }
                 }
             }
+            rows.advance();
         }
     });
-    Ok(())
-}
-
-/// Offset of row `row` (an index over all dimensions but the last).
-#[inline]
-pub(crate) fn row_offset(s: &Strided, mut row: usize) -> usize {
-    let mut off = s.offset;
-    let rank = s.shape.len();
-    for d in (0..rank.saturating_sub(1)).rev() {
-        off += (row % s.shape[d]) * s.strides[d];
-        row /= s.shape[d];
-    }
-    off
 }
 
 pub(crate) mod reference {

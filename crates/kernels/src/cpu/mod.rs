@@ -18,6 +18,7 @@ mod norm_grad;
 pub(crate) mod pool;
 mod reduce;
 mod rope;
+mod walk;
 
 pub use loss::IGNORE;
 pub use pool::{pool_stats, PoolStats};
