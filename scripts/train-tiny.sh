@@ -13,8 +13,11 @@
 #   eval      accuracy per question kind on both held-out splits, caption recall, text perplexity,
 #             image tokens and prefill time, after each stage (runs/tiny/results/*.json)
 #   ship      the stage-2 models in bf16 to models/tiny-llava and models/tiny-mllama
-# Every step is skipped when its output is complete and resumed when it was cut short, so a rerun
-# after an interruption continues. Fixed seeds: a rerun gives the same weights.
+# The two families train side by side, one thread each (their logs: RUN_DIR/llava.log, mllama.log);
+# Mllama's encoder pre-trains while the Llama does, and each family's stages follow its own encoder.
+# On 2 cores that takes about 3 hours instead of 4 one after the other (IRIS_TINY_LANES=1: one family at
+# a time on every core). Every step is skipped when its output is complete and resumed when it was cut
+# short, so a rerun after an interruption continues. Fixed seeds: a rerun gives the same weights.
 # Usage: scripts/train-tiny.sh [RUN_DIR]  (default runs/tiny; hours on 2 cores: run it in the background)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,41 +37,84 @@ D="$R/data"
 [ -f "$D/text-heldout.jsonl" ] || $iris data shapes --out "$D" --n 48000 --heldout 200 --text 20000 --shifted 0.3 --seed 0
 [ -f "$R/mllama-init/model.safetensors" ] || "$py" tools/tiny/tiny.py init "$R"
 
+lanes="${IRIS_TINY_LANES:-2}"
+threads=()
+[ "$lanes" = 1 ] || threads=(--threads 1)
+
+# finished NAME STEPS: whether the run $R/NAME has reached STEPS.
+finished() {
+    [ -f "$R/$1/train_state.json" ] &&
+        [ "$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['step'])" "$R/$1/train_state.json")" -ge "$2" ]
+}
+
 # train NAME STEPS ARGS...: one `iris train` run into $R/NAME, skipped when done, resumed when cut short.
 train() {
     local name=$1 steps=$2
     shift 2
     local out="$R/$name" resume=()
-    if [ -f "$out/train_state.json" ]; then
-        local done
-        done=$("$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['step'])" "$out/train_state.json")
-        [ "$done" -ge "$steps" ] && return 0
-        resume=(--resume "$out")
-    fi
-    echo "== $name ($steps steps)"
-    $iris train --steps "$steps" --out "$out" --save-every 250 --seed 0 --weight-decay 0.01 "${resume[@]}" "$@"
+    finished "$name" "$steps" && return 0
+    [ -f "$out/train_state.json" ] && resume=(--resume "$out")
+    echo "== $name ($steps steps) $(date -u +%H:%M)"
+    $iris "${threads[@]}" train --steps "$steps" --out "$out" --save-every 250 --seed 0 --weight-decay 0.01 \
+        "${resume[@]}" "$@"
 }
-
-train text 1500 --model "$R/llava-init" --data "$D/text.jsonl" --stage 2 --freeze 'multi_modal_projector.*' \
-    --batch-size 32 --lr 3e-3 --warmup 50
-# The vision transformers from scratch: 16 patch labels a picture, 64 pictures a step.
-train clip-probe 8000 --model "$R/llava-init" --data "$D/pretrain.jsonl" --probe 161 --stage 1 \
-    --train 'vision_tower.*' --batch-size 64 --lr 1e-3 --warmup 200
-train mllama-probe 8000 --model "$R/mllama-init" --data "$D/pretrain.jsonl" --probe 161 --stage 1 \
-    --train 'vision_model.*' --freeze 'language_model.*' --batch-size 64 --lr 1e-3 --warmup 200
-[ -f "$R/llava-base/model.safetensors" ] || "$py" tools/tiny/tiny.py llava "$R/text" "$R/clip-probe" "$R/llava-base"
-[ -f "$R/mllama-base/model.safetensors" ] || "$py" tools/tiny/tiny.py mllama "$R/text" "$R/mllama-probe" "$R/mllama-base"
 
 # Stage 1 at a low rate: at 2e-3 the projector's output grew from norm 3 to 90 (the decoder's RMSNorm
 # hides its scale, so Adam's steps inflate it) and colour fell from 29 % of its variance to 7 %; stage 2
 # then learned no colour at all. Stage 2 in large batches: which colour goes with which shape is learned
 # in a sudden step whose wait grows with the tokens to search and shrinks with the batch
 # (tools/tiny/binding.py; docs/training.md).
-for m in llava mllama; do
+stages() {
+    local m=$1
     train $m-stage1 1000 --model "$R/$m-base" --data "$D/train.jsonl" --stage 1 --batch-size 32 --lr 2e-4 --warmup 50
     train $m-stage2 3000 --model "$R/$m-stage1" --data "$D/train.jsonl" --stage 2 --batch-size 128 --lr 1e-3 \
         --warmup 100
-done
+}
+
+# Method A: the Llama on text, then the CLIP encoder from scratch (16 patch labels a picture, 64
+# pictures a step), composed, then its stages.
+llava() {
+    train text 1500 --model "$R/llava-init" --data "$D/text.jsonl" --stage 2 --freeze 'multi_modal_projector.*' \
+        --batch-size 32 --lr 3e-3 --warmup 50
+    train clip-probe 8000 --model "$R/llava-init" --data "$D/pretrain.jsonl" --probe 161 --stage 1 \
+        --train 'vision_tower.*' --batch-size 64 --lr 1e-3 --warmup 200
+    [ -f "$R/llava-base/model.safetensors" ] || "$py" tools/tiny/tiny.py llava "$R/text" "$R/clip-probe" "$R/llava-base"
+    stages llava
+}
+
+# Method B: its encoder from scratch, then (once the Llama is trained) composed and its stages. Waiting on
+# the other lane, it gives up when that lane has ended without the Llama.
+mllama() {
+    train mllama-probe 8000 --model "$R/mllama-init" --data "$D/pretrain.jsonl" --probe 161 --stage 1 \
+        --train 'vision_model.*' --freeze 'language_model.*' --batch-size 64 --lr 1e-3 --warmup 200
+    until finished text 1500; do
+        if [ -n "${1:-}" ] && ! kill -0 "$1" 2>/dev/null; then
+            finished text 1500 && break
+            echo "the LLaVA lane ended without the text model" >&2
+            return 1
+        fi
+        sleep 20
+    done
+    [ -f "$R/mllama-base/model.safetensors" ] || "$py" tools/tiny/tiny.py mllama "$R/text" "$R/mllama-probe" "$R/mllama-base"
+    stages mllama
+}
+
+if [ "$lanes" = 1 ]; then
+    llava
+    mllama
+else
+    echo "== the two families side by side: $R/llava.log, $R/mllama.log"
+    echo "$lanes" > "$R/lanes"  # for the report: its step times are of one thread each
+    llava > "$R/llava.log" 2>&1 &
+    a=$!
+    mllama "$a" > "$R/mllama.log" 2>&1 &
+    b=$!
+    # Both lanes end before anything else runs; either's failure stops the script.
+    ok=0
+    wait "$a" || { ok=1; echo "the LLaVA lane failed: $R/llava.log" >&2; }
+    wait "$b" || { ok=1; echo "the Mllama lane failed: $R/mllama.log" >&2; }
+    [ "$ok" = 0 ] || exit 1
+fi
 
 # eval NAME: the checkpoint $R/NAME on both held-out splits and the held-out text.
 evaluate() {

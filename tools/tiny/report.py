@@ -35,12 +35,20 @@ def cpu() -> str:
     return "unknown CPU"
 
 
+def threads(run: Path) -> str:
+    """How the run's steps were timed: the two families side by side at one thread each, or one at a time."""
+    lanes = run / "lanes"
+    if lanes.is_file() and lanes.read_text().strip() != "1":
+        return "the two families side by side, one thread each"
+    return "2 threads"
+
+
 def main() -> None:
     run, out = Path(sys.argv[1]), Path(sys.argv[2])
     res = run / "results"
     md = ["# Two tiny vision-language models, trained by iris", "",
           "Made by `scripts/train-tiny.sh` (the recipe, its steps and settings are in its header) and written by",
-          f"`tools/tiny/report.py`; every figure below is from one run on this machine ({cpu()}, 2 threads, f32).",
+          f"`tools/tiny/report.py`; every figure below is from one run on this machine ({cpu()}, {threads(run)}, f32).",
           "The models ship in bf16 inside the `iris` binary (`--model tiny-llava`, the default, and `tiny-mllama`).",
           "", "## Accuracy on held-out pictures", "",
           "`iris eval` asks every question of each held-out picture through the chat template and decodes greedily; an",
