@@ -3,10 +3,11 @@
 //! image paths relative to the file's folder or absolute. `"question": TEXT`
 //! in place of `"prompt"` is the user's message, put in the checkpoint's chat
 //! template with the images before it (as `iris generate --chat` does). Every line is
-//! read, tokenized and checked (its images decode, its prompt holds one image
-//! token per image, it fits the context) before any step runs; an error names
-//! the file and the line.
+//! read, tokenized and checked (its images decode, each image once; its prompt holds
+//! one image token per image; it fits the context) before any step runs; an error
+//! names the file and the line.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -59,6 +60,7 @@ pub fn read_jsonl(path: &Path, pipe: &Pipeline) -> Result<Vec<Record>> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let max = pipe.model.decoder().cfg.max_position_embeddings;
     let mut out = Vec::new();
+    let mut decoded = HashSet::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
@@ -80,8 +82,12 @@ pub fn read_jsonl(path: &Path, pipe: &Pipeline) -> Result<Vec<Record>> {
             (None, None) => Vec::new(),
             _ => return Err(at("give `image` (a path) or `images` (a list of paths), not both".into())),
         };
+        // Each picture once: the shapes data asks three or four questions of each.
         for p in &images {
-            RgbImage::open(p).map_err(|e| at(e.to_string()))?;
+            if !decoded.contains(p) {
+                RgbImage::open(p).map_err(|e| at(e.to_string()))?;
+                decoded.insert(p.clone());
+            }
         }
         let prompt_ids = pipe.prompt_ids(prompt, images.len(), chat).map_err(|e| at(e.to_string()))?;
         let answer_ids = pipe.prompter.encode(answer, false).map_err(|e| at(e.to_string()))?;
