@@ -15,9 +15,10 @@
 #   ship      the stage-2 models in bf16 to models/tiny-llava and models/tiny-mllama
 # The two families train side by side, one thread each (their logs: RUN_DIR/llava.log, mllama.log);
 # Mllama's encoder pre-trains while the Llama does, and each family's stages follow its own encoder.
-# On 2 cores that takes about two hours (Xeon, 2026-12-01; Mllama's lane is the longer), where one
-# family at a time on every core took four (IRIS_TINY_LANES=1 still does that). Every step is skipped when its output is complete and resumed when it was cut
-# short, so a rerun after an interruption continues. Fixed seeds: a rerun gives the same weights.
+# On 2 cores that takes about two hours (Xeon, 2026-12-01; Mllama's lane is the longer);
+# IRIS_TINY_LANES=1 runs one family at a time on every core instead. Every step is skipped when its
+# output is complete and resumed when it was cut short, so a rerun after an interruption continues.
+# Fixed seeds: a rerun gives the same weights.
 # Usage: scripts/train-tiny.sh [RUN_DIR]  (default runs/tiny; hours on 2 cores: run it in the background)
 set -euo pipefail
 cd "$(dirname "$0")/.."
