@@ -126,6 +126,7 @@ fn binary_ops_with_broadcast_and_strides_match_reference() {
         (vec![2, 1, 3, 1, 16], vec![48, 999, 16, 7, 1], vec![0, 5, 16, 0, 1], 1),
         (vec![4, 9000], dense(&[4, 9000]), dense(&[4, 9000]), 0),
         (vec![64, 2, 200], vec![400, 200, 1], vec![1, 0, 64], 0),
+        (vec![6, 40], vec![1, 0], dense(&[6, 40]), 2),
     ];
     for op in [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div] {
         for (shape, ls, rs, roff) in &cases {
