@@ -154,28 +154,27 @@ fn strided_copy_and_casts_match_reference() {
     let src = randn::<f32>(3, 700);
     let transposed = [1, 9, 63]; // a [9, 7, 5] buffer read as [5, 7, 9]
     let narrowed = [81, 9, 1]; // [5, 9, 9] narrowed to 7 in the middle
-                               // Heads: [B, T, H, D] read as [B, H, T, D], in rows of 16 over several tasks, and dense blocks.
-    let big = randn::<f32>(4, 2 * 600 * 4 * 16 + 5);
-    let heads = [2, 4, 600, 16];
-    for strides in [vec![38400, 16, 64, 1], dense(&heads)] {
-        let s = Strided { shape: &heads, strides: &strides, offset: 5 };
+    let same_as_reference = |src: &[f32], s: Strided| {
         let n = s.len();
         let (mut out, mut want) = (poisoned::<f32>(n), poisoned::<f32>(n));
-        fast::copy(&big, s, &mut out).unwrap();
-        reference::copy(&big, s, &mut want).unwrap();
-        assert_close(&format!("copy {heads:?} {strides:?}"), &out, &want, 0.0);
-    }
+        fast::copy(src, s, &mut out).unwrap();
+        reference::copy(src, s, &mut want).unwrap();
+        assert_close(&format!("copy {:?} {:?}", s.shape, s.strides), &out, &want, 0.0);
+    };
     for strides in [dense(&shape), transposed.to_vec(), narrowed.to_vec()] {
         let s = Strided { shape: &shape, strides: &strides, offset: 4 };
+        same_as_reference(&src, s);
         let n = s.len();
-        let (mut out, mut want) = (poisoned::<f32>(n), poisoned::<f32>(n));
-        fast::copy(&src, s, &mut out).unwrap();
-        reference::copy(&src, s, &mut want).unwrap();
-        assert_close(&format!("copy {strides:?}"), &out, &want, 0.0);
         let (mut out, mut want) = (poisoned::<bf16>(n), poisoned::<bf16>(n));
         fast::copy(&src, s, &mut out).unwrap();
         reference::copy(&src, s, &mut want).unwrap();
         assert_close(&format!("copy to bf16 {strides:?}"), &out, &want, 0.0);
+    }
+    // Heads: [B, T, H, D] read as [B, H, T, D], in rows of 16 over several tasks, and dense blocks.
+    let big = randn::<f32>(4, 2 * 600 * 4 * 16 + 5);
+    let heads = [2, 4, 600, 16];
+    for strides in [vec![38400, 16, 64, 1], dense(&heads)] {
+        same_as_reference(&big, Strided { shape: &heads, strides: &strides, offset: 5 });
     }
     // Casts: contiguous copies across dtypes, round trips within tolerance.
     let n = 1001;

@@ -84,9 +84,8 @@ pub fn read_jsonl(path: &Path, pipe: &Pipeline) -> Result<Vec<Record>> {
         };
         // Each picture once: the shapes data asks three or four questions of each.
         for p in &images {
-            if !decoded.contains(p) {
+            if decoded.insert(p.clone()) {
                 RgbImage::open(p).map_err(|e| at(e.to_string()))?;
-                decoded.insert(p.clone());
             }
         }
         let prompt_ids = pipe.prompt_ids(prompt, images.len(), chat).map_err(|e| at(e.to_string()))?;
