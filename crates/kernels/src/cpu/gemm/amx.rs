@@ -31,10 +31,17 @@ const CHUNK: usize = 16;
 pub(crate) fn kernel() -> Option<Kernel> {
     #[cfg(target_arch = "x86_64")]
     if isa() == Isa::Amx {
-        return Some(Kernel { mr: MR, nr: NR, run: hardware::run, pairs: true, tiles: true });
+        return Some(Kernel {
+            mr: MR,
+            nr: NR,
+            run: hardware::run,
+            pairs: true,
+            tiles: true,
+            ahead: Some(hardware::ahead),
+        });
     }
     if amx_model() {
-        return Some(Kernel { mr: MR, nr: NR, run: run_model, pairs: true, tiles: true });
+        return Some(Kernel { mr: MR, nr: NR, run: run_model, pairs: true, tiles: true, ahead: Some(ahead_model) });
     }
     None
 }
@@ -103,9 +110,12 @@ trait Tiles {
     fn dot<const C: usize, const A: usize, const B: usize>(&mut self);
     /// Tile T's rows to `p`, `stride` bytes apart.
     unsafe fn store<const T: usize>(&self, p: *mut u8, stride: usize);
+    /// Asks for the cache line at `p` in L2 (a hint: no access is made).
+    fn prefetch(&self, _p: *const u8) {}
 }
 
-/// One 32×32 block over `kc` slots (a multiple of 16) with any `Tiles`.
+/// One 32×32 block over `kc` slots (a multiple of 16) with any `Tiles`,
+/// prefetching the `lines` cache lines from `next` a few per chunk.
 ///
 /// # Safety
 /// A and B panels of `kc` slots laid out as the module says; C valid for a
@@ -122,8 +132,11 @@ unsafe fn block<X: Tiles>(
     cs: usize,
     alpha: f32,
     beta: f32,
+    next: *const u8,
+    lines: usize,
 ) {
     let (a, b) = (a as *const u8, b as *const u8);
+    let per_chunk = lines.div_ceil(kc / CHUNK);
     // C's rows in place when they are contiguous and need no scaling: its tiles
     // load (beta 1) or start at zero (beta 0) and are stored straight back.
     let direct = cs == 1 && alpha == 1.0 && (beta == 0.0 || beta == 1.0);
@@ -152,6 +165,9 @@ unsafe fn block<X: Tiles>(
         x.load::<5>(ac.add(16 * 64), 64);
         x.dot::<2, 5, 6>();
         x.dot::<3, 5, 7>();
+        for l in chunk * per_chunk..((chunk + 1) * per_chunk).min(lines) {
+            x.prefetch(next.wrapping_add(l * 64));
+        }
     }
     if direct {
         x.store::<0>(cb.add(corner[0]), crs);
@@ -211,7 +227,25 @@ impl Tiles for Model {
 /// As `block`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn run_model(kc: usize, a: *const f32, b: *const f32, c: *mut f32, rs: usize, cs: usize, alpha: f32, beta: f32) {
-    block(&mut Model { t: [[[0; 64]; 16]; 8] }, kc, a, b, c, rs, cs, alpha, beta);
+    ahead_model(kc, a, b, c, rs, cs, alpha, beta, std::ptr::null(), 0);
+}
+
+/// # Safety
+/// As `block`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn ahead_model(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    rs: usize,
+    cs: usize,
+    alpha: f32,
+    beta: f32,
+    next: *const u8,
+    lines: usize,
+) {
+    block(&mut Model { t: [[[0; 64]; 16]; 8] }, kc, a, b, c, rs, cs, alpha, beta, next, lines);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -262,6 +296,10 @@ mod hardware {
         unsafe fn store<const T: usize>(&self, p: *mut u8, stride: usize) {
             asm!("tilestored [{p} + {s}*1], tmm{t}", t = const T, p = in(reg) p, s = in(reg) stride, options(nostack));
         }
+        fn prefetch(&self, p: *const u8) {
+            // SAFETY: a prefetch is a hint; it reads nothing and faults on no address.
+            unsafe { asm!("prefetcht1 [{p}]", p = in(reg) p, options(nostack, readonly, preserves_flags)) };
+        }
     }
 
     /// # Safety
@@ -277,6 +315,26 @@ mod hardware {
         alpha: f32,
         beta: f32,
     ) {
+        ahead(kc, a, b, c, rs, cs, alpha, beta, std::ptr::null(), 0);
+    }
+
+    /// `run`, prefetching `lines` cache lines from `next` (`block`).
+    ///
+    /// # Safety
+    /// As `run`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn ahead(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        rs: usize,
+        cs: usize,
+        alpha: f32,
+        beta: f32,
+        next: *const u8,
+        lines: usize,
+    ) {
         // The configuration stays loaded on this thread from its first block on (nothing
         // else in the process uses the tiles), sparing an ldtilecfg and a tilerelease
         // around every block, which is only a few microseconds of products.
@@ -286,6 +344,6 @@ mod hardware {
                 done.set(true);
             }
         });
-        block(&mut Hardware, kc, a, b, c, rs, cs, alpha, beta);
+        block(&mut Hardware, kc, a, b, c, rs, cs, alpha, beta, next, lines);
     }
 }

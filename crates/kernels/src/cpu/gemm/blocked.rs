@@ -30,6 +30,16 @@ const MC: usize = 384;
 const PACK_FLOATS: usize = 8 << 20;
 /// Columns of C per tile.
 const NC: usize = 512;
+/// AMX tiles instead: a tile's A slab of about A_SLAB bytes and NC_TILES
+/// columns, so that the slab, a B panel and the tile's f32 block of C stay in
+/// L2 (2 MB a core) while each B panel is read once from memory, prefetched
+/// during the panel before it (`tile`'s `ahead`). Operands streaming through
+/// the tiles from 4 MB run at a fifth of their speed from 1 MB
+/// (tools/amx-probe/main.rs). The model of this loop (tools/amx-probe/tile.rs,
+/// k = 2048, Xeon, 2026-12-01): 384 × 512 with 1.5 MB of A 1.09 TFLOP/s a
+/// core, 256 × 128 1.29, with the prefetch 1.47.
+const A_SLAB: usize = 1 << 20;
+const NC_TILES: usize = 128;
 
 /// A cache line of f32s: packed panels start on 64-byte boundaries, so no
 /// 512-bit load of a B panel straddles two lines.
@@ -71,6 +81,8 @@ pub(super) fn blocked<T: Element, U: Element>(p: &Gemm, a: &[T], b: Operand<T>, 
     let (mr, nr) = (kern.mr, kern.nr);
     // Panel depth in slots: k steps of f32, or ⌈k/2⌉ pairs of bf16 (in whole chunks for AMX).
     let depth = kern.depth(p.k);
+    let (mc, nc) =
+        if kern.tiles { ((A_SLAB / (4 * KC.min(depth)) / mr * mr).clamp(2 * mr, 16 * mr), NC_TILES) } else { (MC, NC) };
     // AMX reads A's rows 16 slots at a time (`amx.rs`).
     let pack_a_panel = |panel: &mut [f32], bi: usize, i0: usize| {
         if kern.tiles {
@@ -117,8 +129,8 @@ pub(super) fn blocked<T: Element, U: Element>(p: &Gemm, a: &[T], b: Operand<T>, 
                     Operand::Packed(b) => Panels::Packed(b),
                 };
                 // Tiles of nearly equal size, as many as the threads can share evenly.
-                let gm = mp.div_ceil((MC / mr).max(1));
-                let gn = np.div_ceil((NC / nr).max(1));
+                let gm = mp.div_ceil((mc / mr).max(1));
+                let gn = np.div_ceil((nc / nr).max(1));
                 let gm = if small { gm } else { gm.div_ceil(threads) * threads }.min(mp);
                 let (rows, cols) = (split(mp, gm), split(np, gn));
                 let ap = SendPtr(apack.as_mut_ptr());
@@ -131,18 +143,33 @@ pub(super) fn blocked<T: Element, U: Element>(p: &Gemm, a: &[T], b: Operand<T>, 
                             bias: epilogue.bias.filter(|_| pc == 0),
                             act: epilogue.act.filter(|_| pc + kc == depth),
                         };
-                        let bpanel = |jp: usize| bpanels.get(jc / nr + jp, jp, nr, depth, pc);
+                        let bpanel = |jp: usize, pc: usize| bpanels.get(jc / nr + jp, jp, nr, depth, pc);
+                        // The B panel after this one: the next column's, or the next slab's first.
+                        let after = |jp: usize| match (jp + 1 < c1, pc + kc < depth) {
+                            (true, _) => Some(bpanel(jp + 1, pc)),
+                            (false, true) => Some(bpanel(c0, pc + kc)),
+                            (false, false) => None,
+                        };
+                        // Its cache lines (B slabs are kc·NR slots), a share to each A panel's block.
+                        let lines = (kc * nr * 4).div_ceil(64);
+                        let share = lines.div_ceil(r1 - r0);
                         // A B panel stays in cache while the tile's A panels stream through.
                         for jp in c0..c1 {
-                            // No software prefetch of the next B panel: the hardware's
-                            // streams do as well (measured +0-1 % without it).
+                            // The f32 kernels do not prefetch the next B panel: the hardware's
+                            // streams do as well (measured +0-1 % without it). The AMX one does.
+                            let next = after(jp).filter(|_| kern.ahead.is_some());
                             for ip in r0..r1 {
+                                let first = (ip - r0) * share;
+                                let ahead = next.map_or((std::ptr::null(), 0), |q| {
+                                    ((q as *const u8).wrapping_add(first * 64), share.min(lines.saturating_sub(first)))
+                                });
                                 // SAFETY: ip < mp panels of k·MR floats were packed; tiles are
                                 // disjoint and Gemm::check bounded C.
                                 unsafe {
                                     let apanel = ap.get().add(ip * mr * depth + pc * mr);
                                     let (ib, jb) = (ic / mr + ip, jc / nr + jp);
-                                    tile(&kern, cl, kc, bi, ib, jb, apanel, bpanel(jp), cbase, beta, ep)
+                                    let bp = bpanel(jp, pc);
+                                    tile(&kern, cl, kc, bi, ib, jb, apanel, bp, cbase, beta, ep, ahead)
                                 };
                             }
                         }
@@ -257,7 +284,9 @@ fn split(panels: usize, groups: usize) -> impl Fn(usize) -> usize {
     move |g| g * (panels / groups) + g.min(panels % groups)
 }
 
-/// One MR×NR block of C, row block `ip` and column block `jp`, from the A panel `a` and the B panel `b`.
+/// One MR×NR block of C, row block `ip` and column block `jp`, from the A
+/// panel `a` and the B panel `b`; a kernel with `ahead` prefetches the
+/// `ahead.1` lines from `ahead.0` meanwhile.
 ///
 /// # Safety
 /// `c` must cover the C layout of `p`; no other task may write this block.
@@ -274,17 +303,22 @@ unsafe fn tile(
     c: SendPtr<f32>,
     beta: f32,
     epilogue: Epilogue,
+    (next, lines): (*const u8, usize),
 ) {
     let (i0, j0) = (ip * k.mr, jp * k.nr);
+    let run = |c: *mut f32, rs: usize, cs: usize, alpha: f32, beta: f32| match k.ahead {
+        Some(f) => f(kc, a, b, c, rs, cs, alpha, beta, next, lines),
+        None => (k.run)(kc, a, b, c, rs, cs, alpha, beta),
+    };
     let (mr, nr) = (k.mr.min(p.m - i0), k.nr.min(p.n - j0));
     // Wrapping: a block buffer's base may lie before the buffer (staged::block).
     let cp = c.0.wrapping_add(p.c.at(bi, i0, j0));
     let (rs, cs) = (p.c.row_stride, p.c.col_stride);
     if mr == k.mr && nr == k.nr {
-        (k.run)(kc, a, b, cp, rs, cs, p.alpha, beta);
+        run(cp, rs, cs, p.alpha, beta);
     } else {
         let mut acc = [0f32; 32 * 32];
-        (k.run)(kc, a, b, acc.as_mut_ptr(), k.nr, 1, 1.0, 0.0);
+        run(acc.as_mut_ptr(), k.nr, 1, 1.0, 0.0);
         store_tile(&acc, k.nr, mr, nr, cp, rs, cs, p.alpha, beta);
     }
     if let Some(bias) = epilogue.bias {

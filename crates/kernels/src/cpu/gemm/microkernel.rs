@@ -12,6 +12,10 @@ use crate::cpu::isa::{isa, Isa};
 /// `kc, a, b, c, rs, cs, alpha, beta`. `beta == 0` does not read C.
 pub(crate) type KernelFn = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, usize, f32, f32);
 
+/// A `KernelFn` that also prefetches `lines` cache lines from `next` into L2,
+/// a few per step, while it computes (the next B panel: `blocked.rs`).
+pub(crate) type AheadFn = unsafe fn(usize, *const f32, *const f32, *mut f32, usize, usize, f32, f32, *const u8, usize);
+
 #[derive(Clone, Copy)]
 pub(crate) struct Kernel {
     pub mr: usize,
@@ -22,6 +26,9 @@ pub(crate) struct Kernel {
     /// AMX tiles (`amx.rs`): A panels in chunks of 16 slots holding each row's
     /// 16 slots together, and depths padded to whole chunks.
     pub tiles: bool,
+    /// `run` with a prefetch of the next B panel woven in (the AMX kernel,
+    /// whose B panels would otherwise arrive from memory on first use).
+    pub ahead: Option<AheadFn>,
 }
 
 impl Kernel {
@@ -39,11 +46,11 @@ pub(crate) fn kernel() -> Kernel {
     match isa() {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 | Isa::Avx512Bf16 | Isa::Amx => {
-            Kernel { mr: 12, nr: 32, run: avx512_12x32, pairs: false, tiles: false }
+            Kernel { mr: 12, nr: 32, run: avx512_12x32, pairs: false, tiles: false, ahead: None }
         }
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => Kernel { mr: 6, nr: 16, run: avx2_6x16, pairs: false, tiles: false },
-        _ => Kernel { mr: 4, nr: 16, run: scalar_4x16, pairs: false, tiles: false },
+        Isa::Avx2 => Kernel { mr: 6, nr: 16, run: avx2_6x16, pairs: false, tiles: false, ahead: None },
+        _ => Kernel { mr: 4, nr: 16, run: scalar_4x16, pairs: false, tiles: false, ahead: None },
     }
 }
 

@@ -33,7 +33,7 @@ pub(crate) fn kernel() -> Option<Kernel> {
 pub(crate) fn vector_kernel() -> Option<Kernel> {
     #[cfg(target_arch = "x86_64")]
     if isa() >= Isa::Avx512Bf16 {
-        return Some(Kernel { mr: 12, nr: 32, run: avx512bf16_12x32, pairs: true, tiles: false });
+        return Some(Kernel { mr: 12, nr: 32, run: avx512bf16_12x32, pairs: true, tiles: false, ahead: None });
     }
     None
 }
@@ -162,10 +162,13 @@ mod avx512 {
 
     /// Zeroes the columns past `live` and the slots past the depth.
     fn zero_tail(out: &mut [u32], w: usize, live: usize, slots: usize, k: usize) {
-        for s in 0..slots {
-            let from = if s < k.div_ceil(2) { live } else { 0 };
-            out[s * w + from..(s + 1) * w].fill(0);
+        let deep = k.div_ceil(2);
+        if live < w {
+            for s in 0..deep {
+                out[s * w + live..(s + 1) * w].fill(0);
+            }
         }
+        out[deep * w..slots * w].fill(0);
     }
 }
 
