@@ -108,3 +108,41 @@ fn bf16_weight_packed_once_serves_bf16_and_f32_rows() {
         assert!(back.iter().zip(&w).all(|(a, b)| *a == b.to_f32()), "unpack changed the weight");
     });
 }
+
+#[test]
+fn bf16_output_takes_bias_and_activation_as_its_blocks_are_rounded() {
+    // A 16-bit C gets the bias and the activation in the pass that rounds
+    // each block of C: across column tiles (past 128 and 512 columns), a
+    // partial last tile, and two slabs of depth, against the f64 sum of the
+    // exact bf16 products, the bias and quick_gelu, within bf16's rounding.
+    let quick_gelu = |x: f64| x / (1.0 + (-1.702 * x).exp());
+    for_each_isa_and_amx_model(|| {
+        for (s, &(m, n, k)) in [(70, 600, 100), (45, 200, 2100)].iter().enumerate() {
+            let seed = 1400 + 10 * s as u64;
+            let (w, x, bias) = (randn::<bf16>(seed, n * k), randn::<bf16>(seed + 1, m * k), randn::<f32>(seed + 2, n));
+            let p = iris_kernels::Gemm {
+                batch: 1,
+                m,
+                n,
+                k,
+                alpha: 1.0,
+                beta: 0.0,
+                a: MatLayout::row_major(m, k),
+                b: MatLayout::row_major(n, k).t(),
+                c: MatLayout::row_major(m, n),
+            };
+            let packed = fast::PackedB::new(&w, &p.b, k, n).unwrap();
+            let ep = Epilogue { bias: Some(&bias), act: Some(iris_kernels::Unary::QuickGelu) };
+            let mut got = vec![bf16::ZERO; m * n];
+            fast::gemm_packed_bf16(&p, &x, &packed, ep, &mut got).unwrap();
+            let want: Vec<bf16> = (0..m * n)
+                .map(|e| {
+                    let (i, j) = (e / n, e % n);
+                    let dot: f64 = (0..k).map(|l| x[i * k + l].to_f64() * w[j * k + l].to_f64()).sum();
+                    bf16::from_f64(quick_gelu(dot + bias[j] as f64))
+                })
+                .collect();
+            common::assert_close(&format!("{m}×{n}×{k} + bias, quick_gelu"), &got, &want, 1e-2);
+        }
+    });
+}

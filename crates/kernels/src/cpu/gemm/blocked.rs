@@ -134,61 +134,70 @@ pub(super) fn blocked<T: Element, U: Element>(p: &Gemm, a: &[T], b: Operand<T>, 
                 let gm = if small { gm } else { gm.div_ceil(threads) * threads }.min(mp);
                 let (rows, cols) = (split(mp, gm), split(np, gn));
                 let ap = SendPtr(apack.as_mut_ptr());
-                // The tile's k-slabs into C at `cbase` under layout `cl` (C itself, or a block buffer).
-                let slabs = |r0: usize, r1: usize, c0: usize, c1: usize, cbase: SendPtr<f32>, cl: &Gemm| {
-                    for pc in (0..depth).step_by(KC) {
-                        let kc = KC.min(depth - pc);
-                        let beta = if pc == 0 { p.beta } else { 1.0 };
-                        let ep = Epilogue {
-                            bias: epilogue.bias.filter(|_| pc == 0),
-                            act: epilogue.act.filter(|_| pc + kc == depth),
-                        };
-                        let bpanel = |jp: usize, pc: usize| bpanels.get(jc / nr + jp, jp, nr, depth, pc);
-                        // The B panel after this one: the next column's, or the next slab's first.
-                        let after = |jp: usize| match (jp + 1 < c1, pc + kc < depth) {
-                            (true, _) => Some(bpanel(jp + 1, pc)),
-                            (false, true) => Some(bpanel(c0, pc + kc)),
-                            (false, false) => None,
-                        };
-                        // Its cache lines (B slabs are kc·NR slots), a share to each A panel's block.
-                        let lines = (kc * nr * 4).div_ceil(64);
-                        let share = lines.div_ceil(r1 - r0);
-                        // A B panel stays in cache while the tile's A panels stream through.
-                        for jp in c0..c1 {
-                            // The f32 kernels do not prefetch the next B panel: the hardware's
-                            // streams do as well (measured +0-1 % without it). The AMX one does.
-                            let next = after(jp).filter(|_| kern.ahead.is_some());
-                            for ip in r0..r1 {
-                                let first = (ip - r0) * share;
-                                let ahead = next.map_or((std::ptr::null(), 0), |q| {
-                                    ((q as *const u8).wrapping_add(first * 64), share.min(lines.saturating_sub(first)))
-                                });
-                                // SAFETY: ip < mp panels of k·MR floats were packed; tiles are
-                                // disjoint and Gemm::check bounded C.
-                                unsafe {
-                                    let apanel = ap.get().add(ip * mr * depth + pc * mr);
-                                    let (ib, jb) = (ic / mr + ip, jc / nr + jp);
-                                    let bp = bpanel(jp, pc);
-                                    tile(&kern, cl, kc, bi, ib, jb, apanel, bp, cbase, beta, ep, ahead)
-                                };
+                // The tile's k-slabs into C at `cbase` under layout `cl` (C itself, or a block buffer),
+                // `epilogue` applied to each micro-tile.
+                let slabs =
+                    |r0: usize, r1: usize, c0: usize, c1: usize, cbase: SendPtr<f32>, cl: &Gemm, epilogue: Epilogue| {
+                        for pc in (0..depth).step_by(KC) {
+                            let kc = KC.min(depth - pc);
+                            let beta = if pc == 0 { p.beta } else { 1.0 };
+                            let ep = Epilogue {
+                                bias: epilogue.bias.filter(|_| pc == 0),
+                                act: epilogue.act.filter(|_| pc + kc == depth),
+                            };
+                            let bpanel = |jp: usize, pc: usize| bpanels.get(jc / nr + jp, jp, nr, depth, pc);
+                            // The B panel after this one: the next column's, or the next slab's first.
+                            let after = |jp: usize| match (jp + 1 < c1, pc + kc < depth) {
+                                (true, _) => Some(bpanel(jp + 1, pc)),
+                                (false, true) => Some(bpanel(c0, pc + kc)),
+                                (false, false) => None,
+                            };
+                            // Its cache lines (B slabs are kc·NR slots), a share to each A panel's block.
+                            let lines = (kc * nr * 4).div_ceil(64);
+                            let share = lines.div_ceil(r1 - r0);
+                            // A B panel stays in cache while the tile's A panels stream through.
+                            for jp in c0..c1 {
+                                // The f32 kernels do not prefetch the next B panel: the hardware's
+                                // streams do as well (measured +0-1 % without it). The AMX one does.
+                                let next = after(jp).filter(|_| kern.ahead.is_some());
+                                for ip in r0..r1 {
+                                    let first = (ip - r0) * share;
+                                    let ahead = next.map_or((std::ptr::null(), 0), |q| {
+                                        (
+                                            (q as *const u8).wrapping_add(first * 64),
+                                            share.min(lines.saturating_sub(first)),
+                                        )
+                                    });
+                                    // SAFETY: ip < mp panels of k·MR floats were packed; tiles are
+                                    // disjoint and Gemm::check bounded C.
+                                    unsafe {
+                                        let apanel = ap.get().add(ip * mr * depth + pc * mr);
+                                        let (ib, jb) = (ic / mr + ip, jc / nr + jp);
+                                        let bp = bpanel(jp, pc);
+                                        tile(&kern, cl, kc, bi, ib, jb, apanel, bp, cbase, beta, ep, ahead)
+                                    };
+                                }
                             }
                         }
-                    }
-                };
+                    };
                 let run = |t: usize| {
                     let (ti, tj) = (t / gn, t % gn);
                     let (r0, r1) = (rows(ti), rows(ti + 1));
                     let (c0, c1) = (cols(tj), cols(tj + 1));
                     if U::DTYPE == DType::F32 {
-                        slabs(r0, r1, c0, c1, SendPtr(cptr.get() as *mut f32), p);
+                        slabs(r0, r1, c0, c1, SendPtr(cptr.get() as *mut f32), p, epilogue);
                         return;
                     }
                     let rows_of = |r: usize| (ic + r * mr).min(p.m);
                     let cols_of = |c: usize| (jc + c * nr).min(p.n);
+                    // A 16-bit C takes the bias and activation as its block is rounded: a pass
+                    // over rows of NC, not one over each micro-tile's short rows (at CLIP's
+                    // 577 rows those took a tenth of the encode).
                     // SAFETY: blocks of C are disjoint between tiles; Gemm::check bounded C.
                     unsafe {
-                        staged::block(p, cptr, bi, (rows_of(r0), rows_of(r1)), (cols_of(c0), cols_of(c1)), |base, l| {
-                            slabs(r0, r1, c0, c1, base, &Gemm { c: l, ..*p })
+                        let (rows, cols) = ((rows_of(r0), rows_of(r1)), (cols_of(c0), cols_of(c1)));
+                        staged::block(p, cptr, bi, rows, cols, epilogue, |base, l| {
+                            slabs(r0, r1, c0, c1, base, &Gemm { c: l, ..*p }, Epilogue::default())
                         })
                     };
                 };

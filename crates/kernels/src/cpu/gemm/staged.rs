@@ -10,6 +10,8 @@ use std::cell::Cell;
 
 use rayon::prelude::*;
 
+use super::Epilogue;
+use crate::cpu::elementwise::unary_in_place;
 use crate::cpu::isa::{dispatch_isa, SendPtr};
 use crate::{Element, Gemm, MatLayout, Result};
 
@@ -19,7 +21,8 @@ thread_local! {
 }
 
 /// Runs `product` on an f32 buffer standing for rows [i0, i1) and columns
-/// [j0, j1) of batch `bi` of C, then rounds the buffer into C. `product`
+/// [j0, j1) of batch `bi` of C, then adds the epilogue's bias, applies its
+/// activation and rounds the buffer into C, row by row. `product`
 /// gets a base pointer and a dense layout under which element (i, j) of
 /// the block is at `base + i·w + j` (w = j1 − j0; addresses outside the
 /// block are never formed into accesses).
@@ -33,6 +36,7 @@ pub(super) unsafe fn block<U: Element>(
     bi: usize,
     (i0, i1): (usize, usize),
     (j0, j1): (usize, usize),
+    epilogue: Epilogue,
     product: impl FnOnce(SendPtr<f32>, MatLayout),
 ) {
     let w = j1 - j0;
@@ -51,7 +55,14 @@ pub(super) unsafe fn block<U: Element>(
     let dense = MatLayout { offset: 0, batch_stride: 0, row_stride: w, col_stride: 1 };
     product(SendPtr(buf.as_mut_ptr().wrapping_sub(i0 * w + j0)), dense);
     for i in i0..i1 {
-        put_row(p, c, bi, i, j0, &buf[(i - i0) * w..][..w]);
+        let row = &mut buf[(i - i0) * w..][..w];
+        if let Some(bias) = epilogue.bias {
+            row.iter_mut().zip(&bias[j0..j1]).for_each(|(x, b)| *x += b);
+        }
+        if let Some(op) = epilogue.act {
+            unary_in_place(op, row);
+        }
+        put_row(p, c, bi, i, j0, row);
     }
     BLOCK.set(buf);
 }
