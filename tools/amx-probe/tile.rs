@@ -5,7 +5,8 @@
 //!   rustc -O -C target-cpu=native tools/amx-probe/tile.rs -o /tmp/amx-tile
 //!   MC=384 NC=512 /tmp/amx-tile          the blocking before 2026-12-01 (1.5 MB of A)
 //!   MC=256 NC=128 AHEAD=1 /tmp/amx-tile  today's: 1 MB of A, the next B panel prefetched
-//! Other knobs: D (depth in chunks), N (B's columns), R (passes).
+//! Other knobs: D (depth in chunks), N (B's columns), R (passes), LOADC=1 (each block starts from
+//! C's tiles, as every KC slab after the first does, instead of zeroed ones).
 use std::arch::asm;
 
 #[repr(C, align(64))]
@@ -16,9 +17,16 @@ const CONFIG: Config = Config { palette: 1, start_row: 0, reserved: [0; 14],
 fn env(n: &str, d: usize) -> usize { std::env::var(n).ok().and_then(|v| v.parse().ok()).unwrap_or(d) }
 
 /// One 32×32 block over `d` chunks as amx.rs runs it (A chunks of 2 KB, B slots of 128 bytes),
-/// prefetching `per` lines a chunk from `next`; C's four tiles stored at row stride `crs`.
-unsafe fn block(d: usize, a: *const u8, b: *const u8, c: *mut u8, crs: usize, next: *const u8, per: usize) {
-    asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3");
+/// prefetching `per` lines a chunk from `next`; C's four tiles (loaded first when `load`) stored at
+/// row stride `crs`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn block(d: usize, a: *const u8, b: *const u8, c: *mut u8, crs: usize, next: *const u8, per: usize, load: bool) {
+    if load {
+        asm!("tileloadd tmm0, [{c} + {s}*1]", "tileloadd tmm1, [{c1} + {s}*1]", "tileloadd tmm2, [{c2} + {s}*1]", "tileloadd tmm3, [{c3} + {s}*1]",
+            c = in(reg) c, c1 = in(reg) c.add(64), c2 = in(reg) c.add(16 * crs), c3 = in(reg) c.add(16 * crs + 64), s = in(reg) crs);
+    } else {
+        asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3");
+    }
     for i in 0..d {
         let (a, b) = (a.add(i * 2048), b.add(i * 2048));
         for l in 0..per { asm!("prefetcht1 [{p}]", p = in(reg) next.wrapping_add((i * per + l) * 64)); }
@@ -43,6 +51,7 @@ fn main() {
     unsafe { asm!("syscall", inlateout("rax") 158i64 => ret, in("rdi") 0x1023u64, in("rsi") 18u64, lateout("rcx") _, lateout("r11") _); }
     assert_eq!(ret, 0, "Linux refused the tile state");
     let (mc, nc, d, n, reps, ahead) = (env("MC", 256), env("NC", 128), env("D", 64), env("N", 2048), env("R", 3), env("AHEAD", 0) == 1);
+    let load = env("LOADC", 0) == 1;
     let (mp, np) = (mc / 32, nc / 32);
     let (a, b) = (random(mp * d * 2048 + 64), random(n / 32 * d * 2048 + 64));
     let mut c = vec![0u8; mc * nc * 4 + 64];
@@ -60,11 +69,11 @@ fn main() {
             for jp in 0..np {
                 let panel = |q: usize| bp.wrapping_add((jc / 32 + q) % (n / 32) * d * 2048);
                 for ip in 0..mp {
-                    unsafe { block(d, a.add(ip * d * 2048), panel(jp), c.add(ip * 32 * crs + jp * 128), crs, panel(jp + 1).wrapping_add(ip * share * 64), per) };
+                    unsafe { block(d, a.add(ip * d * 2048), panel(jp), c.add(ip * 32 * crs + jp * 128), crs, panel(jp + 1).wrapping_add(ip * share * 64), per, load) };
                 }
             }
         }
     }
     let flops = (reps * mc * n * d * 32 * 2) as f64;
-    println!("MC={mc} NC={nc} D={d} N={n} AHEAD={ahead}: {:.0} GFLOP/s", flops / t.elapsed().as_secs_f64() / 1e9);
+    println!("MC={mc} NC={nc} D={d} N={n} AHEAD={ahead} LOADC={load}: {:.0} GFLOP/s", flops / t.elapsed().as_secs_f64() / 1e9);
 }
