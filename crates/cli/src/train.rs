@@ -13,6 +13,7 @@ use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use iris_model::train::data::read_jsonl;
 use iris_model::train::optim::{AdamWConfig, Schedule};
+use iris_model::train::pixels::{PixelCache, DEFAULT_BUDGET};
 use iris_model::train::stage_parameters;
 use iris_model::train::trainer::{TrainConfig, Trainer};
 use iris_model::{LoadOptions, Parameters, Pipeline};
@@ -91,6 +92,10 @@ pub struct TrainArgs {
     /// only; the answers are not used. `iris data shapes` writes such labels.
     #[arg(long, value_name = "N")]
     probe: Option<usize>,
+    /// Keep up to this many MiB of preprocessed pictures in memory, so that later epochs do not
+    /// decode them again (0: decode every time; the numbers are the same either way).
+    #[arg(long, default_value_t = DEFAULT_BUDGET >> 20)]
+    image_cache_mb: usize,
     /// Continue the run saved in this folder (same data and seed).
     #[arg(long)]
     resume: Option<PathBuf>,
@@ -147,6 +152,7 @@ pub fn run(a: &TrainArgs) -> Res<()> {
     };
     let examples = data.len();
     let mut t = Trainer::new(pipe, data, names, cfg)?;
+    t.pixels = PixelCache::new(a.image_cache_mb << 20);
     if let Some(classes) = a.probe {
         t.use_probe(classes)?;
     }

@@ -111,10 +111,14 @@ pub trait VisionLanguageModel: Parameters + Send + Sync {
     /// The images of several prompts (or training examples), preprocessed
     /// and encoded together (`encode_many`), then grouped back per prompt.
     fn encode_image_sets(&self, sets: &[&[RgbImage]]) -> Result<Vec<Encoded>> {
-        let mut px = Vec::new();
-        for img in sets.iter().flat_map(|s| s.iter()) {
-            px.push(self.preprocess(img)?);
-        }
+        let px = sets.iter().map(|s| s.iter().map(|img| self.preprocess(img)).collect()).collect::<Result<Vec<_>>>()?;
+        self.encode_pixel_sets(&px)
+    }
+
+    /// `encode_image_sets` of images already preprocessed (training's, from
+    /// its cache: `train::pixels`).
+    fn encode_pixel_sets(&self, sets: &[Vec<Pixels>]) -> Result<Vec<Encoded>> {
+        let px: Vec<Pixels> = sets.iter().flatten().cloned().collect();
         let mut feats = self.encode_many(&px, &mut Trace::off())?.into_iter();
         let mut tiles = px.iter().map(|p| p.tiles);
         let mut out = Vec::with_capacity(sets.len());

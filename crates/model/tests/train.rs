@@ -165,3 +165,29 @@ fn patch_grids_cover_the_patch_rows() {
         assert_eq!(per_tile, g.first + g.side * g.side, "{name}");
     }
 }
+
+/// Training's picture cache gives what a fresh decode gives, keeps a picture
+/// once, and keeps none past its budget (`train/pixels.rs`).
+#[test]
+fn pixel_cache_gives_a_fresh_decode_within_its_budget() {
+    use iris_model::image::RgbImage;
+    use iris_model::train::pixels::PixelCache;
+    let pipe = Pipeline::load(fixture("llava-gqa"), LoadOptions::default()).unwrap();
+    let model = &*pipe.model;
+    let paths = [fixture("llava-gqa").join("image.png"), fixture("mllama-2tile").join("image.png")];
+    let fresh: Vec<Vec<f32>> = paths
+        .iter()
+        .map(|p| model.preprocess(&RgbImage::open(p).unwrap()).unwrap().pixels.to_vec::<f32>().unwrap())
+        .collect();
+    assert_ne!(fresh[0], fresh[1], "two different pictures");
+    let one = fresh[0].len() * 4;
+    for (budget, kept) in [(0, 0), (one, 1), (2 * one, 2)] {
+        let cache = PixelCache::new(budget);
+        for _ in 0..2 {
+            for (p, want) in paths.iter().zip(&fresh) {
+                assert_eq!(&cache.get(model, p).unwrap().pixels.to_vec::<f32>().unwrap(), want, "budget {budget}");
+            }
+        }
+        assert_eq!(cache.held(), (kept, kept * one), "budget {budget}");
+    }
+}

@@ -10,6 +10,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod optim;
+pub mod pixels;
 pub mod probe;
 pub mod trainer;
 

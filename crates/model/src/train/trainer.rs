@@ -9,6 +9,7 @@ use iris_tensor::Tensor;
 
 use super::data::Record;
 use super::optim::{clip_coef, grad_norm, AdamW, AdamWConfig, Schedule};
+use super::pixels::{PixelCache, DEFAULT_BUDGET};
 use super::probe::{Probe, WithProbe};
 use super::{batch_loss, set_trainable, Example};
 use crate::error::{Error, Result};
@@ -62,6 +63,8 @@ pub struct Trainer {
     order: Vec<usize>,
     /// With a probe, steps train on the images' labels (`probe.rs`), not on the answers.
     pub probe: Option<Probe>,
+    /// The examples' pictures, preprocessed once (`pixels.rs`; replace it to set the budget).
+    pub pixels: PixelCache,
 }
 
 /// splitmix64: the seeded stream behind the example order.
@@ -101,7 +104,19 @@ impl Trainer {
         set_trainable(pipe.model_mut(), &names);
         let order = order(data.len(), cfg.seed, 0);
         let opt = AdamW::new(cfg.adamw);
-        Ok(Trainer { pipe, cfg, data, names, opt, step: 0, epoch: 0, cursor: 0, order, probe: None })
+        Ok(Trainer {
+            pipe,
+            cfg,
+            data,
+            names,
+            opt,
+            step: 0,
+            epoch: 0,
+            cursor: 0,
+            order,
+            probe: None,
+            pixels: PixelCache::new(DEFAULT_BUDGET),
+        })
     }
 
     /// Trains on every example's patch labels (of `classes` classes) through
@@ -136,7 +151,7 @@ impl Trainer {
 
     /// The examples `idx`, their images encoded by the model as it is now.
     fn examples(&self, idx: &[usize]) -> Result<Vec<Example>> {
-        examples(&self.pipe, &idx.iter().map(|&i| &self.data[i]).collect::<Vec<_>>())
+        examples(&self.pipe, &self.pixels, &idx.iter().map(|&i| &self.data[i]).collect::<Vec<_>>())
     }
 
     /// Runs one optimizer step. `on_grads` sees the loss and every trainable
@@ -188,17 +203,22 @@ impl Trainer {
 
     /// The mean loss over `records` with the model as it is (no gradients).
     pub fn eval_loss(&self, records: &[Record]) -> Result<f32> {
-        mean_loss(&self.pipe, records)
+        loss_over(&self.pipe, &self.pixels, records)
     }
 }
 
 /// The mean loss per answer token (and eos) over `records`, with `pipe`'s
 /// model as it is (no gradients), 16 examples a forward.
 pub fn mean_loss(pipe: &Pipeline, records: &[Record]) -> Result<f32> {
+    loss_over(pipe, &PixelCache::new(0), records)
+}
+
+/// `mean_loss` with the pictures from `pixels`.
+fn loss_over(pipe: &Pipeline, pixels: &PixelCache, records: &[Record]) -> Result<f32> {
     let _off = iris_tensor::no_grad();
     let (mut sum, mut count) = (0f64, 0usize);
     for chunk in records.chunks(16) {
-        let batch = examples(pipe, &chunk.iter().collect::<Vec<_>>())?;
+        let batch = examples(pipe, pixels, &chunk.iter().collect::<Vec<_>>())?;
         let n: usize = batch.iter().map(Example::answer_tokens).sum();
         sum += batch_loss(&*pipe.model, &batch)?.to_vec::<f32>()?[0] as f64 * n as f64;
         count += n;
@@ -206,12 +226,15 @@ pub fn mean_loss(pipe: &Pipeline, records: &[Record]) -> Result<f32> {
     Ok((sum / count.max(1) as f64) as f32)
 }
 
-/// `records` as examples, every image among them encoded in one batch by
-/// `pipe`'s model as it is now.
-fn examples(pipe: &Pipeline, records: &[&Record]) -> Result<Vec<Example>> {
+/// `records` as examples, every image among them (preprocessed through
+/// `pixels`) encoded in one batch by `pipe`'s model as it is now.
+fn examples(pipe: &Pipeline, pixels: &PixelCache, records: &[&Record]) -> Result<Vec<Example>> {
     let eos = *pipe.eos_ids.first().ok_or_else(|| Error::Unsupported("the checkpoint names no eos token".into()))?;
-    let images = records.iter().map(|r| r.load_images()).collect::<Result<Vec<_>>>()?;
-    let sets: Vec<&[_]> = images.iter().map(Vec::as_slice).collect();
-    let encoded = pipe.model.encode_image_sets(&sets)?;
+    let model = &*pipe.model;
+    let sets = records
+        .iter()
+        .map(|r| r.images.iter().map(|p| pixels.get(model, p)).collect())
+        .collect::<Result<Vec<Vec<_>>>>()?;
+    let encoded = pipe.model.encode_pixel_sets(&sets)?;
     Ok(records.iter().zip(encoded).map(|(r, images)| Example::new(&r.prompt_ids, &r.answer_ids, eos, images)).collect())
 }
