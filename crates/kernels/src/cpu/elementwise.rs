@@ -27,7 +27,7 @@ fn sigmoid(x: f32) -> f32 {
 pub(crate) fn unary_f32(op: Unary, x: f32) -> f32 {
     match op {
         // erfc(−y) = 1 + erf(y) without the cancellation for x ≪ 0.
-        Unary::Gelu => 0.5 * x * libm::erfcf(-x * std::f32::consts::FRAC_1_SQRT_2),
+        Unary::Gelu => 0.5 * x * crate::cpu::math::erfc(-x * std::f32::consts::FRAC_1_SQRT_2),
         // 0.5·(1 + tanh u) = σ(2u), without the cancellation for x ≪ 0.
         Unary::GeluTanh => x * sigmoid(2.0 * 0.797_884_6 * (x + 0.044_715 * x * x * x)),
         Unary::QuickGelu => x * sigmoid(1.702 * x),
