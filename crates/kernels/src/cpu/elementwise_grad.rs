@@ -92,7 +92,7 @@ pub fn unary_backward<T: Element>(op: Unary, x: &[T], dy: &[T], dx: &mut [T]) ->
 
 // Compiled per instruction set, one loop per op so that each vectorises: in a
 // rayon closure built for baseline x86-64, GELU's erfc and exp ran a lane at a
-// time (a quarter of a training step of Mllama's encoder, 2026-12-06).
+// time (a fifth of a training step of Mllama's encoder, 2026-12-06).
 dispatch_isa!(fn backward_chunk<T: Element>(op: Unary, x: &[T], dy: &[T], dx: &mut [T]) = backward_chunk_body);
 
 #[inline(always)]
