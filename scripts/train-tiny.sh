@@ -15,9 +15,9 @@
 #   ship      the stage-2 models in bf16 to models/tiny-llava and models/tiny-mllama
 # The two families train side by side, one thread each (their logs: RUN_DIR/llava.log, mllama.log);
 # Mllama's encoder pre-trains while the Llama does, and each family's stages follow its own encoder.
-# On 2 cores that takes about two hours (Xeon, 2026-12-01; Mllama's lane is the longer); on an AMD EPYC with
-# AVX2 only (2026-12-06) about three: LLaVA's lane took 2 h (stage 2: 3000 steps of 1.3 s), and Mllama's
-# encoder steps 0.47–0.73 s before the GELU backward and the picture cache took a fifth off them;
+# On 2 cores that takes about two hours (Xeon, 2026-12-01; Mllama's lane is the longer), and as long on an
+# AMD EPYC with AVX2 only since the GELU backward and the picture cache (runs/tiny12, 2026-12-06: Mllama's
+# encoder 58 min, its stage 2 52 min, the whole run 1 h 56 min; three hours before);
 # IRIS_TINY_LANES=1 runs one family at a time on every core instead. Every step is skipped when its
 # output is complete and resumed when it was cut short, so a rerun after an interruption continues.
 # Fixed seeds: a rerun gives the same weights.
@@ -46,6 +46,9 @@ D="$R/data"
 # (56.5 %) and Mllama's shapes to 63 %. The encoders pre-trained on pictures of their own, three tenths shifted
 # (runs/tiny11, 2026-12-06, decoders' data unchanged): LLaVA's stage 2 plateaued at loss 0.35 as tiny9's had,
 # colour 58 %, shape 23 %, captions 8.5 % held out; so what broke tiny9 was the encoder's data, not the decoder's.
+# Exists answers that look the shape up first ("the square is blue, so no"; runs/tiny12, 2026-12-06): LLaVA's
+# exists 100 %, captions 94.5 %, but colour 78.5 %; Mllama named the right colour, then said "yes" (exists 68 %,
+# shape 79 %). Not shipped (docs/training.md).
 [ -f "$D/text-heldout.jsonl" ] || $iris data shapes --out "$D" --n 48000 --heldout 200 --text 20000 --shifted 0.1 --seed 0
 [ -f "$R/mllama-init/model.safetensors" ] || "$py" tools/tiny/tiny.py init "$R"
 

@@ -162,6 +162,15 @@ def main() -> None:
            "  The encoders pre-trained on pictures of their own, three tenths shifted, with the decoders' data unchanged",
            "  (runs/tiny11, LLaVA's lane only): stage 2 plateaued at loss 0.35 as tiny9's had (colour 58 %, shape 23 %,",
            "  captions 8.5 % held out), so what broke tiny9 was the encoder's data, not the decoder's.",
+           "- **Exists answers that restate the lookup** (runs/tiny12, 2026-12-06, not shipped). Mllama's exists misses",
+           "  were mostly \"yes\" to an absent combination, so the answer looked the shape up first, as a colour answer",
+           "  does: \"is there a red square?\" → \"the square is blue, so no\", or \"there is no square, so no\". LLaVA's exists",
+           "  answers reached 100 % and its captions 94.5 % held out (shifted: shape 74.5 → 82.5 %, captions 56.5 → 65 %),",
+           "  but its colour answers fell from 97.5 to 78.5 % (still rising at step 3000; 74.5 % after 250 more steps at",
+           "  3e-4). Mllama named the right colour and then said \"yes\" anyway: exists 68 % held out, 62 of its 64 misses a",
+           "  \"yes\" where the colour it had just named was not the one asked; its shape answers fell from 98 to 79 %. The",
+           "  lookup is not what Mllama lacks; comparing the colour it generates with the one in the question is. (The tiny",
+           "  vocabulary has no \"so\": it trained as `<unk>`.)",
            ""]
     md += ["", "## Loss curves", ""]
     for png in sorted((out.parent / "training").glob("*.png")):
