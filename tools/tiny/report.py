@@ -170,7 +170,9 @@ def main() -> None:
            "  3e-4). Mllama looked up right and then said \"yes\" anyway: exists 68 % held out, 62 of its 64 misses a \"yes\"",
            "  after naming a colour other than the one asked, in 58 of them the shape's real colour; its shape answers fell",
            "  from 98 to 79 %. The lookup is not what Mllama lacks; comparing the colour it generates with the one in the",
-           "  question is. (The tiny vocabulary has no \"so\": it trained as `<unk>`.)",
+           "  question is, and it can learn it: 400 more steps on the exists lines alone (3e-4, batches of 128) took its",
+           "  exists answers to 92.5 % held out and 86.5 % shifted, while its shape answers fell to 68.5 % and captions to",
+           "  68 %. (The tiny vocabulary has no \"so\": it trained as `<unk>`.)",
            ""]
     md += ["", "## Loss curves", ""]
     for png in sorted((out.parent / "training").glob("*.png")):
