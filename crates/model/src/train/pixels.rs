@@ -44,7 +44,7 @@ impl PixelCache {
         }
         // Decoded outside the lock; a picture drawn twice at once is kept once.
         let px = model.preprocess(&RgbImage::open(path)?)?;
-        let bytes = px.pixels.shape().iter().product::<usize>() * px.pixels.dtype().size();
+        let bytes = px.pixels.elem_count() * px.pixels.dtype().size();
         let mut held = self.lock();
         if held.bytes + bytes <= self.budget && !held.pixels.contains_key(path) {
             held.bytes += bytes;
