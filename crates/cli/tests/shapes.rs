@@ -26,12 +26,63 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 fn shapes(dir: &Path, seed: &str) {
+    shapes_with(dir, seed, &[]);
+}
+
+fn shapes_with(dir: &Path, seed: &str, extra: &[&str]) -> std::process::Output {
     let _ = std::fs::remove_dir_all(dir);
     let d = dir.to_str().unwrap();
     // Patch labels on a 4 × 4 grid: llava-gqa's 56-pixel images of 14-pixel patches.
     let rest = ["--heldout", "6", "--text", "30", "--grid", "4", "--seed", seed];
-    let o = iris(&[&["data", "shapes", "--out", d, "--n", "12"][..], &rest].concat());
+    let o = iris(&[&["data", "shapes", "--out", d, "--n", "12"][..], &rest, extra].concat());
+    if extra.is_empty() {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    o
+}
+
+/// The kind of each line of a JSONL file, in order.
+fn kinds(path: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let line = |l: &str| {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        (v["image"].as_str().unwrap().to_string(), v["kind"].as_str().unwrap().to_string())
+    };
+    text.lines().map(line).collect()
+}
+
+#[test]
+fn extra_kinds_add_one_question_of_each_to_every_training_picture() {
+    let (a, b) = (scratch_path("shapes", "plain"), scratch_path("shapes", "extra"));
+    shapes(&a, "5");
+    let o = shapes_with(&b, "5", &["--extra", "exists,describe"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (fa, fb) = (files(&a), files(&b));
+    let same = |name: &str| fa.iter().find(|f| f.0 == name) == fb.iter().find(|f| f.0 == name);
+    for name in ["pretrain.jsonl", "heldout.jsonl", "heldout-shift.jsonl", "text.jsonl"] {
+        assert!(same(name), "{name} changed with --extra");
+    }
+    assert!(fa.iter().filter(|f| f.0.starts_with("images")).eq(fb.iter().filter(|f| f.0.starts_with("images"))));
+    // Each picture's usual lines come first, then one exists and one describe question.
+    let (plain, extra) = (kinds(&a.join("train.jsonl")), kinds(&b.join("train.jsonl")));
+    assert_eq!(extra.len(), plain.len() + 2 * 12);
+    let mut at = 0;
+    for picture in 0..12 {
+        let image = &plain[at].0;
+        let usual: Vec<_> = plain.iter().filter(|l| &l.0 == image).collect();
+        let more: Vec<_> = extra.iter().filter(|l| &l.0 == image).collect();
+        assert_eq!(more.len(), usual.len() + 2, "picture {picture}");
+        assert_eq!(more[..usual.len() - 1], usual[..usual.len() - 1], "picture {picture}: the usual questions");
+        let last: Vec<&str> = more[more.len() - 3..].iter().map(|l| l.1.as_str()).collect();
+        assert_eq!(last, ["exists", "describe", "colors"], "picture {picture}");
+        at += usual.len();
+    }
+    let o = shapes_with(&b, "5", &["--extra", "exists,size"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--extra size: not a question kind"));
+    for d in [a, b] {
+        let _ = std::fs::remove_dir_all(d);
+    }
 }
 
 #[test]

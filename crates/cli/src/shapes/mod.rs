@@ -3,7 +3,8 @@
 //! them (scene.rs), drawn with varied rendering choices (draw.rs).
 //!
 //! Writes into `--out`:
-//! - `train.jsonl`: three questions a training picture ("where" always when it applies);
+//! - `train.jsonl`: three questions a training picture ("where" always when it applies), and
+//!   one more of each `--extra` kind;
 //! - `pretrain.jsonl`: one detailed caption a training picture (shapes, colours,
 //!   quadrants) and its `labels` (scene::labels: what each cell of a `--grid`
 //!   square grid shows, a shape in a colour or the background), for
@@ -58,6 +59,11 @@ pub struct ShapesArgs {
     /// from learning which colour goes with which shape.
     #[arg(long, default_value_t = 0.1)]
     shifted: f32,
+    /// Question kinds asked once more of every training picture, after its usual ones
+    /// (comma-separated, from color, shape, count, exists, where, describe; "where" only where it
+    /// applies). None made the bundled models.
+    #[arg(long, value_delimiter = ',')]
+    extra: Vec<String>,
 }
 
 #[derive(clap::Subcommand)]
@@ -129,6 +135,11 @@ fn shapes(a: &ShapesArgs) -> Res<()> {
     if !(0.0..=1.0).contains(&a.shifted) {
         return Err(format!("--shifted {} is not a share between 0 and 1", a.shifted).into());
     }
+    let extra: Vec<&'static str> = a
+        .extra
+        .iter()
+        .map(|k| KINDS.iter().copied().find(|c| c == k).ok_or_else(|| format!("--extra {k}: not a question kind")))
+        .collect::<Result<_, _>>()?;
     // Training draws `--shifted` of its pictures from the shifted ranges; held-out splits are all one kind.
     let splits: [(&str, u64, usize, f32); 3] =
         [("train", 0, a.n, a.shifted), ("heldout", 1, a.heldout, 0.0), ("heldout-shift", 2, a.heldout, 1.0)];
@@ -147,6 +158,7 @@ fn shapes(a: &ShapesArgs) -> Res<()> {
                     }
                     let chosen = rng.pick(kinds.len(), 3 - lead);
                     kinds = chosen.iter().map(|&j| kinds[j]).chain(scene.in_quadrant.then_some("where")).collect();
+                    kinds.extend(extra.iter().filter(|k| **k != "where" || scene.in_quadrant));
                 }
                 let mut lines: Vec<String> =
                     kinds.iter().filter_map(|k| ask(&mut rng, &scene, k)).map(|q| line(&rel, &q)).collect();
