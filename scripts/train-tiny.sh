@@ -49,6 +49,8 @@ D="$R/data"
 # Exists answers that look the shape up first ("the square is blue, so no"; runs/tiny12, 2026-12-06): LLaVA's
 # exists 100 %, captions 94.5 %, but colour 78.5 %; Mllama named the right colour, then said "yes" (exists 68 %,
 # shape 79 %). Not shipped (docs/training.md).
+# One more exists (and caption) question a picture (--extra; runs/tiny13, tiny14, 2026-12-06): Mllama's exists
+# reached 97.5 % with both and 4000 steps, but LLaVA never bound colours to shapes in either. Not shipped.
 [ -f "$D/text-heldout.jsonl" ] || $iris data shapes --out "$D" --n 48000 --heldout 200 --text 20000 --shifted 0.1 --seed 0
 [ -f "$R/mllama-init/model.safetensors" ] || "$py" tools/tiny/tiny.py init "$R"
 
