@@ -60,9 +60,8 @@ pub struct ShapesArgs {
     #[arg(long, default_value_t = 0.1)]
     shifted: f32,
     /// Question kinds asked once more of every training picture, after its usual ones
-    /// (comma-separated, from color, shape, count, exists, where, describe; "where" only where it
-    /// applies). None made the bundled models.
-    #[arg(long, value_delimiter = ',')]
+    /// (comma-separated; "where" only where it applies). None made the bundled models.
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(KINDS))]
     extra: Vec<String>,
 }
 
@@ -135,11 +134,8 @@ fn shapes(a: &ShapesArgs) -> Res<()> {
     if !(0.0..=1.0).contains(&a.shifted) {
         return Err(format!("--shifted {} is not a share between 0 and 1", a.shifted).into());
     }
-    let extra: Vec<&'static str> = a
-        .extra
-        .iter()
-        .map(|k| KINDS.iter().copied().find(|c| c == k).ok_or_else(|| format!("--extra {k}: not a question kind")))
-        .collect::<Result<_, _>>()?;
+    // clap let only KINDS through; their static names are what `ask` takes.
+    let extra: Vec<&'static str> = a.extra.iter().filter_map(|k| KINDS.iter().copied().find(|c| c == k)).collect();
     // Training draws `--shifted` of its pictures from the shifted ranges; held-out splits are all one kind.
     let splits: [(&str, u64, usize, f32); 3] =
         [("train", 0, a.n, a.shifted), ("heldout", 1, a.heldout, 0.0), ("heldout-shift", 2, a.heldout, 1.0)];
