@@ -56,12 +56,13 @@ fn extra_kinds_add_one_question_of_each_to_every_training_picture() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (fa, fb) = (files(&a), files(&b));
     let same = |name: &str| fa.iter().find(|f| f.0 == name) == fb.iter().find(|f| f.0 == name);
-    for name in ["pretrain.jsonl", "heldout.jsonl", "heldout-shift.jsonl", "text.jsonl"] {
+    for name in ["train.jsonl", "pretrain.jsonl", "heldout.jsonl", "heldout-shift.jsonl", "text.jsonl"] {
         assert!(same(name), "{name} changed with --extra");
     }
     assert!(fa.iter().filter(|f| f.0.starts_with("images")).eq(fb.iter().filter(|f| f.0.starts_with("images"))));
-    // Each picture's usual lines come first, then one exists and one describe question.
-    let (plain, extra) = (kinds(&a.join("train.jsonl")), kinds(&b.join("train.jsonl")));
+    assert!(!a.join("train-extra.jsonl").exists(), "train-extra.jsonl without --extra");
+    // In train-extra.jsonl each picture's usual lines come first, then one exists and one describe question.
+    let (plain, extra) = (kinds(&a.join("train.jsonl")), kinds(&b.join("train-extra.jsonl")));
     assert_eq!(extra.len(), plain.len() + 2 * 12);
     let mut at = 0;
     for picture in 0..12 {

@@ -3,8 +3,9 @@
 //! them (scene.rs), drawn with varied rendering choices (draw.rs).
 //!
 //! Writes into `--out`:
-//! - `train.jsonl`: three questions a training picture ("where" always when it applies), and
-//!   one more of each `--extra` kind;
+//! - `train.jsonl`: three questions a training picture ("where" always when it applies);
+//! - `train-extra.jsonl` (with `--extra`): the same with one more question of each `--extra`
+//!   kind a picture, a mix for one family's lane (scripts/train-tiny.sh: Mllama's);
 //! - `pretrain.jsonl`: one detailed caption a training picture (shapes, colours,
 //!   quadrants) and its `labels` (scene::labels: what each cell of a `--grid`
 //!   square grid shows, a shape in a colour or the background), for
@@ -59,8 +60,9 @@ pub struct ShapesArgs {
     /// from learning which colour goes with which shape.
     #[arg(long, default_value_t = 0.1)]
     shifted: f32,
-    /// Question kinds asked once more of every training picture, after its usual ones
-    /// (comma-separated; "where" only where it applies). None made the bundled models.
+    /// Also write train-extra.jsonl: train.jsonl's lines with these question kinds asked once
+    /// more of every training picture, after its usual ones (comma-separated; "where" only where
+    /// it applies). train.jsonl and the other files stay as without it.
     #[arg(long, value_delimiter = ',', value_parser = clap::builder::PossibleValuesParser::new(KINDS))]
     extra: Vec<String>,
 }
@@ -140,7 +142,8 @@ fn shapes(a: &ShapesArgs) -> Res<()> {
     let splits: [(&str, u64, usize, f32); 3] =
         [("train", 0, a.n, a.shifted), ("heldout", 1, a.heldout, 0.0), ("heldout-shift", 2, a.heldout, 1.0)];
     for (split, id, n, shifted) in splits {
-        let per: Vec<(Vec<String>, String)> = (0..n)
+        // Each picture: its lines, those of train-extra.jsonl, its pretrain caption.
+        let per: Vec<(Vec<String>, Vec<String>, String)> = (0..n)
             .into_par_iter()
             .map(|i| {
                 let (scene, rel, mut rng) = picture(&a.out, split, shifted, stream(a.seed, id, i), i)?;
@@ -154,22 +157,34 @@ fn shapes(a: &ShapesArgs) -> Res<()> {
                     }
                     let chosen = rng.pick(kinds.len(), 3 - lead);
                     kinds = chosen.iter().map(|&j| kinds[j]).chain(scene.in_quadrant.then_some("where")).collect();
-                    kinds.extend(extra.iter().filter(|k| **k != "where" || scene.in_quadrant));
                 }
-                let mut lines: Vec<String> =
-                    kinds.iter().filter_map(|k| ask(&mut rng, &scene, k)).map(|q| line(&rel, &q)).collect();
+                let mut ask_all = |kinds: &[&'static str]| -> Vec<String> {
+                    kinds.iter().filter_map(|k| ask(&mut rng, &scene, k)).map(|q| line(&rel, &q)).collect()
+                };
+                let mut lines = ask_all(&kinds);
+                // The extra questions draw after the usual ones, so train.jsonl is the same with or without.
+                let mut more = Vec::new();
                 if split == "train" {
-                    lines.push(line(&rel, &scene::colors(&scene)));
+                    let kinds: Vec<_> = extra.iter().copied().filter(|k| *k != "where" || scene.in_quadrant).collect();
+                    more = [lines.clone(), ask_all(&kinds)].concat();
+                    let colors = line(&rel, &scene::colors(&scene));
+                    lines.push(colors.clone());
+                    more.push(colors);
                 }
                 let caption = json!({"image": rel, "question": "Describe the image in detail.",
                     "answer": scene.detailed_caption(), "labels": scene::labels(&scene, a.grid)});
-                Ok((lines, caption.to_string()))
+                Ok((lines, more, caption.to_string()))
             })
             .collect::<Res<_>>()?;
         let name = if split == "train" { "train.jsonl".to_string() } else { format!("{split}.jsonl") };
-        write_lines(&a.out.join(name), &per.iter().flat_map(|(l, _)| l.clone()).collect::<Vec<_>>())?;
+        write_lines(&a.out.join(name), &per.iter().flat_map(|(l, _, _)| l.clone()).collect::<Vec<_>>())?;
         if split == "train" {
-            write_lines(&a.out.join("pretrain.jsonl"), &per.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>())?;
+            let captions: Vec<String> = per.iter().map(|(_, _, c)| c.clone()).collect();
+            write_lines(&a.out.join("pretrain.jsonl"), &captions)?;
+            if !extra.is_empty() {
+                let more: Vec<String> = per.iter().flat_map(|(_, m, _)| m.clone()).collect();
+                write_lines(&a.out.join("train-extra.jsonl"), &more)?;
+            }
         }
         eprintln!("{split}: {n} pictures");
     }
