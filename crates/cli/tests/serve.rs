@@ -171,6 +171,9 @@ fn each_bad_request_gets_its_4xx_and_the_server_keeps_serving() {
             "OpenAI's error shape: {e}"
         );
     }
+    // The 413 leaves its body unread, so it closes its connection rather than have a client reuse it.
+    let r = s.http.post(s.url("/v1/chat/completions")).body(vec![b' '; 2 << 20]).send().unwrap();
+    assert_eq!((r.status().as_u16(), r.headers().get("connection").map(|v| v.as_bytes())), (413, Some(&b"close"[..])));
     let (status, r) = s.post(&chat(&s.model, &[img], "What is shown?", 4));
     assert_eq!(status, 200, "still serving: {r}");
     assert_eq!(s.get("/health").0, 200);

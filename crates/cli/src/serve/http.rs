@@ -71,7 +71,14 @@ async fn chat(State(s): State<Arc<AppState>>, body: Body) -> Response {
                 &s.metrics.client_errors
             };
             counter.fetch_add(1, Ordering::Relaxed);
-            e.into_response()
+            // A body over the limit is left unread, so the connection cannot carry another request:
+            // say so, or a client reuses it and its next request fails (seen in tests/serve.rs).
+            let unread = e.status == StatusCode::PAYLOAD_TOO_LARGE;
+            let mut r = e.into_response();
+            if unread {
+                r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            }
+            r
         }
     }
 }
