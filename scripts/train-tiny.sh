@@ -17,7 +17,8 @@
 # Mllama's encoder pre-trains while the Llama does, and each family's stages follow its own encoder.
 # On 2 cores that takes about two hours (Xeon, 2026-12-01; Mllama's lane is the longer), and as long on an
 # AMD EPYC with AVX2 only since the GELU backward and the picture cache (runs/tiny12, 2026-12-06: Mllama's
-# encoder 58 min, its stage 2 52 min, the whole run 1 h 56 min; three hours before);
+# encoder 58 min, its stage 2 52 min, the whole run 1 h 56 min; three hours before; its stage 2 has 4000 steps
+# instead of 3000 since runs/tiny15, a third longer);
 # IRIS_TINY_LANES=1 runs one family at a time on every core instead. Every step is skipped when its
 # output is complete and resumed when it was cut short, so a rerun after an interruption continues.
 # Fixed seeds: a rerun gives the same weights.
