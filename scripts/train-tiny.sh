@@ -52,12 +52,11 @@ D="$R/data"
 # shape 79 %). Not shipped (docs/training.md).
 # One more exists (and caption) question a picture (--extra; runs/tiny13, tiny14, 2026-12-06): Mllama's exists
 # reached 97.5 % with both and 4000 steps, but LLaVA never bound colours to shapes in either. Not shipped.
-# Each family its own mix (runs/tiny15, 2026-12-06): Mllama on train-extra.jsonl, 4000 steps, reached 95 % or more
-# on every kind held out (exists 99.5 %). The shipped models are tiny8's, made by this script's LLaVA lane at
-# d549f7d; with today's binary that lane bound colours to shapes one way only (colour 60.5 %, captions 94.5 %),
-# so tiny15 is not shipped either (docs/training.md).
-# Mllama's stages train on train-extra.jsonl: one more colour, exists, where and caption question a picture
-# (runs/tiny15); LLaVA's on train.jsonl, the mix under which its stage 2 learns which colour goes with which shape.
+# Each family its own mix (runs/tiny15, 2026-12-06): Mllama's stages train on train-extra.jsonl (one more colour,
+# exists, where and caption question a picture; stage 2 4000 steps) and reached 95 % or more on every kind held
+# out (exists 99.5 %); LLaVA's on train.jsonl, the mix under which its stage 2 learned which colour goes with which
+# shape at d549f7d (the shipped tiny8). With today's binary that lane bound them one way only (colour 60.5 %,
+# captions 94.5 %), so tiny15 is not shipped either (docs/training.md).
 [ -f "$D/train-extra.jsonl" ] || $iris data shapes --out "$D" --n 48000 --heldout 200 --text 20000 --shifted 0.1 --seed 0 \
     --extra color,exists,where,describe
 [ -f "$R/mllama-init/model.safetensors" ] || "$py" tools/tiny/tiny.py init "$R"

@@ -107,7 +107,7 @@ fn line(rel: &str, q: &scene::Question) -> String {
     json!({"image": rel, "question": q.text, "answer": q.answer, "kind": q.kind, "expect": q.expect}).to_string()
 }
 
-fn write_lines(path: &Path, lines: &[String]) -> Res<()> {
+fn write_lines<'a>(path: &Path, lines: impl IntoIterator<Item = &'a String>) -> Res<()> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
     for l in lines {
         writeln!(f, "{l}")?;
@@ -142,7 +142,7 @@ fn shapes(a: &ShapesArgs) -> Res<()> {
     let splits: [(&str, u64, usize, f32); 3] =
         [("train", 0, a.n, a.shifted), ("heldout", 1, a.heldout, 0.0), ("heldout-shift", 2, a.heldout, 1.0)];
     for (split, id, n, shifted) in splits {
-        // Each picture: its lines, those of train-extra.jsonl, its pretrain caption.
+        // Each picture: its lines (training's end with the colors line), its extra questions, its pretrain caption.
         let per: Vec<(Vec<String>, Vec<String>, String)> = (0..n)
             .into_par_iter()
             .map(|i| {
@@ -166,10 +166,8 @@ fn shapes(a: &ShapesArgs) -> Res<()> {
                 let mut more = Vec::new();
                 if split == "train" {
                     let kinds: Vec<_> = extra.iter().copied().filter(|k| *k != "where" || scene.in_quadrant).collect();
-                    more = [lines.clone(), ask_all(&kinds)].concat();
-                    let colors = line(&rel, &scene::colors(&scene));
-                    lines.push(colors.clone());
-                    more.push(colors);
+                    more = ask_all(&kinds);
+                    lines.push(line(&rel, &scene::colors(&scene)));
                 }
                 let caption = json!({"image": rel, "question": "Describe the image in detail.",
                     "answer": scene.detailed_caption(), "labels": scene::labels(&scene, a.grid)});
@@ -177,13 +175,16 @@ fn shapes(a: &ShapesArgs) -> Res<()> {
             })
             .collect::<Res<_>>()?;
         let name = if split == "train" { "train.jsonl".to_string() } else { format!("{split}.jsonl") };
-        write_lines(&a.out.join(name), &per.iter().flat_map(|(l, _, _)| l.clone()).collect::<Vec<_>>())?;
+        write_lines(&a.out.join(name), per.iter().flat_map(|(l, _, _)| l))?;
         if split == "train" {
-            let captions: Vec<String> = per.iter().map(|(_, _, c)| c.clone()).collect();
-            write_lines(&a.out.join("pretrain.jsonl"), &captions)?;
+            write_lines(&a.out.join("pretrain.jsonl"), per.iter().map(|(_, _, c)| c))?;
             if !extra.is_empty() {
-                let more: Vec<String> = per.iter().flat_map(|(_, m, _)| m.clone()).collect();
-                write_lines(&a.out.join("train-extra.jsonl"), &more)?;
+                // A picture's usual questions, its extra ones, then its colors line.
+                let more = per.iter().flat_map(|(l, m, _)| {
+                    let (colors, usual) = l.split_last().expect("a training picture ends with its colors line");
+                    usual.iter().chain(m).chain([colors])
+                });
+                write_lines(&a.out.join("train-extra.jsonl"), more)?;
             }
         }
         eprintln!("{split}: {n} pictures");
