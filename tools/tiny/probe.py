@@ -7,7 +7,8 @@ model.safetensors holds the encoder, its train_state.safetensors the projector a
 trained. Each DATA_DIR is an `iris data shapes` folder whose pretrain.jsonl labels pictures the run has not
 seen, e.g. `iris data shapes --out D --n 600 --shifted 1 --seed 7` for shifted ones. Prints, per folder, the
 share of shape cells classed right, how the others went wrong (called background, another shape, another
-colour, another quadrant), the share of background cells right, and of pictures with every cell right.
+colour, another quadrant), the share of background cells right, and of pictures with every cell right; then
+which shapes it most often read as which.
 Transformers computes the features (iris gives the same numbers: crates/model/tests), on one thread.
 """
 
@@ -20,6 +21,7 @@ from safetensors import safe_open
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
 COLORS, PLACES = 8, 4  # labels are (shape·8 + colour)·4 + quadrant; the last class is the background
+SHAPES = ["circle", "square", "triangle", "star", "cross"]  # scene.rs's order
 
 
 def main() -> None:
@@ -36,6 +38,7 @@ def main() -> None:
     for d in dirs:
         counts = dict.fromkeys(["right", "background", "shape", "colour", "quadrant"], 0)
         bg_right = bg_cells = pictures_right = pictures = 0
+        mixed = {}  # (true shape, shape read) -> cells
         for line in open(f"{d}/pretrain.jsonl"):
             v = json.loads(line)
             px = proc.image_processor(Image.open(f"{d}/{v['image']}").convert("RGB"), return_tensors="pt")
@@ -56,6 +59,8 @@ def main() -> None:
                     counts["background"] += 1
                 elif p // (COLORS * PLACES) != label // (COLORS * PLACES):
                     counts["shape"] += 1
+                    pair = (SHAPES[label // (COLORS * PLACES)], SHAPES[p // (COLORS * PLACES)])
+                    mixed[pair] = mixed.get(pair, 0) + 1
                 elif p // PLACES % COLORS != label // PLACES % COLORS:
                     counts["colour"] += 1
                 else:
@@ -65,6 +70,8 @@ def main() -> None:
         print(f"{d}: shape cells right {counts['right'] / cells:.1%} of {cells} (wrong: {wrong}); "
               f"background cells right {bg_right / bg_cells:.1%}; pictures with every cell right "
               f"{pictures_right / pictures:.1%} of {pictures}")
+        top = sorted(mixed.items(), key=lambda kv: -kv[1])[:6]
+        print("  shapes read as others (cells): " + ", ".join(f"{a} as {b} {n}" for (a, b), n in top))
 
 
 if __name__ == "__main__":
