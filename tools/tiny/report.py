@@ -217,7 +217,7 @@ def main() -> None:
            "- **Neither more width nor more small shapes** (runs/tiny17, 2026-12-06, `tools/tiny/probe.py` on the same",
            "  600 + 600 fresh pictures). The CLIP encoder pre-trained on pictures half of them shifted (48 000, 8000",
            "  steps) reads 89.1 % of the shifted shape cells (the recipe's 85.4 %) but 91.8 % of the usual ones (95.4 %);",
-           "  one 192 wide (MLP 768, twice the parameters) on the recipe's pictures 95.1 and 82.9 %. The misreads are",
+           "  one 192 wide (MLP 768, twice the parameters) on the recipe's pictures 95.2 and 82.7 %. The misreads are",
            "  small shapes read as one another (square as star, cross as star, circle as square).",
            ""]
     md += ["", "## Loss curves", ""]
