@@ -38,7 +38,7 @@ def main() -> None:
     for d in dirs:
         counts = dict.fromkeys(["right", "background", "shape", "colour", "quadrant"], 0)
         bg_right = bg_cells = pictures_right = pictures = 0
-        mixed = {}  # (true shape, shape read) -> cells
+        mixed = {}  # (shape, shape read) -> cells
         for line in open(f"{d}/pretrain.jsonl"):
             v = json.loads(line)
             px = proc.image_processor(Image.open(f"{d}/{v['image']}").convert("RGB"), return_tensors="pt")
@@ -57,10 +57,9 @@ def main() -> None:
                     counts["right"] += 1
                 elif p == background:
                     counts["background"] += 1
-                elif p // (COLORS * PLACES) != label // (COLORS * PLACES):
+                elif (read := p // (COLORS * PLACES)) != (shape := label // (COLORS * PLACES)):
                     counts["shape"] += 1
-                    pair = (SHAPES[label // (COLORS * PLACES)], SHAPES[p // (COLORS * PLACES)])
-                    mixed[pair] = mixed.get(pair, 0) + 1
+                    mixed[shape, read] = mixed.get((shape, read), 0) + 1
                 elif p // PLACES % COLORS != label // PLACES % COLORS:
                     counts["colour"] += 1
                 else:
@@ -71,7 +70,7 @@ def main() -> None:
               f"background cells right {bg_right / bg_cells:.1%}; pictures with every cell right "
               f"{pictures_right / pictures:.1%} of {pictures}")
         top = sorted(mixed.items(), key=lambda kv: -kv[1])[:6]
-        print("  shapes read as others (cells): " + ", ".join(f"{a} as {b} {n}" for (a, b), n in top))
+        print("  shapes read as others (cells): " + ", ".join(f"{SHAPES[a]} as {SHAPES[b]} {n}" for (a, b), n in top))
 
 
 if __name__ == "__main__":
