@@ -8,20 +8,23 @@ trained. Each DATA_DIR is an `iris data shapes` folder whose pretrain.jsonl labe
 seen, e.g. `iris data shapes --out D --n 600 --shifted 1 --seed 7` for shifted ones. Prints, per folder, the
 share of shape cells classed right, how the others went wrong (called background, another shape, another
 colour, another quadrant), the share of background cells right, and of pictures with every cell right; then
-which shapes it most often read as which.
+which shapes it most often read as which, and how often the cell holding a shape's centre reads its shape, by
+the shape's size (its radius estimated from the pixels of its colour: shapes.py).
 Transformers computes the features (iris gives the same numbers: crates/model/tests), on one thread.
 """
 
 import json
 import sys
 
+import numpy as np
 import torch
 from PIL import Image
 from safetensors import safe_open
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
+from shapes import SHAPES, SIZES, centre_and_radius, size_bucket
+
 COLORS, PLACES = 8, 4  # labels are (shape·8 + colour)·4 + quadrant; the last class is the background
-SHAPES = ["circle", "square", "triangle", "star", "cross"]  # scene.rs's order
 
 
 def main() -> None:
@@ -39,9 +42,11 @@ def main() -> None:
         counts = dict.fromkeys(["right", "background", "shape", "colour", "quadrant"], 0)
         bg_right = bg_cells = pictures_right = pictures = 0
         mixed = {}  # (shape, shape read) -> cells
+        by_size = {b: [0, 0] for b in SIZES}  # bucket -> [centre cells reading the shape right, shapes]
         for line in open(f"{d}/pretrain.jsonl"):
             v = json.loads(line)
-            px = proc.image_processor(Image.open(f"{d}/{v['image']}").convert("RGB"), return_tensors="pt")
+            image = Image.open(f"{d}/{v['image']}").convert("RGB")
+            px = proc.image_processor(image, return_tensors="pt")
             with torch.no_grad():
                 out = model.model.get_image_features(pixel_values=px["pixel_values"])
                 f = getattr(out, "pooler_output", out)
@@ -49,6 +54,13 @@ def main() -> None:
                 pred = (f[-len(v["labels"]):] @ head.T).argmax(-1).tolist()
             pictures += 1
             pictures_right += pred == v["labels"]
+            grid = round(len(pred) ** 0.5)
+            for obj in {label // PLACES for label in v["labels"] if label != background}:
+                (x, y), radius = centre_and_radius(np.asarray(image), obj % COLORS, SHAPES[obj // COLORS])
+                cell = min(grid - 1, int(y * grid)) * grid + min(grid - 1, int(x * grid))
+                tally = by_size[size_bucket(radius)]
+                tally[0] += pred[cell] != background and pred[cell] // (COLORS * PLACES) == obj // COLORS
+                tally[1] += 1
             for p, label in zip(pred, v["labels"]):
                 if label == background:
                     bg_cells += 1
@@ -71,6 +83,8 @@ def main() -> None:
               f"{pictures_right / pictures:.1%} of {pictures}")
         top = sorted(mixed.items(), key=lambda kv: -kv[1])[:6]
         print("  shapes read as others (cells): " + ", ".join(f"{SHAPES[a]} as {SHAPES[b]} {n}" for (a, b), n in top))
+        print("  the centre's cell reads the shape, by size: " + ", ".join(
+            f"{b} {r / n:.1%} of {n}" for b, (r, n) in by_size.items() if n))
 
 
 if __name__ == "__main__":
