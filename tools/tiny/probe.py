@@ -54,9 +54,9 @@ def main() -> None:
                 pred = (f[-len(v["labels"]):] @ head.T).argmax(-1).tolist()
             pictures += 1
             pictures_right += pred == v["labels"]
-            grid = round(len(pred) ** 0.5)
+            grid, pixels = round(len(pred) ** 0.5), np.asarray(image)
             for obj in {label // PLACES for label in v["labels"] if label != background}:
-                (x, y), radius = centre_and_radius(np.asarray(image), obj % COLORS, SHAPES[obj // COLORS])
+                (x, y), radius = centre_and_radius(pixels, obj % COLORS, SHAPES[obj // COLORS])
                 cell = min(grid - 1, int(y * grid)) * grid + min(grid - 1, int(x * grid))
                 tally = by_size[size_bucket(radius)]
                 tally[0] += pred[cell] != background and pred[cell] // (COLORS * PLACES) == obj // COLORS

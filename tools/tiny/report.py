@@ -10,8 +10,8 @@ RUNS = [("A (LLaVA)", "llava"), ("B (Mllama)", "mllama")]
 # What restating the named word did (runs/tiny8 against runs/tiny7, the same encoders and steps).
 RESTATED = ("With it (runs/tiny8, the same encoders, steps and rates) stage 2 brought Mllama's shape answers from 58 % "
             "to 98 % and LLaVA's colour, shape and exists answers from 62, 57 and 48 % to 97.5, 98 and 97.5 % on the "
-            "held-out pictures. tiny8 was still short of 95 % in LLaVA's captions (92 %), Mllama's exists answers (91.5 %), and the "
-            "shifted split, where the encoders, pre-trained on a tenth of shifted pictures, misread shapes (shape "
+            "held-out pictures. tiny8 was still short of 95 % in LLaVA's captions (92 %), Mllama's exists answers "
+            "(91.5 %), and the shifted split, where the encoders, pre-trained on a tenth of shifted pictures, misread shapes (shape "
             "74.5 and 82 %, captions 56.5 and 65.5 %).")
 
 

@@ -11,7 +11,7 @@ RGB = np.array([[215, 35, 35], [35, 165, 55], [40, 75, 215], [240, 215, 35], [14
                 [245, 245, 245], [20, 20, 20]], float)  # draw.rs's RGB
 AREA = {"circle": np.pi, "square": 2.0, "triangle": 1.3, "star": 1.1, "cross": 1.3}  # area at radius 1, roughly
 # Buckets of the estimated radius. Usual radii are 0.10–0.20 of the side, shifted ones 0.08–0.10 or 0.20–0.23
-# (scene.rs's radius()); estimates of shifted shapes fall below 0.15 or above it.
+# (scene.rs's radius()); estimates of shifted shapes seldom fall between 0.12 and 0.18.
 SIZES = {"r < 0.12": 0.12, "0.12–0.18": 0.18, "r ≥ 0.18": 9.0}
 
 
