@@ -11,8 +11,8 @@
 
 mod common;
 
-use common::for_each_isa_and_amx_model;
 use common::gemm::{run, run_with, FastGemm};
+use common::{for_each_isa, for_each_isa_and_amx_model};
 use half::bf16;
 use iris_kernels::cpu::fast::{self, Epilogue};
 use iris_kernels::cpu::isa::{self, Isa};
@@ -29,6 +29,18 @@ fn note_pair_path() {
     }
     if !have.contains(&Isa::Amx) {
         eprintln!("note: no AMX tiles here (or Linux refused them); the AMX tiling ran on the software model only");
+    }
+}
+
+/// A named instruction set keeps its bf16 products (so every test above runs
+/// `vdpbf16ps` where the CPU has it); unnamed, Intel's widen to f32
+/// (`isa::bf16_dots`), which the note says.
+#[test]
+fn named_isa_keeps_its_bf16_products() {
+    for_each_isa(|| assert_eq!(isa::bf16_dots(), isa::isa() >= Isa::Avx512Bf16, "{:?}", isa::isa()));
+    if std::env::var_os("IRIS_ISA").is_none() && isa::isa() == Isa::Avx512Bf16 {
+        let on = if isa::bf16_dots() { "vdpbf16ps" } else { "f32 FMAs on widened operands" };
+        eprintln!("note: unnamed, this CPU's compute-bound bf16 products run on {on}");
     }
 }
 
@@ -96,7 +108,7 @@ fn bf16_weight_packed_once_serves_bf16_and_f32_rows() {
         let (mut from_f32, mut from_bf16) = (vec![0f32; m * n], vec![0f32; m * n]);
         fast::gemm_packed(&p, &x, &packed, Epilogue::default(), &mut from_f32).unwrap();
         fast::gemm_packed(&p, &xr, &packed, Epilogue::default(), &mut from_bf16).unwrap();
-        if isa::isa() >= Isa::Avx512Bf16 || isa::amx_model() {
+        if isa::bf16_dots() || isa::amx_model() {
             // Rounded as packed: the same pairs, the same sums.
             assert_eq!(from_f32, from_bf16, "f32 rows against their bf16 rounding");
         } else {

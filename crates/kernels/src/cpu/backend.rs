@@ -100,7 +100,9 @@ impl CpuBackend {
 impl Backend for CpuBackend {
     fn name(&self) -> String {
         let kind = if self.reference { "reference" } else { "fast" };
-        format!("cpu {kind} ({:?})", crate::cpu::isa::isa())
+        let isa = crate::cpu::isa::isa();
+        let widened = isa >= crate::cpu::isa::Isa::Avx512Bf16 && !crate::cpu::isa::bf16_dots();
+        format!("cpu {kind} ({isa:?}{})", if widened { ", bf16 GEMM widened to f32" } else { "" })
     }
     fn device(&self) -> Device {
         Device::Cpu

@@ -32,6 +32,43 @@ const ALL: [Isa; 5] = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16, Isa
 
 static CAP: AtomicU8 = AtomicU8::new(u8::MAX);
 
+/// Whether the compute-bound bf16 products (the blocked GEMM, attention's
+/// tiles) run on bf16 pairs (AMX tiles, or `vdpbf16ps`) rather than on the
+/// f32 kernel with the operands widened. AMD's Zen 4 issues one `vdpbf16ps` (32 products) as
+/// fast as one f32 FMA (16): pairs halve the work. Intel's cores issue it at
+/// a quarter of their FMA rate (a register-only loop on an Emerald Rapids
+/// whose VM hides AMX, 2026-12-07: 1.24 G/s against 5.32 G/s FMAs a core),
+/// so there the widened f32 kernel is faster (2048³ GEMM 227 against 159
+/// GFLOP/s on 2 cores). The one-row and few-row products, bound by memory,
+/// take `vdpbf16ps` on every CPU that has it. An `IRIS_ISA` or `set_cap`
+/// naming the set keeps the pairs, to test and measure them anywhere.
+pub fn bf16_dots() -> bool {
+    let isa = isa();
+    isa == Isa::Amx || isa == Isa::Avx512Bf16 && (chosen() || !dots_slow())
+}
+
+/// Whether the instruction set was named (`IRIS_ISA` or `set_cap`).
+fn chosen() -> bool {
+    CAP.load(Ordering::Relaxed) != u8::MAX || std::env::var_os("IRIS_ISA").is_some()
+}
+
+/// Intel's `vdpbf16ps` issues at a fraction of its FMA rate (`bf16_dots`).
+#[cfg(target_arch = "x86_64")]
+fn dots_slow() -> bool {
+    static SLOW: OnceLock<bool> = OnceLock::new();
+    *SLOW.get_or_init(|| {
+        // CPUID leaf 0: the vendor, on every x86-64 CPU.
+        let v = std::arch::x86_64::__cpuid(0);
+        let vendor: Vec<u8> = [v.ebx, v.edx, v.ecx].iter().flat_map(|r| r.to_le_bytes()).collect();
+        vendor == b"GenuineIntel"
+    })
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn dots_slow() -> bool {
+    false
+}
+
 /// The instruction set kernels use: the best this CPU has, capped by
 /// `IRIS_ISA=avx512bf16|avx512|avx2|scalar` or `set_cap` (to test and measure
 /// the fallbacks).

@@ -19,11 +19,15 @@ use super::microkernel::Kernel;
 use crate::cpu::isa::{isa, Isa};
 use crate::{DType, Element, MatLayout};
 
-/// The pair kernel where this CPU (and the `IRIS_ISA` cap) has AVX512-BF16:
-/// on AMX tiles where it has AMX (or the tiles' software model is on).
+/// The pair kernel of the compute-bound products: on AMX tiles where the CPU
+/// has AMX (or the tiles' software model is on), else on `vdpbf16ps` where
+/// it pays (`isa::bf16_dots`); `None`: widen to f32.
 pub(crate) fn kernel() -> Option<Kernel> {
     if let Some(k) = super::amx::kernel() {
         return Some(k);
+    }
+    if !crate::cpu::isa::bf16_dots() {
+        return None;
     }
     vector_kernel()
 }
