@@ -74,6 +74,9 @@ const SHAPES: &[(usize, usize, usize, usize, usize, usize)] = &[
     (2, 3, 3, 65, 65, 7),
     (1, 8, 2, 1, 1023, 128),
     (1, 2, 1, 64, 129, 96),
+    // The few-row path (decode without GQA) over more than one chunk of 1024 keys.
+    (1, 2, 2, 1, 2500, 128),
+    (1, 3, 3, 2, 1100, 70),
     // Past WHOLE_KEYS (8192) visible keys: the key-block streaming path,
     // on K/V packed per block (two query blocks a head) and once per head.
     (1, 4, 2, 30, 8300, 24),

@@ -156,19 +156,6 @@ pub(crate) fn max(x: &[f32]) -> f32 {
     acc.iter().chain(chunks.remainder()).fold(f32::NEG_INFINITY, |m, &v| m.max(v))
 }
 
-/// Σ a·b with 16 independent lanes.
-#[inline(always)]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len() / 16 * 16;
-    let mut acc = [0f32; 16];
-    for (x, y) in a[..n].chunks_exact(16).zip(b[..n].chunks_exact(16)) {
-        for i in 0..16 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + a[n..].iter().zip(&b[n..]).map(|(x, y)| x * y).sum::<f32>()
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

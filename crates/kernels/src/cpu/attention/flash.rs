@@ -7,21 +7,20 @@
 //!   l' = c·l + Σ p_j;        acc' = c·acc + Σ p_j·v_j
 //! and out = acc / l at the end. Blocks of 4 rows or more run on the GEMM
 //! micro-kernel (tiled.rs); smaller ones (decode without GQA) stay here,
-//! one dot product per key.
+//! reading K and V where they lie (`query_block_body`).
 
 use rayon::prelude::*;
 
 use super::tiled::{attention_kernel, pack_kv, KvSource, PackedKv};
 use crate::cpu::gemm::round_row;
 use crate::cpu::isa::{dispatch_isa, SendPtr};
-use crate::cpu::math::{dot, exp, max};
+use crate::cpu::math::{exp, exp_sum, max};
 use crate::{Attention, Element, Mask, Result};
 
 /// Query rows per task: four 12-row panels on AVX-512, so each packed key
 /// block serves 48 rows; two 32-row panels on the AMX tiles.
 const BQ: usize = 48;
 const BQ_TILES: usize = 64;
-const BK: usize = 64;
 
 pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()> {
     p.check(q.len(), k.len(), v.len(), o.len(), mask.map(<[f32]>::len, <[u8]>::len))?;
@@ -79,7 +78,13 @@ dispatch_isa!(fn query_block<T: Element>(
     p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, b: usize, h: usize, q0: usize, out: &mut [f32]
 ) = query_block_body);
 
-/// Attention for query rows [q0, q0 + rows) of head (b, h) into `out` [rows, D].
+/// Keys a chunk on the few-row path: a row's scores (4 KB) stay in L1.
+const CHUNK: usize = 1024;
+
+/// Attention for query rows [q0, q0 + rows) of head (b, h) into `out` [rows, D]:
+/// the few-row path (decode without GQA). K and V are read where they lie,
+/// widened to f32 in registers, in chunks of CHUNK keys: each row's scores of
+/// a chunk, its softmax (`exp_sum`), then its weighted sum of V rows.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn query_block_body<T: Element>(
@@ -105,48 +110,31 @@ fn query_block_body<T: Element>(
             *x = y.to_f32() * p.scale;
         }
     }
-    let mut kb = vec![0f32; BK * d];
-    let mut vb = vec![0f32; BK * d];
+    let mut s = vec![0f32; CHUNK.min(kend)];
     let mut m = vec![f32::NEG_INFINITY; rows];
     let mut l = vec![0f32; rows];
     out.fill(0.0);
-    for k0 in (0..kend).step_by(BK) {
-        let bk = BK.min(kend - k0);
-        for j in 0..bk {
-            let kr = p.k.row(b, kh, k0 + j);
-            let vr = p.v.row(b, kh, k0 + j);
-            for dd in 0..d {
-                kb[j * d + dd] = k[kr + dd].to_f32();
-                vb[j * d + dd] = v[vr + dd].to_f32();
-            }
-        }
+    for k0 in (0..kend).step_by(CHUNK) {
+        let bk = CHUNK.min(kend - k0);
         for r in 0..rows {
             let i = q0 + r;
-            let qr = &qs[r * d..(r + 1) * d];
-            let mut s = [0f32; BK];
-            for (j, sj) in s.iter_mut().enumerate().take(bk) {
-                *sj = dot(qr, &kb[j * d..(j + 1) * d]);
-            }
+            let s = &mut s[..bk];
             let limit = super::visible(p, i, k0, bk);
-            super::mask_row(&mut s, limit, mask, b, h, i, k0);
-            let mb = max(&s);
+            scores(s, &qs[r * d..(r + 1) * d], k, limit, |j| p.k.row(b, kh, k0 + j));
+            super::mask_row(s, limit, mask, b, h, i, k0);
+            let mb = max(s);
             if mb == f32::NEG_INFINITY {
                 continue;
             }
             let m_new = m[r].max(mb);
             let corr = exp(m[r] - m_new);
-            let mut sum = 0f32;
-            for x in s.iter_mut() {
-                *x = exp(*x - m_new);
-                sum += *x;
-            }
-            l[r] = l[r] * corr + sum;
+            l[r] = l[r] * corr + exp_sum(s, 1.0, m_new);
             m[r] = m_new;
             let acc = &mut out[r * d..(r + 1) * d];
             if corr != 1.0 {
                 acc.iter_mut().for_each(|x| *x *= corr);
             }
-            accumulate(acc, &s[..bk], &vb, d);
+            accumulate(acc, &s[..limit], v, |j| p.v.row(b, kh, k0 + j));
         }
     }
     for r in 0..rows {
@@ -155,26 +143,62 @@ fn query_block_body<T: Element>(
     }
 }
 
-/// acc[0..D] += Σ_j p_j · vb[j, 0..D], 64 columns at a time held in registers.
+/// s[j] = q · k[row(j)..][..D] for j < limit, four keys at a time (four
+/// independent sums of 16 lanes), k widened to f32 as it is read.
 #[inline(always)]
-fn accumulate(acc: &mut [f32], p: &[f32], vb: &[f32], d: usize) {
+fn scores<T: Element>(s: &mut [f32], q: &[f32], k: &[T], limit: usize, row: impl Fn(usize) -> usize) {
+    let d = q.len();
+    let n = d / 16 * 16;
+    let mut j = 0;
+    while j + 4 <= limit {
+        let (k0, k1, k2, k3) = (&k[row(j)..][..d], &k[row(j + 1)..][..d], &k[row(j + 2)..][..d], &k[row(j + 3)..][..d]);
+        let (mut a0, mut a1, mut a2, mut a3) = ([0f32; 16], [0f32; 16], [0f32; 16], [0f32; 16]);
+        for c in (0..n).step_by(16) {
+            let x: &[f32; 16] = q[c..c + 16].try_into().unwrap();
+            let y0: &[T; 16] = k0[c..c + 16].try_into().unwrap();
+            let y1: &[T; 16] = k1[c..c + 16].try_into().unwrap();
+            let y2: &[T; 16] = k2[c..c + 16].try_into().unwrap();
+            let y3: &[T; 16] = k3[c..c + 16].try_into().unwrap();
+            for e in 0..16 {
+                a0[e] += x[e] * y0[e].to_f32();
+                a1[e] += x[e] * y1[e].to_f32();
+                a2[e] += x[e] * y2[e].to_f32();
+                a3[e] += x[e] * y3[e].to_f32();
+            }
+        }
+        for (t, (a, kr)) in [(a0, k0), (a1, k1), (a2, k2), (a3, k3)].iter().enumerate() {
+            let tail: f32 = q[n..].iter().zip(&kr[n..]).map(|(x, y)| x * y.to_f32()).sum();
+            s[j + t] = a.iter().sum::<f32>() + tail;
+        }
+        j += 4;
+    }
+    for (jj, sj) in s.iter_mut().enumerate().take(limit).skip(j) {
+        *sj = q.iter().zip(&k[row(jj)..][..d]).map(|(x, y)| x * y.to_f32()).sum();
+    }
+}
+
+/// acc[0..D] += Σ_j w_j · v[row(j)..][..D], 64 columns at a time held in
+/// registers, v widened to f32 as it is read.
+#[inline(always)]
+fn accumulate<T: Element>(acc: &mut [f32], w: &[f32], v: &[T], row: impl Fn(usize) -> usize) {
     const W: usize = 64;
+    let d = acc.len();
     let mut d0 = 0;
     while d0 + W <= d {
         let mut a: [f32; W] = acc[d0..d0 + W].try_into().unwrap();
-        for (j, &pj) in p.iter().enumerate() {
-            let vr: &[f32; W] = vb[j * d + d0..j * d + d0 + W].try_into().unwrap();
+        for (j, &wj) in w.iter().enumerate() {
+            let vr: &[T; W] = v[row(j) + d0..][..W].try_into().unwrap();
             for c in 0..W {
-                a[c] += pj * vr[c];
+                a[c] += wj * vr[c].to_f32();
             }
         }
         acc[d0..d0 + W].copy_from_slice(&a);
         d0 += W;
     }
     if d0 < d {
-        for (j, &pj) in p.iter().enumerate() {
-            for (x, y) in acc[d0..].iter_mut().zip(&vb[j * d + d0..(j + 1) * d]) {
-                *x += pj * y;
+        for (j, &wj) in w.iter().enumerate() {
+            for (x, y) in acc[d0..].iter_mut().zip(&v[row(j) + d0..][..d - d0]) {
+                *x += wj * y.to_f32();
             }
         }
     }
