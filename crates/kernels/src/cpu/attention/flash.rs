@@ -5,9 +5,10 @@
 //!   s_j = scale·q·k_j + mask_j
 //!   m' = max(m, max_j s_j);  c = e^(m − m');  p_j = e^(s_j − m')
 //!   l' = c·l + Σ p_j;        acc' = c·acc + Σ p_j·v_j
-//! and out = acc / l at the end. Blocks of 4 rows or more run on the GEMM
-//! micro-kernel (tiled.rs); smaller ones (decode without GQA) stay here,
-//! reading K and V where they lie (`query_block_body`).
+//! and out = acc / l at the end. Blocks of TILED_ROWS rows or more run on the
+//! GEMM micro-kernel (tiled.rs); smaller ones (decode, GQA groups of up to
+//! 7 heads included) stay here, reading K and V where they lie
+//! (`query_block_body`).
 
 use rayon::prelude::*;
 
@@ -21,6 +22,11 @@ use crate::{Attention, Element, Mask, Result};
 /// block serves 48 rows; two 32-row panels on the AMX tiles.
 const BQ: usize = 48;
 const BQ_TILES: usize = 64;
+/// Fewer rows than this a block (decode: a GQA group's heads, one row each)
+/// take the few-row path: on the micro-kernel's 12-row panels 4 rows paid for
+/// 12 and for packing K and V (decode over 4096 keys, 4 heads a group, bf16:
+/// 3.1 ms, 2.1 a head at a time on the few-row path).
+const TILED_ROWS: usize = 8;
 
 pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, o: &mut [T]) -> Result<()> {
     p.check(q.len(), k.len(), v.len(), o.len(), mask.map(<[f32]>::len, <[u8]>::len))?;
@@ -37,10 +43,10 @@ pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mas
     let blocks = p.tq.div_ceil(per_head);
     let per_head = p.tq.div_ceil(blocks);
     let out = SendPtr(o.as_mut_ptr());
-    // Blocks of 4 rows or more run on the micro-kernel; when four or more
-    // blocks read a head, its K/V are packed once for all of them (two or
+    // Blocks of TILED_ROWS rows or more run on the micro-kernel; when four or
+    // more blocks read a head, its K/V are packed once for all of them (two or
     // three, e.g. 64 text rows over 6404 image tokens, pack block by block).
-    let tiled = group * per_head.min(p.tq) >= 4;
+    let tiled = group * per_head.min(p.tq) >= TILED_ROWS;
     let prepack = tiled && blocks >= 4;
     let packed: Vec<PackedKv> = if prepack {
         (0..p.b * p.hkv).into_par_iter().map(|bg| pack_kv(p, k, v, bg / p.hkv, bg % p.hkv)).collect()
@@ -53,13 +59,11 @@ pub fn attention<T: Element>(p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mas
         let q0 = qb * per_head;
         let nq = per_head.min(p.tq - q0);
         let mut acc = vec![0f32; group * nq * p.d];
-        if tiled && group * nq >= 4 {
+        if tiled && group * nq >= TILED_ROWS {
             let kv = if prepack { KvSource::Packed(&packed[bg]) } else { KvSource::Raw { k, v } };
             group_block(p, q, kv, mask, b, kh, q0, nq, &mut acc);
         } else {
-            for (g, rows) in acc.chunks_mut(nq * p.d).enumerate() {
-                query_block(p, q, k, v, mask, b, kh * group + g, q0, rows);
-            }
+            query_block(p, q, k, v, mask, b, kh, q0, nq, &mut acc);
         }
         for (r, row) in acc.chunks(p.d).enumerate() {
             let or = p.o.row(b, kh * group + r / nq, q0 + r % nq);
@@ -75,16 +79,18 @@ dispatch_isa!(fn group_block<T: Element>(
 ) = super::tiled::query_block_tiled);
 
 dispatch_isa!(fn query_block<T: Element>(
-    p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, b: usize, h: usize, q0: usize, out: &mut [f32]
+    p: &Attention, q: &[T], k: &[T], v: &[T], mask: Mask, b: usize, kh: usize, q0: usize, nq: usize, out: &mut [f32]
 ) = query_block_body);
 
 /// Keys a chunk on the few-row path: a row's scores (4 KB) stay in L1.
 const CHUNK: usize = 1024;
 
-/// Attention for query rows [q0, q0 + rows) of head (b, h) into `out` [rows, D]:
-/// the few-row path (decode without GQA). K and V are read where they lie,
-/// widened to f32 in registers, in chunks of CHUNK keys: each row's scores of
-/// a chunk, its softmax (`exp_sum`), then its weighted sum of V rows.
+/// Attention for query rows [q0, q0 + nq) of every head reading key/value
+/// head (b, kh), into `out` [group·nq, D] head-major: the few-row path
+/// (decode). K and V are read where they lie, widened to f32 in registers,
+/// in chunks of CHUNK keys: each row's scores of a chunk, its softmax
+/// (`exp_sum`), then its weighted sum of V rows. The chunk is the outer loop,
+/// so a GQA group's heads find its K and V in L2.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn query_block_body<T: Element>(
@@ -94,18 +100,21 @@ fn query_block_body<T: Element>(
     v: &[T],
     mask: Mask,
     b: usize,
-    h: usize,
+    kh: usize,
     q0: usize,
+    nq: usize,
     out: &mut [f32],
 ) {
     let d = p.d;
     let rows = out.len() / d;
-    let kh = h / (p.h / p.hkv);
+    // Row r: query row q0 + r % nq of head kh·group + r / nq.
+    let at = |r: usize| (kh * (p.h / p.hkv) + r / nq, q0 + r % nq);
     // Keys past the last row's causal limit are never seen by this block.
-    let kend = super::visible(p, q0 + rows - 1, 0, p.tk);
+    let kend = super::visible(p, q0 + nq - 1, 0, p.tk);
     let mut qs = vec![0f32; rows * d];
     for r in 0..rows {
-        let qr = p.q.row(b, h, q0 + r);
+        let (h, i) = at(r);
+        let qr = p.q.row(b, h, i);
         for (x, y) in qs[r * d..(r + 1) * d].iter_mut().zip(&q[qr..qr + d]) {
             *x = y.to_f32() * p.scale;
         }
@@ -117,7 +126,7 @@ fn query_block_body<T: Element>(
     for k0 in (0..kend).step_by(CHUNK) {
         let bk = CHUNK.min(kend - k0);
         for r in 0..rows {
-            let i = q0 + r;
+            let (h, i) = at(r);
             let s = &mut s[..bk];
             let limit = super::visible(p, i, k0, bk);
             scores(s, &qs[r * d..(r + 1) * d], k, limit, |j| p.k.row(b, kh, k0 + j));
@@ -168,13 +177,22 @@ fn scores<T: Element>(s: &mut [f32], q: &[f32], k: &[T], limit: usize, row: impl
         }
         for (t, (a, kr)) in [(a0, k0), (a1, k1), (a2, k2), (a3, k3)].iter().enumerate() {
             let tail: f32 = q[n..].iter().zip(&kr[n..]).map(|(x, y)| x * y.to_f32()).sum();
-            s[j + t] = a.iter().sum::<f32>() + tail;
+            s[j + t] = hsum(*a) + tail;
         }
         j += 4;
     }
     for (jj, sj) in s.iter_mut().enumerate().take(limit).skip(j) {
         *sj = q.iter().zip(&k[row(jj)..][..d]).map(|(x, y)| x * y.to_f32()).sum();
     }
+}
+
+/// Σ a, halving the lanes four times (shuffles and vector adds; summed one
+/// by one, the 16 lanes were 15 dependent scalar adds a key).
+#[inline(always)]
+fn hsum(a: [f32; 16]) -> f32 {
+    let a: [f32; 8] = std::array::from_fn(|i| a[i] + a[i + 8]);
+    let a: [f32; 4] = std::array::from_fn(|i| a[i] + a[i + 4]);
+    (a[0] + a[2]) + (a[1] + a[3])
 }
 
 /// acc[0..D] += Σ_j w_j · v[row(j)..][..D], 64 columns at a time held in
