@@ -160,6 +160,9 @@ fn scores<T: Element>(s: &mut [f32], q: &[f32], k: &[T], limit: usize, row: impl
     let n = d / 16 * 16;
     let mut j = 0;
     while j + 4 <= limit {
+        for t in j + 8..(j + 12).min(limit) {
+            prefetch(&k[row(t)..][..d]);
+        }
         let (k0, k1, k2, k3) = (&k[row(j)..][..d], &k[row(j + 1)..][..d], &k[row(j + 2)..][..d], &k[row(j + 3)..][..d]);
         let (mut a0, mut a1, mut a2, mut a3) = ([0f32; 16], [0f32; 16], [0f32; 16], [0f32; 16]);
         for c in (0..n).step_by(16) {
@@ -186,6 +189,22 @@ fn scores<T: Element>(s: &mut [f32], q: &[f32], k: &[T], limit: usize, row: impl
     }
 }
 
+/// Asks for `x`'s cache lines ahead of their use: in a [B, T, H, D] cache a
+/// head's K/V rows lie H·D apart, a page or more, which the hardware
+/// prefetcher does not follow.
+#[inline(always)]
+fn prefetch<T>(x: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    for off in (0..std::mem::size_of_val(x)).step_by(64) {
+        // SAFETY: a hint; the address is inside `x`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(x.as_ptr().cast::<i8>().add(off))
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
+}
+
 /// Σ a, halving the lanes four times (shuffles and vector adds; summed one
 /// by one, the 16 lanes were 15 dependent scalar adds a key).
 #[inline(always)]
@@ -205,6 +224,9 @@ fn accumulate<T: Element>(acc: &mut [f32], w: &[f32], v: &[T], row: impl Fn(usiz
     while d0 + W <= d {
         let mut a: [f32; W] = acc[d0..d0 + W].try_into().unwrap();
         for (j, &wj) in w.iter().enumerate() {
+            if j + 8 < w.len() {
+                prefetch(&v[row(j + 8) + d0..][..W]);
+            }
             let vr: &[T; W] = v[row(j) + d0..][..W].try_into().unwrap();
             for c in 0..W {
                 a[c] += wj * vr[c].to_f32();
