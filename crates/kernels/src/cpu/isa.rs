@@ -38,7 +38,7 @@ static CAP: AtomicU8 = AtomicU8::new(u8::MAX);
 /// fast as one f32 FMA (16): pairs halve the work. Intel's cores issue it at
 /// a quarter of their FMA rate (a register-only loop on an Emerald Rapids
 /// whose VM hides AMX, 2026-12-07: 1.24 G/s against 5.32 G/s FMAs a core),
-/// so there the widened f32 kernel is faster (2048³ GEMM 227 against 159
+/// so there the widened f32 kernel is faster (2048³ GEMM 278 against 159
 /// GFLOP/s on 2 cores). The one-row and few-row products, bound by memory,
 /// take `vdpbf16ps` on every CPU that has it. An `IRIS_ISA` or `set_cap`
 /// naming the set keeps the pairs, to test and measure them anywhere.
@@ -49,7 +49,8 @@ pub fn bf16_dots() -> bool {
 
 /// Whether the instruction set was named (`IRIS_ISA` or `set_cap`).
 fn chosen() -> bool {
-    CAP.load(Ordering::Relaxed) != u8::MAX || std::env::var_os("IRIS_ISA").is_some()
+    static NAMED: OnceLock<bool> = OnceLock::new();
+    CAP.load(Ordering::Relaxed) != u8::MAX || *NAMED.get_or_init(|| std::env::var_os("IRIS_ISA").is_some())
 }
 
 /// Intel's `vdpbf16ps` issues at a fraction of its FMA rate (`bf16_dots`).
