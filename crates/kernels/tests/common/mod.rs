@@ -49,10 +49,19 @@ pub fn for_each_isa_and_amx_model(f: impl FnMut()) {
     run_isas(f, true);
 }
 
+/// Held while a test caps the instruction set, or reads what the uncapped one is.
+static ISA_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// `f` with no cap on the instruction set, under the lock `for_each_isa` holds,
+/// so a test beside it cannot change what `f` sees.
+pub fn uncapped<R>(f: impl FnOnce() -> R) -> R {
+    let _guard = ISA_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    f()
+}
+
 fn run_isas(mut f: impl FnMut(), amx_model: bool) {
     use iris_kernels::cpu::isa::{self, Isa};
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = ISA_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     for i in isa::available() {
         isa::set_cap(Some(i));
         f();
