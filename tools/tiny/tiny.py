@@ -16,6 +16,7 @@ One torch thread and fixed seeds: reruns write the same bytes.
 """
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -41,7 +42,11 @@ from transformers import (
 
 torch.set_num_threads(1)
 SEED = 1234
-SIDE, PATCH = 64, 16
+# The bundled models: 64-pixel pictures in 16-pixel patches, 4 encoder layers. Encoder studies name others
+# (docs/training.md): IRIS_TINY_PATCH=8 gives 64 image tokens, IRIS_TINY_VISION_LAYERS a deeper encoder.
+SIDE = 64
+PATCH = int(os.environ.get("IRIS_TINY_PATCH", "16"))
+VISION_LAYERS = int(os.environ.get("IRIS_TINY_VISION_LAYERS", "4"))
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 WORDS = (
@@ -64,8 +69,8 @@ MLLAMA_TEMPLATE = "{{- bos_token }}" + LLAVA_TEMPLATE.replace("'<image> '", "'<|
 TEXT = dict(hidden_size=128, intermediate_size=384, num_attention_heads=4, num_key_value_heads=2,
             max_position_embeddings=256, rope_theta=10000.0, rms_norm_eps=1e-5, tie_word_embeddings=False,
             bos_token_id=0, eos_token_id=1, pad_token_id=3)
-VISION = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4,
-              image_size=SIDE, patch_size=PATCH)
+VISION = dict(hidden_size=128, intermediate_size=512, num_hidden_layers=VISION_LAYERS,
+              num_attention_heads=4, image_size=SIDE, patch_size=PATCH)
 LLAMA_LAYERS = 4
 CROSS_LAYERS = [1, 4]  # Mllama's text layers: self 0, cross 1, self 2, 3, cross 4, self 5
 
