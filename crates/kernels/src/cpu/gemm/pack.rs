@@ -6,8 +6,8 @@
 //! When the operand's columns run along k (a weight [N, K] as F.linear takes
 //! it, or A itself), each of the w source lines is read contiguously and the
 //! panel is their transpose: on AVX-512 that is done 16×16 at a time in
-//! registers, since one scalar store per element to a line 4·w bytes away
-//! cost as much as a third of the micro-kernel's time.
+//! registers (8×8 on AVX2), since one scalar store per element to a line
+//! 4·w bytes away cost as much as a third of the micro-kernel's time.
 
 use crate::{Element, MatLayout};
 
@@ -161,7 +161,8 @@ mod avx2 {
         lines: &[*const T; 8],
     ) {
         let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(rows as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        let spill_ok = rows == 8 || jj0 + 8 <= w || jj0 == 0;
+        // Eight rows fit: jj0 + 8 ≤ live ≤ w.
+        let spill_ok = jj0 + 8 <= w || jj0 == 0;
         let full = kc / 8 * 8;
         for s0 in (0..full).step_by(8) {
             let mut r = [_mm256_setzero_ps(); 8];
